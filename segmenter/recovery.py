@@ -1,0 +1,147 @@
+"""Startup recovery of segment files torn by a crash.
+
+Rules (docs/design/recording.md): an unsealed file (NAME.part) is truncated
+to its last complete fragment, re-hashed, sealed and reported as recovered;
+complete fragments are never thrown away. A file with no complete fragment
+is moved into quarantine/ and reported, never silently deleted. This module
+only touches files; the caller records what it reports in the index.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from segmenter.boxes import FileLayout, scan_file
+from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path
+from segmenter.storage import fsync_dir, hash_file, make_dirs_durable
+
+logger = logging.getLogger(__name__)
+US = 1_000_000
+
+_CODECS = {"avc1": "h264", "avc3": "h264", "hvc1": "hevc", "hev1": "hevc", "mp4a": "aac"}
+
+
+@dataclass(frozen=True)
+class MediaSummary:
+    duration_us: int
+    fragments: int
+    video_frames: int
+    video_codec: str
+    audio_codec: str | None
+
+
+@dataclass(frozen=True)
+class RecoveredSegment:
+    rel_path: str  # final (sealed) path
+    camera: str
+    start_us: int
+    run_id: int
+    sequence: int
+    bytes: int
+    sha256: str
+    truncated_bytes: int
+    media: MediaSummary
+
+
+@dataclass(frozen=True)
+class QuarantinedFile:
+    rel_path: str  # where it was
+    moved_to: str  # where it is now
+    bytes: int
+    reason: str
+
+
+def summarize(layout: FileLayout) -> MediaSummary:
+    """Duration and frame counts of the complete fragments of a scanned file."""
+    video = next((t for t in layout.tracks.values() if t.handler == "vide"), None)
+    audio = next((t for t in layout.tracks.values() if t.handler == "soun"), None)
+    duration_us = frames = 0
+    for frag in layout.fragments:
+        for run in frag.runs:
+            if video is not None and run.track_id == video.track_id:
+                end = (run.base_decode_time + run.duration) * US // video.timescale
+                duration_us = max(duration_us, end)
+                frames += run.samples
+    return MediaSummary(
+        duration_us=duration_us,
+        fragments=len(layout.fragments),
+        video_frames=frames,
+        video_codec=_CODECS.get(video.sample_entry, video.sample_entry) if video else "",
+        audio_codec=_CODECS.get(audio.sample_entry, audio.sample_entry) if audio else None,
+    )
+
+
+def summarize_file(path: Path) -> MediaSummary:
+    return summarize(scan_file(path.read_bytes()))
+
+
+def find_part_files(data_dir: Path) -> list[Path]:
+    quarantine = data_dir / QUARANTINE_DIR
+    return sorted(
+        p for p in data_dir.rglob(f"*{PART_SUFFIX}") if quarantine not in p.parents
+    )
+
+
+def recover_part_file(data_dir: Path, part: Path) -> RecoveredSegment | QuarantinedFile:
+    rel_part = part.relative_to(data_dir).as_posix()
+    data = part.read_bytes()
+    layout = scan_file(data)
+    name = parse_segment_path(rel_part)
+    if not layout.fragments or name is None:
+        reason = "no complete fragment" if name else "not a segment file name"
+        return _quarantine(data_dir, part, len(data), reason)
+    truncated = len(data) - layout.complete_end
+    if truncated:
+        with open(part, "r+b") as f:
+            f.truncate(layout.complete_end)
+            f.flush()
+            os.fsync(f.fileno())
+    else:
+        fd = os.open(part, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    sealed = hash_file(part)
+    final = part.with_name(part.name.removesuffix(PART_SUFFIX))
+    os.rename(part, final)
+    fsync_dir(final.parent)
+    logger.warning(
+        "%s: recovered %s: kept %d complete fragments (%d bytes), cut %d torn bytes",
+        name.camera, rel_part, len(layout.fragments), sealed.bytes, truncated,
+    )
+    return RecoveredSegment(
+        rel_path=final.relative_to(data_dir).as_posix(),
+        camera=name.camera,
+        start_us=name.start_us,
+        run_id=name.run_id,
+        sequence=name.sequence,
+        bytes=sealed.bytes,
+        sha256=sealed.sha256,
+        truncated_bytes=truncated,
+        media=summarize(layout),
+    )
+
+
+def _quarantine(data_dir: Path, part: Path, size: int, reason: str) -> QuarantinedFile:
+    rel = part.relative_to(data_dir)
+    target_dir = make_dirs_durable(data_dir, Path(QUARANTINE_DIR) / rel.parent)
+    target = target_dir / rel.name
+    os.rename(part, target)
+    fsync_dir(target_dir)
+    fsync_dir(part.parent)
+    logger.warning("moved %s (%d bytes, %s) to %s", rel, size, reason, target)
+    return QuarantinedFile(
+        rel_path=rel.as_posix(),
+        moved_to=target.relative_to(data_dir).as_posix(),
+        bytes=size,
+        reason=reason,
+    )
+
+
+def recover_data_dir(data_dir: Path) -> list[RecoveredSegment | QuarantinedFile]:
+    """Recover every unsealed segment file under data_dir."""
+    return [recover_part_file(data_dir, p) for p in find_part_files(data_dir)]

@@ -1,0 +1,5 @@
+import sys
+
+from surveil.cli import main
+
+sys.exit(main())

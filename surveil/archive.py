@@ -1,0 +1,212 @@
+"""Startup recovery and verification of the archive: files and index together.
+
+Invariants (checked at startup and by `surveil verify`): every sealed or
+recovered row has a file with the recorded size and SHA-256; every segment
+file has a row; an open row at startup belongs to a torn file, which is
+recovered; a run left open by a crash is ended with reason 'recorder down'.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from index import cameras, events, runs, segments
+from index.db import Database
+from index.errors import CameraNotFound
+from index.records import SegmentRecord, SegmentRow
+from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path
+from segmenter.recovery import QuarantinedFile, RecoveredSegment, recover_data_dir, summarize_file
+from segmenter.storage import hash_file
+from surveil.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RecoveryReport:
+    recovered: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    sealed_late: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    runs_closed: int = 0
+
+
+async def _camera_id(s: AsyncSession, name: str, now_us: int) -> int:
+    try:
+        return (await cameras.get_camera(s, name)).id
+    except CameraNotFound:
+        # Footage of a camera no longer configured is still evidence.
+        return (await cameras.ensure_camera(s, name, "", [], False, now_us)).id
+
+
+async def recover_archive(db: Database, data_dir: Path, clock: Clock) -> RecoveryReport:
+    """Bring files and index back to a consistent state after any stop."""
+    report = RecoveryReport()
+    now = clock.now_us()
+    for item in recover_data_dir(data_dir):
+        if isinstance(item, RecoveredSegment):
+            await db.write(lambda s, it=item: _index_recovered(s, it, now))  # type: ignore[misc]
+            report.recovered.append(item.rel_path)
+        else:
+            await db.write(lambda s, it=item: _index_quarantined(s, it, now))  # type: ignore[misc]
+            report.quarantined.append(item.moved_to)
+
+    async with db.read() as s:
+        still_open = await segments.segments_in_state(s, "open")
+    for seg in still_open:
+        path = data_dir / seg.path
+        if path.exists():
+            # Crashed between the rename and the index seal: the file is complete.
+            await db.write(lambda s, sg=seg, p=path: _seal_late(s, sg, p, now))  # type: ignore[misc]
+            report.sealed_late.append(seg.path)
+        elif not (data_dir / (seg.path + PART_SUFFIX)).exists():
+            await db.write(lambda s, sg=seg: _mark_missing(s, sg, now))  # type: ignore[misc]
+            report.missing.append(seg.path)
+
+    async with db.read() as s:
+        open_runs = await runs.open_runs(s)
+    for run in open_runs:
+        await db.write(lambda s, r=run: _close_run(s, r.id, r.camera_id, r.start_us))  # type: ignore[misc]
+        report.runs_closed += 1
+    if report.recovered or report.quarantined or report.sealed_late or report.missing:
+        logger.warning(
+            "recovery: %d recovered, %d quarantined, %d sealed late, %d missing, %d runs closed",
+            len(report.recovered), len(report.quarantined), len(report.sealed_late),
+            len(report.missing), report.runs_closed,
+        )
+    return report
+
+
+async def _index_recovered(s: AsyncSession, it: RecoveredSegment, now: int) -> None:
+    camera_id = await _camera_id(s, it.camera, now)
+    row = SegmentRow(
+        camera_id=camera_id,
+        run_id=it.run_id,
+        sequence=it.sequence,
+        path=it.rel_path,
+        start_us=it.start_us,
+        end_us=it.start_us + it.media.duration_us,
+        duration_us=it.media.duration_us,
+        bytes=it.bytes,
+        sha256=it.sha256,
+        state="recovered",
+        video_codec=it.media.video_codec,
+        audio_codec=it.media.audio_codec,
+        fragments=it.media.fragments,
+        clock_sync="unknown",
+        camera_clock_offset_us=None,
+        created_us=now,
+        sealed_us=now,
+    )
+    seg_id = await segments.upsert_segment(s, row)
+    await events.add_event(
+        s, "segment_recovered", now, camera_id=camera_id, segment_id=seg_id,
+        detail={"path": it.rel_path, "bytes": it.bytes, "truncated_bytes": it.truncated_bytes,
+                "fragments": it.media.fragments},
+    )
+
+
+async def _index_quarantined(s: AsyncSession, it: QuarantinedFile, now: int) -> None:
+    name = parse_segment_path(it.rel_path)
+    camera_id = await _camera_id(s, name.camera, now) if name else None
+    await events.add_event(
+        s, "segment_quarantined", now, camera_id=camera_id,
+        detail={"path": it.rel_path, "moved_to": it.moved_to, "bytes": it.bytes,
+                "reason": it.reason},
+    )
+
+
+async def _seal_late(s: AsyncSession, seg: SegmentRecord, path: Path, now: int) -> None:
+    sealed = hash_file(path)
+    media = summarize_file(path)
+    row = _row_of(seg, state="sealed", sha256=sealed.sha256, size=sealed.bytes,
+                  duration_us=media.duration_us, fragments=media.fragments, now=now)
+    await segments.update_segment(s, row)
+    await events.add_event(s, "segment_sealed_at_recovery", now, camera_id=seg.camera_id,
+                           segment_id=seg.id, detail={"path": seg.path})
+
+
+async def _mark_missing(s: AsyncSession, seg: SegmentRecord, now: int) -> None:
+    row = _row_of(seg, state="missing", sha256=None, size=seg.bytes,
+                  duration_us=seg.duration_us, fragments=seg.fragments, now=None)
+    await segments.update_segment(s, row)
+    await events.add_event(s, "segment_missing", now, camera_id=seg.camera_id,
+                           segment_id=seg.id, detail={"path": seg.path})
+
+
+async def _close_run(s: AsyncSession, run_id: int, camera_id: int, start_us: int) -> None:
+    latest = [seg for seg in await segments.segments_overlapping(s, None, start_us, 2**62)
+              if seg.run_id == run_id]
+    end_us = max((seg.end_us for seg in latest), default=start_us)
+    await runs.end_run(s, run_id, end_us, "recorder down")
+
+
+def _row_of(seg: SegmentRecord, *, state: str, sha256: str | None, size: int,
+            duration_us: int, fragments: int, now: int | None) -> SegmentRow:
+    return SegmentRow(
+        camera_id=seg.camera_id, run_id=seg.run_id, sequence=seg.sequence, path=seg.path,
+        start_us=seg.start_us, end_us=seg.start_us + duration_us, duration_us=duration_us,
+        bytes=size, sha256=sha256, state=state, video_codec=seg.video_codec,
+        audio_codec=seg.audio_codec, fragments=fragments, clock_sync=seg.clock_sync,
+        camera_clock_offset_us=seg.camera_clock_offset_us, created_us=seg.created_us,
+        sealed_us=now,
+    )
+
+
+# -- verification -----------------------------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    ok: int = 0
+    open: int = 0
+    mismatched: list[str] = field(default_factory=list)  # hash or size differs
+    missing_files: list[str] = field(default_factory=list)  # row without file
+    extra_files: list[str] = field(default_factory=list)  # file without row
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def consistent(self) -> bool:
+        return not (self.mismatched or self.missing_files or self.extra_files or self.problems)
+
+
+async def verify_archive(db: Database, data_dir: Path) -> VerifyReport:
+    """Re-hash every sealed segment and compare files with index rows."""
+    report = VerifyReport()
+    async with db.read() as s:
+        rows = await segments.all_segments(s)
+    known: set[str] = set()
+    for seg in rows:
+        known.add(seg.path)
+        path = data_dir / seg.path
+        if seg.state == "open":
+            report.open += 1
+            known.add(seg.path + PART_SUFFIX)
+            if not path.exists() and not (data_dir / (seg.path + PART_SUFFIX)).exists():
+                report.missing_files.append(f"{seg.path} (open segment {seg.id})")
+            continue
+        report.checked += 1
+        if seg.state == "missing" or not path.exists():
+            report.missing_files.append(f"{seg.path} (segment {seg.id}, {seg.state})")
+            continue
+        actual = hash_file(path)
+        if actual.sha256 != seg.sha256 or actual.bytes != seg.bytes:
+            report.mismatched.append(
+                f"{seg.path} (segment {seg.id}): index {seg.bytes} bytes sha256 {seg.sha256}, "
+                f"file {actual.bytes} bytes sha256 {actual.sha256}"
+            )
+            continue
+        report.ok += 1
+    quarantine = data_dir / QUARANTINE_DIR
+    for f in sorted(data_dir.rglob("*.mp4*")):
+        if quarantine in f.parents or not f.is_file():
+            continue
+        rel = f.relative_to(data_dir).as_posix()
+        if rel not in known and parse_segment_path(rel) is not None:
+            report.extra_files.append(rel)
+    return report

@@ -1,0 +1,167 @@
+"""The `surveil` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from index import tokens
+from index.db import Database
+from index.records import TOKEN_ROLES
+from surveil import __version__
+from surveil.archive import VerifyReport, verify_archive
+from surveil.clock import SystemClock
+from surveil.config import Config, ConfigError, load_config, parse_config
+from surveil.logs import setup_logging
+from surveil.service import serve
+from web.auth import new_token
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="surveil",
+        description="Evidence-grade recorder for acceptance-counter cameras.",
+    )
+    p.add_argument("--version", action="version", version=f"surveil {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="record a built-in test camera with zero setup")
+    demo.add_argument("--data", type=Path, default=Path("surveil-data"),
+                      help="data directory (default: ./surveil-data)")
+    demo.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT of the web UI")
+    demo.add_argument("--segment-seconds", type=float, default=10.0,
+                      help="segment length for the demo (default: 10)")
+
+    srv = sub.add_parser("serve", help="run the recorder and web server")
+    srv.add_argument("--config", type=Path, required=True, help="TOML config file")
+
+    ver = sub.add_parser("verify", help="re-hash the archive and compare it with the index")
+    ver.add_argument("--config", type=Path, help="TOML config file")
+    ver.add_argument("--data", type=Path, help="data directory (instead of --config)")
+
+    tok = sub.add_parser("token", help="manage API tokens")
+    tok_sub = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = tok_sub.add_parser("create", help="create an API token; printed on the last line")
+    create.add_argument("--config", type=Path, help="TOML config file")
+    create.add_argument("--data", type=Path, help="data directory (instead of --config)")
+    create.add_argument("--name", required=True, help="what the token is for")
+    create.add_argument("--role", required=True, choices=sorted(TOKEN_ROLES))
+    return p
+
+
+def _config_from(args: argparse.Namespace) -> Config:
+    if getattr(args, "config", None) is not None:
+        return load_config(args.config)
+    if getattr(args, "data", None) is not None:
+        return parse_config({"data_dir": str(args.data.resolve())})
+    raise ConfigError("give --config FILE or --data DIR")
+
+
+def demo_config(args: argparse.Namespace) -> Config:
+    return parse_config(
+        {
+            "data_dir": str(args.data.resolve()),
+            "web": {"listen": args.listen},
+            "recording": {"segment_seconds": args.segment_seconds},
+            "cameras": [{"name": "demo-a01", "url": "synthetic:A01", "counters": ["A01"]}],
+        }
+    )
+
+
+async def _create_token(cfg: Config, name: str, role: str) -> str:
+    token, digest = new_token()
+    db = await Database.open(cfg.effective_database_url)
+    try:
+        now = SystemClock().now_us()
+        await db.write(lambda s: tokens.create_token(s, name, role, digest, now))
+    finally:
+        await db.close()
+    return token
+
+
+async def _demo(cfg: Config) -> None:
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    marker = cfg.data_dir / ".demo-token-issued"
+    token = None
+    if not marker.exists():
+        token = await _create_token(cfg, "demo", "admin")
+        marker.write_text("an admin API token was printed once on first start\n")
+
+    def ready(url: str) -> None:
+        print(f"surveil demo is recording a synthetic counter camera into {cfg.data_dir}")
+        print(f"  open: {url}api/v1/health")
+        if token:
+            print(f"  admin API token (shown once): {token}")
+            print(f"  try:  curl -H 'Authorization: Bearer {token}' {url}api/v1/cameras")
+        else:
+            print("  create an API token with: surveil token create --data "
+                  f"{cfg.data_dir} --name me --role admin")
+        print("  stop with Ctrl-C; then check the archive: surveil verify --data "
+              f"{cfg.data_dir}")
+        sys.stdout.flush()
+
+    await serve(cfg, on_ready=ready)
+
+
+def _print_verify(report: VerifyReport) -> None:
+    print(f"segments checked: {report.checked}, ok: {report.ok}, open (being written): "
+          f"{report.open}")
+    for title, items in (
+        ("hash or size mismatch", report.mismatched),
+        ("row without file", report.missing_files),
+        ("file without row", report.extra_files),
+        ("other problem", report.problems),
+    ):
+        for item in items:
+            print(f"  {title}: {item}")
+    print("archive is consistent" if report.consistent else "ARCHIVE IS NOT CONSISTENT")
+
+
+async def _verify(cfg: Config) -> VerifyReport:
+    db = await Database.open(cfg.effective_database_url)
+    try:
+        return await verify_archive(db, cfg.data_dir)
+    finally:
+        await db.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            cfg = demo_config(args)
+            setup_logging(cfg.log_level)
+            asyncio.run(_demo(cfg))
+            return EXIT_OK
+        cfg = _config_from(args)
+        setup_logging(cfg.log_level)
+        if args.command == "serve":
+            asyncio.run(serve(cfg))
+            return EXIT_OK
+        if args.command == "verify":
+            if not cfg.data_dir.is_dir():
+                raise ConfigError(f"data directory {cfg.data_dir} does not exist")
+            report = asyncio.run(_verify(cfg))
+            _print_verify(report)
+            return EXIT_OK if report.consistent else EXIT_FAILED
+        if args.command == "token" and args.token_command == "create":
+            cfg.data_dir.mkdir(parents=True, exist_ok=True)
+            token = asyncio.run(_create_token(cfg, args.name, args.role))
+            print(f"created {args.role} token {args.name!r}; it is shown only now:")
+            print(token)
+            return EXIT_OK
+    except ConfigError as e:
+        print(f"surveil: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Typed, strict configuration loaded from one TOML file.
+
+Every field carries a description and bounds; unknown keys are errors, so a
+typo never silently falls back to a default. `docs/ref/config.md` documents
+every field and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cameras.urls import redact_url
+
+CAMERA_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+COUNTER_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebConfig(_Strict):
+    listen: str = Field(
+        default="127.0.0.1:8080",
+        description="Address and port the web UI and API listen on, as HOST:PORT.",
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"listen must be HOST:PORT with a port 0-65535, got {v!r}")
+        return v
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class RecordingConfig(_Strict):
+    segment_seconds: float = Field(
+        default=60.0,
+        ge=2.0,
+        le=3600.0,
+        description="Target segment length in seconds; a segment is cut at the first "
+        "keyframe after this much media time.",
+    )
+    fragment_seconds: float = Field(
+        default=1.0,
+        ge=0.2,
+        le=10.0,
+        description="Longest fragment (moof+mdat) in seconds; fragments are also cut at "
+        "every keyframe. A fragment is the unit of crash loss.",
+    )
+    fsync: Literal["fragment", "segment"] = Field(
+        default="fragment",
+        description="When file data is forced to disk: 'fragment' at fragment "
+        "boundaries (rate-limited by fsync_interval_seconds), 'segment' only when a "
+        "segment is sealed.",
+    )
+    fsync_interval_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=60.0,
+        description="With fsync='fragment', the shortest time between two fsyncs of one "
+        "camera's segment file.",
+    )
+    rtsp_timeout_seconds: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=120.0,
+        description="Socket timeout for RTSP connect and reads; a camera that sends "
+        "nothing for this long is treated as disconnected.",
+    )
+    reconnect_initial_seconds: float = Field(
+        default=0.25,
+        ge=0.05,
+        le=60.0,
+        description="First delay before reconnecting to a camera; doubled after each "
+        "failed attempt.",
+    )
+    reconnect_max_seconds: float = Field(
+        default=1.0,
+        ge=0.1,
+        le=300.0,
+        description="Cap on the reconnect delay.",
+    )
+
+
+class CameraConfig(_Strict):
+    name: str = Field(
+        description="Unique camera name: lowercase letters, digits, '-' and '_', "
+        "at most 63 characters. Used in paths and the API.",
+    )
+    url: str = Field(
+        description="Stream source: rtsp://[user:pass@]host[:port]/path, "
+        "file:///path (replay a media file) or synthetic: (built-in test pattern).",
+    )
+    counters: list[str] = Field(
+        default_factory=list,
+        description="Codes of the acceptance counters this camera covers, e.g. ['A01'].",
+    )
+    enabled: bool = Field(default=True, description="Whether the camera is recorded.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not CAMERA_NAME_RE.match(v):
+            raise ValueError(
+                f"camera name {v!r} must be 1-63 of a-z, 0-9, '-', '_' and start "
+                "with a letter or digit"
+            )
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not (
+            v.startswith("rtsp://")
+            or v.startswith("rtsps://")
+            or v.startswith("file://")
+            or v.startswith("synthetic:")
+        ):
+            raise ValueError(
+                f"camera url {redact_url(v)!r} must start with rtsp://, rtsps://, "
+                "file:// or synthetic:"
+            )
+        return v
+
+    @field_validator("counters")
+    @classmethod
+    def _counters(cls, v: list[str]) -> list[str]:
+        for code in v:
+            if not COUNTER_CODE_RE.match(code):
+                raise ValueError(
+                    f"counter code {code!r} must be 1-32 of letters, digits, '-', '_'"
+                )
+        return v
+
+
+class Config(_Strict):
+    data_dir: Path = Field(
+        default=Path("/var/lib/surveil"),
+        description="Directory for segments, keys and the default SQLite database.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL of the index; default: SQLite file "
+        "'index.sqlite3' in data_dir. PostgreSQL: postgresql+asyncpg://user@host/db.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Minimum level of log lines written to stderr."
+    )
+    web: WebConfig = Field(default_factory=WebConfig, description="Web UI and API.")
+    recording: RecordingConfig = Field(
+        default_factory=RecordingConfig, description="How cameras are recorded."
+    )
+    cameras: Annotated[list[CameraConfig], Field(max_length=4096)] = Field(
+        default_factory=list, description="Cameras to record."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _db(cls, v: str | None) -> str | None:
+        if v is not None and not (
+            v.startswith("sqlite+aiosqlite://") or v.startswith("postgresql+asyncpg://")
+        ):
+            raise ValueError(
+                "database_url must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.name in seen:
+                raise ValueError(f"camera name {cam.name!r} is used twice")
+            seen.add(cam.name)
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'index.sqlite3'}"
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a TOML config file; raise ConfigError with every problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file {path} does not exist") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {path}: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: dict[str, object], source: str = "<config>") -> Config:
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from None
+    if not cfg.data_dir.is_absolute():
+        base = Path(source).parent if source != "<config>" else Path.cwd()
+        cfg = cfg.model_copy(update={"data_dir": (base / cfg.data_dir).resolve()})
+    return cfg
+
+
+def format_validation_error(e: ValidationError, source: str) -> str:
+    """One line per problem, with the dotted path of the key; never echoes URLs."""
+    lines = [f"{source}: {e.error_count()} problem(s):"]
+    for err in e.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {loc}: {redact_url(msg)}")
+    return "\n".join(lines)

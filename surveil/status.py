@@ -1,0 +1,22 @@
+"""Live per-camera recording status, published by recorders and read by the web API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    name: str
+    state: str  # 'recording' | 'connecting' | 'offline' | 'disabled'
+    last_packet_us: int | None
+    fps: float | None
+    bitrate_bps: float | None
+    current_segment: str | None  # path relative to data_dir
+    error: str | None  # already redacted
+    run_id: int | None
+
+
+class StatusSource(Protocol):
+    def camera_status(self) -> list[CameraStatus]: ...
