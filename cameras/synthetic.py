@@ -83,8 +83,15 @@ class SyntheticSource:
         cv2.rectangle(img, (x, self.height - 50), (x + 40, self.height - 20), (0, 160, 255), -1)
         stamp = datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-4] + "Z"
         cv2.putText(img, stamp, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
-        cv2.putText(img, f"counter {self.label}  #{n}", (8, 50), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.5, (255, 255, 255), 1)
+        cv2.putText(
+            img,
+            f"counter {self.label}  #{n}",
+            (8, 50),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (255, 255, 255),
+            1,
+        )
         frame = av.VideoFrame.from_ndarray(img, format="bgr24").reformat(format="yuv420p")
         frame.pts = int(n * 90_000 / self.fps)
         frame.time_base = TIME_BASE

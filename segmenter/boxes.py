@@ -31,7 +31,7 @@ class Box:
         return self.offset + self.header
 
 
-def read_box_header(buf: bytes | memoryview, offset: int) -> Box | None:
+def read_box_header(buf: bytes | bytearray | memoryview, offset: int) -> Box | None:
     """The box starting at offset, or None if its header is not all there yet."""
     if len(buf) - offset < 8:
         return None

@@ -80,9 +80,7 @@ def summarize_file(path: Path) -> MediaSummary:
 
 def find_part_files(data_dir: Path) -> list[Path]:
     quarantine = data_dir / QUARANTINE_DIR
-    return sorted(
-        p for p in data_dir.rglob(f"*{PART_SUFFIX}") if quarantine not in p.parents
-    )
+    return sorted(p for p in data_dir.rglob(f"*{PART_SUFFIX}") if quarantine not in p.parents)
 
 
 def recover_part_file(data_dir: Path, part: Path) -> RecoveredSegment | QuarantinedFile:
@@ -111,7 +109,11 @@ def recover_part_file(data_dir: Path, part: Path) -> RecoveredSegment | Quaranti
     fsync_dir(final.parent)
     logger.warning(
         "%s: recovered %s: kept %d complete fragments (%d bytes), cut %d torn bytes",
-        name.camera, rel_part, len(layout.fragments), sealed.bytes, truncated,
+        name.camera,
+        rel_part,
+        len(layout.fragments),
+        sealed.bytes,
+        truncated,
     )
     return RecoveredSegment(
         rel_path=final.relative_to(data_dir).as_posix(),

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import av
 import av.error
@@ -101,7 +101,7 @@ class _AudioToAac:
     def __init__(self, stream: Any) -> None:
         ctx = stream.codec_context
         self.sample_rate = int(ctx.sample_rate or 8000)
-        self.decoder = av.CodecContext.create(codec_name(stream), "r")
+        self.decoder = cast(Any, av.CodecContext.create(str(codec_name(stream)), "r"))
         self.decoder.sample_rate = self.sample_rate
         self.decoder.layout = "mono"
         self._holder = av.open(io.BytesIO(), "w", format="mp4")
@@ -110,7 +110,6 @@ class _AudioToAac:
         enc.codec_context.time_base = Fraction(1, self.sample_rate)
         self.stream = enc
         self.time_base = Fraction(1, self.sample_rate)
-        self._opened = False
 
     def convert(self, packet: Any) -> list[Any]:
         out: list[Any] = []
@@ -190,7 +189,9 @@ class _SegmentMux:
             raise Discontinuity(f"muxer refused a {kind} packet: {e}") from e
         return self._drain()
 
-    def close(self) -> list[WriterOutput]:
+    def close(self, end_media_us: int | None = None) -> list[WriterOutput]:
+        """Finish the file. end_media_us, when the next segment's start is known,
+        makes the two meet exactly instead of differing by rounding."""
         try:
             self.container.close()
         except av.error.FFmpegError as e:
@@ -199,7 +200,11 @@ class _SegmentMux:
         out.append(
             SegmentFinished(
                 sequence=self.sequence,
-                end_media_us=self.start_media_us + self.video_duration_us,
+                end_media_us=(
+                    end_media_us
+                    if end_media_us is not None
+                    else self.start_media_us + self.video_duration_us
+                ),
                 fragments=self.fragments,
                 video_frames=self.video_frames,
             )
@@ -298,6 +303,7 @@ class SegmentWriter:
         self._next: _SegmentMux | None = None  # a cut waiting for audio stamped before it
         self._pending: list[Any] = []  # video packets for self._next
         self.dropped = 0  # packets dropped (before the first keyframe, late, no timestamp)
+        self.video_accepted = 0  # video packets taken into the run (each ends up in a file)
 
     @staticmethod
     def _track(kind: str, stream: Any, name: str) -> _Track:
@@ -345,6 +351,8 @@ class SegmentWriter:
                 return []
             self._origin_abs_us = to_us(packet.dts, track.time_base)
         self._check_monotonic(track, packet)
+        if track.kind == "video":
+            self.video_accepted += 1
         held, track.held = track.held, packet
         if held is None:
             return []
@@ -375,9 +383,7 @@ class SegmentWriter:
         if last is not None:
             step_us = to_us(packet.dts - last, track.time_base)
             if step_us < -MAX_BACKWARD_US or step_us > MAX_FORWARD_JUMP_US:
-                raise Discontinuity(
-                    f"{track.kind} timestamps jumped by {step_us / US:+.3f} s"
-                )
+                raise Discontinuity(f"{track.kind} timestamps jumped by {step_us / US:+.3f} s")
             if packet.dts <= last:
                 # Small reorders and repeats happen on lossy links; keep the
                 # sample and nudge it forward so the file stays valid.
@@ -430,7 +436,7 @@ class SegmentWriter:
 
     def _complete_cut(self) -> list[WriterOutput]:
         assert self._cur is not None and self._next is not None
-        out = self._cur.close()
+        out = self._cur.close(end_media_us=self._next.start_media_us)
         self._cur, self._next = self._next, None
         pending, self._pending = self._pending, []
         video_tb = self.tracks["video"].time_base

@@ -75,8 +75,11 @@ async def recover_archive(db: Database, data_dir: Path, clock: Clock) -> Recover
     if report.recovered or report.quarantined or report.sealed_late or report.missing:
         logger.warning(
             "recovery: %d recovered, %d quarantined, %d sealed late, %d missing, %d runs closed",
-            len(report.recovered), len(report.quarantined), len(report.sealed_late),
-            len(report.missing), report.runs_closed,
+            len(report.recovered),
+            len(report.quarantined),
+            len(report.sealed_late),
+            len(report.missing),
+            report.runs_closed,
         )
     return report
 
@@ -104,9 +107,17 @@ async def _index_recovered(s: AsyncSession, it: RecoveredSegment, now: int) -> N
     )
     seg_id = await segments.upsert_segment(s, row)
     await events.add_event(
-        s, "segment_recovered", now, camera_id=camera_id, segment_id=seg_id,
-        detail={"path": it.rel_path, "bytes": it.bytes, "truncated_bytes": it.truncated_bytes,
-                "fragments": it.media.fragments},
+        s,
+        "segment_recovered",
+        now,
+        camera_id=camera_id,
+        segment_id=seg_id,
+        detail={
+            "path": it.rel_path,
+            "bytes": it.bytes,
+            "truncated_bytes": it.truncated_bytes,
+            "fragments": it.media.fragments,
+        },
     )
 
 
@@ -114,45 +125,100 @@ async def _index_quarantined(s: AsyncSession, it: QuarantinedFile, now: int) -> 
     name = parse_segment_path(it.rel_path)
     camera_id = await _camera_id(s, name.camera, now) if name else None
     await events.add_event(
-        s, "segment_quarantined", now, camera_id=camera_id,
-        detail={"path": it.rel_path, "moved_to": it.moved_to, "bytes": it.bytes,
-                "reason": it.reason},
+        s,
+        "segment_quarantined",
+        now,
+        camera_id=camera_id,
+        detail={
+            "path": it.rel_path,
+            "moved_to": it.moved_to,
+            "bytes": it.bytes,
+            "reason": it.reason,
+        },
     )
 
 
 async def _seal_late(s: AsyncSession, seg: SegmentRecord, path: Path, now: int) -> None:
     sealed = hash_file(path)
     media = summarize_file(path)
-    row = _row_of(seg, state="sealed", sha256=sealed.sha256, size=sealed.bytes,
-                  duration_us=media.duration_us, fragments=media.fragments, now=now)
+    row = _row_of(
+        seg,
+        state="sealed",
+        sha256=sealed.sha256,
+        size=sealed.bytes,
+        duration_us=media.duration_us,
+        fragments=media.fragments,
+        now=now,
+    )
     await segments.update_segment(s, row)
-    await events.add_event(s, "segment_sealed_at_recovery", now, camera_id=seg.camera_id,
-                           segment_id=seg.id, detail={"path": seg.path})
+    await events.add_event(
+        s,
+        "segment_sealed_at_recovery",
+        now,
+        camera_id=seg.camera_id,
+        segment_id=seg.id,
+        detail={"path": seg.path},
+    )
 
 
 async def _mark_missing(s: AsyncSession, seg: SegmentRecord, now: int) -> None:
-    row = _row_of(seg, state="missing", sha256=None, size=seg.bytes,
-                  duration_us=seg.duration_us, fragments=seg.fragments, now=None)
+    row = _row_of(
+        seg,
+        state="missing",
+        sha256=None,
+        size=seg.bytes,
+        duration_us=seg.duration_us,
+        fragments=seg.fragments,
+        now=None,
+    )
     await segments.update_segment(s, row)
-    await events.add_event(s, "segment_missing", now, camera_id=seg.camera_id,
-                           segment_id=seg.id, detail={"path": seg.path})
+    await events.add_event(
+        s,
+        "segment_missing",
+        now,
+        camera_id=seg.camera_id,
+        segment_id=seg.id,
+        detail={"path": seg.path},
+    )
 
 
 async def _close_run(s: AsyncSession, run_id: int, camera_id: int, start_us: int) -> None:
-    latest = [seg for seg in await segments.segments_overlapping(s, None, start_us, 2**62)
-              if seg.run_id == run_id]
+    latest = [
+        seg
+        for seg in await segments.segments_overlapping(s, None, start_us, 2**62)
+        if seg.run_id == run_id
+    ]
     end_us = max((seg.end_us for seg in latest), default=start_us)
     await runs.end_run(s, run_id, end_us, "recorder down")
 
 
-def _row_of(seg: SegmentRecord, *, state: str, sha256: str | None, size: int,
-            duration_us: int, fragments: int, now: int | None) -> SegmentRow:
+def _row_of(
+    seg: SegmentRecord,
+    *,
+    state: str,
+    sha256: str | None,
+    size: int,
+    duration_us: int,
+    fragments: int,
+    now: int | None,
+) -> SegmentRow:
     return SegmentRow(
-        camera_id=seg.camera_id, run_id=seg.run_id, sequence=seg.sequence, path=seg.path,
-        start_us=seg.start_us, end_us=seg.start_us + duration_us, duration_us=duration_us,
-        bytes=size, sha256=sha256, state=state, video_codec=seg.video_codec,
-        audio_codec=seg.audio_codec, fragments=fragments, clock_sync=seg.clock_sync,
-        camera_clock_offset_us=seg.camera_clock_offset_us, created_us=seg.created_us,
+        camera_id=seg.camera_id,
+        run_id=seg.run_id,
+        sequence=seg.sequence,
+        path=seg.path,
+        start_us=seg.start_us,
+        end_us=seg.start_us + duration_us,
+        duration_us=duration_us,
+        bytes=size,
+        sha256=sha256,
+        state=state,
+        video_codec=seg.video_codec,
+        audio_codec=seg.audio_codec,
+        fragments=fragments,
+        clock_sync=seg.clock_sync,
+        camera_clock_offset_us=seg.camera_clock_offset_us,
+        created_us=seg.created_us,
         sealed_us=now,
     )
 

@@ -31,11 +31,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="record a built-in test camera with zero setup")
-    demo.add_argument("--data", type=Path, default=Path("surveil-data"),
-                      help="data directory (default: ./surveil-data)")
+    demo.add_argument(
+        "--data",
+        type=Path,
+        default=Path("surveil-data"),
+        help="data directory (default: ./surveil-data)",
+    )
     demo.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT of the web UI")
-    demo.add_argument("--segment-seconds", type=float, default=10.0,
-                      help="segment length for the demo (default: 10)")
+    demo.add_argument(
+        "--segment-seconds",
+        type=float,
+        default=10.0,
+        help="segment length for the demo (default: 10)",
+    )
 
     srv = sub.add_parser("serve", help="run the recorder and web server")
     srv.add_argument("--config", type=Path, required=True, help="TOML config file")
@@ -99,18 +107,20 @@ async def _demo(cfg: Config) -> None:
             print(f"  admin API token (shown once): {token}")
             print(f"  try:  curl -H 'Authorization: Bearer {token}' {url}api/v1/cameras")
         else:
-            print("  create an API token with: surveil token create --data "
-                  f"{cfg.data_dir} --name me --role admin")
-        print("  stop with Ctrl-C; then check the archive: surveil verify --data "
-              f"{cfg.data_dir}")
+            print(
+                "  create an API token with: surveil token create --data "
+                f"{cfg.data_dir} --name me --role admin"
+            )
+        print(f"  stop with Ctrl-C; then check the archive: surveil verify --data {cfg.data_dir}")
         sys.stdout.flush()
 
     await serve(cfg, on_ready=ready)
 
 
 def _print_verify(report: VerifyReport) -> None:
-    print(f"segments checked: {report.checked}, ok: {report.ok}, open (being written): "
-          f"{report.open}")
+    print(
+        f"segments checked: {report.checked}, ok: {report.ok}, open (being written): {report.open}"
+    )
     for title, items in (
         ("hash or size mismatch", report.mismatched),
         ("row without file", report.missing_files),

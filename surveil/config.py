@@ -146,9 +146,7 @@ class CameraConfig(_Strict):
     def _counters(cls, v: list[str]) -> list[str]:
         for code in v:
             if not COUNTER_CODE_RE.match(code):
-                raise ValueError(
-                    f"counter code {code!r} must be 1-32 of letters, digits, '-', '_'"
-                )
+                raise ValueError(f"counter code {code!r} must be 1-32 of letters, digits, '-', '_'")
         return v
 
 

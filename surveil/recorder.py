@@ -106,10 +106,13 @@ class Recorder:
         self._run_id: int | None = None
         self._last_sync_mono = 0.0
         self._last_end_us: int | None = None
+        self._pending_media_us = 0
         self._clock_sync = "unknown"
         # (media µs of a video packet, its arrival in monotonic µs) awaiting indexing
         self._arrivals: collections.deque[tuple[int, int]] = collections.deque(maxlen=100_000)
         self.freshness_us: collections.deque[int] = collections.deque(maxlen=100_000)
+        # Video frames accepted by each run's writer, by run id (tests, benchmarks).
+        self.frames_by_run: dict[int, int] = {}
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -169,7 +172,7 @@ class Recorder:
                     break
                 delay = min(delay * 2, self.cfg.reconnect_max_seconds)
                 continue
-            reason = self._record(writer)
+            ended = self._record(writer)
             self.source.close()
             if self._run_id is None and not self._stop.is_set():
                 # Connected but never produced a keyframe: back off like a failure.
@@ -180,8 +183,8 @@ class Recorder:
                 delay = self.cfg.reconnect_initial_seconds
                 last_failure = None
             self._run_id = None
-            if reason is not None:
-                self._state, self._error = "offline", reason
+            if ended is not None:
+                self._state, self._error = "offline", ended
         self._state = "disabled" if self._stop.is_set() else "offline"
 
     def _record(self, writer: SegmentWriter) -> str | None:
@@ -206,6 +209,9 @@ class Recorder:
                 if is_video and writer.started and dts is not None:
                     self._arrivals.append((writer.video_media_us(dts), int(mono * US)))
                 self._handle(outs, wall0)
+                self._maybe_sync()
+                if self._run_id is not None:
+                    self.frames_by_run[self._run_id] = writer.video_accepted
         except CameraError as e:
             reason = str(e)
         except SegmenterError as e:
@@ -258,11 +264,25 @@ class Recorder:
         seg.file.append(out.data)
         seg.end_us = wall0 + out.end_media_us
         seg.fragments += 1
-        if self.cfg.fsync != "fragment":
+        self._maybe_sync(out.end_media_us)
+
+    def _maybe_sync(self, end_media_us: int | None = None) -> None:
+        """fsync what has been written if the policy allows, then extend the index row.
+
+        Called at fragment boundaries and on every packet, so a fragment skipped
+        by the rate limit is made durable as soon as the interval has passed,
+        not only at the next fragment.
+        """
+        seg = self._segment
+        if seg is None or self.cfg.fsync != "fragment" or seg.file.bytes == seg.file.durable_bytes:
             return
         mono = time.monotonic()
         if mono - self._last_sync_mono < self.cfg.fsync_interval_seconds:
+            if end_media_us is not None:
+                self._pending_media_us = end_media_us
             return
+        if end_media_us is None:
+            end_media_us = self._pending_media_us
         seg.file.sync()
         self._last_sync_mono = mono
         seg.durable_end_us, seg.durable_fragments = seg.end_us, seg.fragments
@@ -272,7 +292,7 @@ class Recorder:
         else:
             seg.row_written = True
             self._submit(lambda s: segments.open_segment(s, row))
-        self._note_indexed(out.end_media_us, seg.end_us)
+        self._note_indexed(end_media_us, seg.end_us)
 
     def _seal(self, out: SegmentFinished, wall0: int) -> None:
         seg = self._segment
@@ -289,8 +309,9 @@ class Recorder:
             self._submit(lambda s: segments.upsert_segment(s, row))
         self._note_indexed(out.end_media_us, seg.end_us)
 
-    def _row(self, seg: _OpenSegment, *, state: str, sha256: str | None,
-             sealed_us: int | None) -> SegmentRow:
+    def _row(
+        self, seg: _OpenSegment, *, state: str, sha256: str | None, sealed_us: int | None
+    ) -> SegmentRow:
         assert self._run_id is not None
         return SegmentRow(
             camera_id=self.camera_id,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from index.db import Database
-from surveil.archive import recover_archive
+from surveil.archive import RecoveryReport, recover_archive
 from surveil.clock import Clock, SystemClock
 from surveil.config import Config
 from surveil.supervisor import Supervisor
@@ -20,41 +20,71 @@ from web.app import create_app
 logger = logging.getLogger(__name__)
 
 
+class Service:
+    """The whole recorder in one process; start() and stop() in that order."""
+
+    def __init__(self, cfg: Config, *, clock: Clock | None = None) -> None:
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self.db: Database | None = None
+        self.supervisor: Supervisor | None = None
+        self.recovery: RecoveryReport | None = None
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        cfg = self.cfg
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = db = await Database.open(cfg.effective_database_url)
+        try:
+            # Recovery runs before any recorder so it never races a writer.
+            self.recovery = await recover_archive(db, cfg.data_dir, self.clock)
+            self.supervisor = Supervisor(cfg, db, self.clock)
+            app = create_app(db, self.supervisor, cfg.data_dir, self.clock)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, cfg.web.host, cfg.web.port)
+            await site.start()
+            port = cfg.web.port
+            if port == 0 and self._runner.addresses:
+                port = self._runner.addresses[0][1]
+            self.url = f"http://{cfg.web.host}:{port}/"
+            await self.supervisor.start()
+        except BaseException:
+            await self.stop()
+            raise
+        logger.info("serving on %s (index %s)", self.url, db.url_redacted)
+
+    async def stop(self) -> None:
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+            self.supervisor = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.db is not None:
+            await self.db.close()
+            self.db = None
+
+
 async def serve(
     cfg: Config,
     *,
     clock: Clock | None = None,
     on_ready: Callable[[str], None] | None = None,
-    stop: asyncio.Event | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM (or `stop` is set); shut down in order."""
-    clock = clock or SystemClock()
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    db = await Database.open(cfg.effective_database_url)
+    """Run until SIGINT or SIGTERM, then shut down in order."""
+    service = Service(cfg, clock=clock)
+    await service.start()
     try:
-        await recover_archive(db, cfg.data_dir, clock)
-        supervisor = Supervisor(cfg, db, clock)
-        app = create_app(db, supervisor, cfg.data_dir, clock)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, cfg.web.host, cfg.web.port)
-        await site.start()
-        await supervisor.start()
-        host, port = cfg.web.host, cfg.web.port
-        if port == 0 and runner.addresses:
-            port = runner.addresses[0][1]
-        url = f"http://{host}:{port}/"
-        logger.info("serving on %s (index %s)", url, db.url_redacted)
         if on_ready is not None:
-            on_ready(url)
-        stop = stop or asyncio.Event()
+            on_ready(service.url)
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         logger.info("stopping")
-        await supervisor.stop()
-        await runner.cleanup()
     finally:
-        await db.close()
+        await service.stop()

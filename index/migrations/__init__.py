@@ -1,0 +1,1 @@
+"""Alembic migration environment and scripts for the index (run by index.db)."""

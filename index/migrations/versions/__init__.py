@@ -1,0 +1,1 @@
+"""Alembic revision scripts; each is frozen once released."""

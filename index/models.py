@@ -1,0 +1,249 @@
+"""SQLAlchemy models: the schema of the index. Changes here need an Alembic migration.
+
+Every time is integer microseconds since the Unix epoch (UTC) in a column whose
+name ends in ``_us``; 64-bit because µs since 1970 overflow 32 bits in 36 minutes.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from index.records import CLOCK_SYNC_STATES, SEGMENT_STATES, TOKEN_ROLES
+
+# Deterministic constraint names, so migrations can refer to them and both
+# backends reflect the same names.
+NAMING_CONVENTION: Final = {
+    "pk": "pk_%(table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+# SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY;
+# PostgreSQL gets 64-bit ids because events and segments grow without bound.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Camera(Base):
+    """A configured camera."""
+
+    __tablename__ = "cameras"
+    __table_args__ = ({"comment": "Configured cameras, one row per camera name"},)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    name: Mapped[str] = mapped_column(
+        String(200), unique=True, comment="Camera name from the configuration; stable identity"
+    )
+    source_url: Mapped[str] = mapped_column(
+        Text, comment="Stream URL with any user:password redacted to ***"
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, comment="Whether the camera should record")
+    counters_json: Mapped[str] = mapped_column(
+        "counters", Text, comment="JSON array of the service counter ids this camera covers"
+    )
+    created_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When the row was first inserted, µs since epoch UTC"
+    )
+
+
+class Run(Base):
+    """An unbroken stretch of recording."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_camera_id_start_us", "camera_id", "start_us"),
+        {"comment": "Recording runs: each is an unbroken sequence of segments from one camera"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    camera_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("cameras.id"), comment="Camera that recorded the run"
+    )
+    start_us: Mapped[int] = mapped_column(
+        BigInteger, comment="Start of the run, µs since epoch UTC"
+    )
+    end_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="End of the run, µs since epoch UTC; NULL while recording"
+    )
+    start_reason: Mapped[str] = mapped_column(
+        String(200), comment="Why the run started (e.g. startup, reconnect)"
+    )
+    end_reason: Mapped[str | None] = mapped_column(
+        String(200), comment="Why the run ended (e.g. shutdown, stream lost); NULL while recording"
+    )
+
+
+class Gap(Base):
+    """A stretch with no recording, with its reason."""
+
+    __tablename__ = "gaps"
+    __table_args__ = (
+        Index("ix_gaps_camera_id_start_us", "camera_id", "start_us"),
+        {"comment": "Known holes in a camera's recording, between runs"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    camera_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("cameras.id"), comment="Camera that was not recording"
+    )
+    start_us: Mapped[int] = mapped_column(
+        BigInteger, comment="Start of the gap, µs since epoch UTC"
+    )
+    end_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="End of the gap, µs since epoch UTC; NULL while it lasts"
+    )
+    reason: Mapped[str] = mapped_column(
+        String(200), comment="Why recording stopped (end reason of the previous run)"
+    )
+
+
+class Segment(Base):
+    """One fMP4 file of a run."""
+
+    __tablename__ = "segments"
+    __table_args__ = (
+        UniqueConstraint("run_id", "sequence"),
+        Index("ix_segments_camera_id_start_us", "camera_id", "start_us"),
+        Index("ix_segments_camera_id_end_us", "camera_id", "end_us"),
+        Index("ix_segments_state", "state"),
+        CheckConstraint(_in("state", SEGMENT_STATES), name="state"),
+        CheckConstraint(_in("clock_sync", CLOCK_SYNC_STATES), name="clock_sync"),
+        {"comment": "Segment files (fMP4), one row per file, opened at its first fragment"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    camera_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("cameras.id"), comment="Camera that recorded the segment"
+    )
+    run_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("runs.id"), comment="Run the segment belongs to"
+    )
+    sequence: Mapped[int] = mapped_column(
+        Integer, comment="0-based position of the segment within its run"
+    )
+    path: Mapped[str] = mapped_column(
+        String(1000), unique=True, comment="File path relative to data_dir, posix separators"
+    )
+    start_us: Mapped[int] = mapped_column(
+        BigInteger, comment="Presentation time of the first frame, µs since epoch UTC"
+    )
+    end_us: Mapped[int] = mapped_column(
+        BigInteger, comment="End of the last complete fragment, µs since epoch UTC"
+    )
+    duration_us: Mapped[int] = mapped_column(
+        BigInteger, comment="Media duration from the stream timestamps, µs"
+    )
+    bytes: Mapped[int] = mapped_column(
+        BigInteger, comment="File size in bytes covered by end_us (and by sha256 once sealed)"
+    )
+    sha256: Mapped[str | None] = mapped_column(
+        String(64), comment="Lowercase hex SHA-256 of the file; NULL until sealed"
+    )
+    state: Mapped[str] = mapped_column(
+        String(16), comment="Lifecycle: open, sealed, recovered (sealed after a crash), missing"
+    )
+    video_codec: Mapped[str] = mapped_column(
+        String(64), comment="Video codec name as FFmpeg spells it (e.g. h264, hevc)"
+    )
+    audio_codec: Mapped[str | None] = mapped_column(
+        String(64), comment="Audio codec name as FFmpeg spells it; NULL when there is no audio"
+    )
+    fragments: Mapped[int] = mapped_column(
+        Integer, comment="Number of complete moof+mdat fragments in the file"
+    )
+    clock_sync: Mapped[str] = mapped_column(
+        String(16), comment="Host clock state when recorded: synced, unsynced or unknown"
+    )
+    camera_clock_offset_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Camera clock minus host clock, µs; NULL when unknown"
+    )
+    created_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When the row was inserted (host clock), µs since epoch UTC"
+    )
+    sealed_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="When the segment was sealed (host clock), µs since epoch UTC"
+    )
+
+
+class Event(Base):
+    """Something worth remembering: reconnects, recoveries, clock steps, errors."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_at_us", "at_us"),
+        Index("ix_events_camera_id_at_us", "camera_id", "at_us"),
+        {"comment": "Operational event log, newest rows are the most interesting"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    at_us: Mapped[int] = mapped_column(BigInteger, comment="When it happened, µs since epoch UTC")
+    kind: Mapped[str] = mapped_column(
+        String(100), comment="Event type, dotted lowercase (e.g. camera.reconnect)"
+    )
+    camera_id: Mapped[int | None] = mapped_column(
+        RowId, ForeignKey("cameras.id"), comment="Camera concerned; NULL for system events"
+    )
+    # SET NULL so retention can delete a segment without losing its history;
+    # events that must outlive the segment keep the path in detail.
+    segment_id: Mapped[int | None] = mapped_column(
+        RowId,
+        ForeignKey("segments.id", ondelete="SET NULL"),
+        comment="Segment concerned; NULL if none or deleted since",
+    )
+    detail_json: Mapped[str] = mapped_column(
+        "detail", Text, comment="JSON object with event-specific detail"
+    )
+
+
+class ApiToken(Base):
+    """An API bearer token, stored as a hash."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint(_in("role", TOKEN_ROLES), name="role"),
+        {"comment": "API tokens; only a hash of each token is stored"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    name: Mapped[str] = mapped_column(
+        String(200), comment="Human label for the token (who or what uses it)"
+    )
+    role: Mapped[str] = mapped_column(String(16), comment="Role: admin, staff or auditor")
+    token_hash: Mapped[str] = mapped_column(
+        String(128), unique=True, comment="Hex hash of the token secret; the secret is never stored"
+    )
+    created_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When the token was created, µs since epoch UTC"
+    )
+    revoked_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="When the token was revoked, µs since epoch UTC; NULL if active"
+    )
+    last_used_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Last successful authentication, µs since epoch UTC; NULL if never"
+    )

@@ -1,0 +1,117 @@
+"""Typed, immutable records returned by the index query functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+SEGMENT_STATES: Final = ("open", "sealed", "recovered", "missing")
+CLOCK_SYNC_STATES: Final = ("synced", "unsynced", "unknown")
+TOKEN_ROLES: Final = ("admin", "staff", "auditor")
+
+
+@dataclass(frozen=True)
+class CameraRecord:
+    """A configured camera; source_url is redacted and never holds a password."""
+
+    id: int
+    name: str
+    source_url: str
+    enabled: bool
+    counters: tuple[str, ...]
+    created_us: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """An unbroken stretch of recording for one camera; end_us is None while it runs."""
+
+    id: int
+    camera_id: int
+    start_us: int
+    end_us: int | None
+    start_reason: str
+    end_reason: str | None
+
+
+@dataclass(frozen=True)
+class GapRecord:
+    """A stretch with no recording for one camera; end_us is None while it lasts."""
+
+    id: int
+    camera_id: int
+    start_us: int
+    end_us: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """The writer's view of a segment: everything but the database id."""
+
+    camera_id: int
+    run_id: int
+    sequence: int
+    path: str  # relative to data_dir, posix separators
+    start_us: int
+    end_us: int
+    duration_us: int
+    bytes: int
+    sha256: str | None
+    state: str  # one of SEGMENT_STATES
+    video_codec: str
+    audio_codec: str | None
+    fragments: int
+    clock_sync: str  # one of CLOCK_SYNC_STATES
+    camera_clock_offset_us: int | None
+    created_us: int
+    sealed_us: int | None
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """A stored segment with its id and camera name."""
+
+    id: int
+    camera: str
+    camera_id: int
+    run_id: int
+    sequence: int
+    path: str
+    start_us: int
+    end_us: int
+    duration_us: int
+    bytes: int
+    sha256: str | None
+    state: str
+    video_codec: str
+    audio_codec: str | None
+    fragments: int
+    clock_sync: str
+    camera_clock_offset_us: int | None
+    created_us: int
+    sealed_us: int | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """Something worth remembering that happened at at_us; detail is JSON-compatible."""
+
+    id: int
+    at_us: int
+    kind: str
+    camera_id: int | None
+    segment_id: int | None
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """An API token's metadata; the token itself is only ever stored as a hash."""
+
+    id: int
+    name: str
+    role: str  # one of TOKEN_ROLES
+    created_us: int
+    revoked_us: int | None
+    last_used_us: int | None

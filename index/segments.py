@@ -1,0 +1,217 @@
+"""Segment rows: opened at the first fragment, extended, sealed; range queries for playback."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from index.errors import Conflict, SegmentNotFound
+from index.models import Camera, Segment
+from index.records import CLOCK_SYNC_STATES, SEGMENT_STATES, SegmentRecord, SegmentRow
+
+# Fields that update_segment may change; the rest identify the segment or were
+# fixed when it was opened.
+_PROGRESS_FIELDS = (
+    "end_us",
+    "duration_us",
+    "bytes",
+    "fragments",
+    "sha256",
+    "state",
+    "sealed_us",
+)
+# Everything but the identity (run_id, sequence) and created_us, for recovery.
+_UPSERT_FIELDS = (
+    "camera_id",
+    "path",
+    "start_us",
+    "video_codec",
+    "audio_codec",
+    "clock_sync",
+    "camera_clock_offset_us",
+    *_PROGRESS_FIELDS,
+)
+
+
+def _record(row: Segment, camera: str) -> SegmentRecord:
+    return SegmentRecord(
+        id=row.id,
+        camera=camera,
+        camera_id=row.camera_id,
+        run_id=row.run_id,
+        sequence=row.sequence,
+        path=row.path,
+        start_us=row.start_us,
+        end_us=row.end_us,
+        duration_us=row.duration_us,
+        bytes=row.bytes,
+        sha256=row.sha256,
+        state=row.state,
+        video_codec=row.video_codec,
+        audio_codec=row.audio_codec,
+        fragments=row.fragments,
+        clock_sync=row.clock_sync,
+        camera_clock_offset_us=row.camera_clock_offset_us,
+        created_us=row.created_us,
+        sealed_us=row.sealed_us,
+    )
+
+
+def _check_row(row: SegmentRow) -> None:
+    if row.state not in SEGMENT_STATES:
+        raise ValueError(f"segment state {row.state!r} is not one of {SEGMENT_STATES}")
+    if row.clock_sync not in CLOCK_SYNC_STATES:
+        raise ValueError(f"clock_sync {row.clock_sync!r} is not one of {CLOCK_SYNC_STATES}")
+
+
+def _with_camera() -> Select[Segment, str]:
+    return select(Segment, Camera.name).join(Camera, Camera.id == Segment.camera_id)
+
+
+async def _by_run_sequence(s: AsyncSession, run_id: int, sequence: int) -> Segment | None:
+    stmt = select(Segment).where(Segment.run_id == run_id, Segment.sequence == sequence)
+    return (await s.execute(stmt)).scalar_one_or_none()
+
+
+def _apply(target: Segment, row: SegmentRow, fields: tuple[str, ...]) -> None:
+    # A sealed segment's hash is evidence: it may change state (e.g. to
+    # 'missing') but never its recorded bytes or hash.
+    if target.sha256 is not None and (row.sha256 != target.sha256 or row.bytes != target.bytes):
+        raise Conflict(
+            f"segment {target.path} is sealed with sha256 {target.sha256} and {target.bytes} "
+            f"bytes; refusing to change them to {row.sha256} and {row.bytes}"
+        )
+    for name in fields:
+        setattr(target, name, getattr(row, name))
+
+
+async def _insert(s: AsyncSession, row: SegmentRow) -> int:
+    if await _by_run_sequence(s, row.run_id, row.sequence) is not None:
+        raise Conflict(f"run {row.run_id} already has segment {row.sequence}")
+    taken = (await s.execute(select(Segment.id).where(Segment.path == row.path))).first()
+    if taken is not None:
+        raise Conflict(f"segment path {row.path} is already indexed")
+    segment = Segment(
+        camera_id=row.camera_id,
+        run_id=row.run_id,
+        sequence=row.sequence,
+        path=row.path,
+        start_us=row.start_us,
+        end_us=row.end_us,
+        duration_us=row.duration_us,
+        bytes=row.bytes,
+        sha256=row.sha256,
+        state=row.state,
+        video_codec=row.video_codec,
+        audio_codec=row.audio_codec,
+        fragments=row.fragments,
+        clock_sync=row.clock_sync,
+        camera_clock_offset_us=row.camera_clock_offset_us,
+        created_us=row.created_us,
+        sealed_us=row.sealed_us,
+    )
+    s.add(segment)
+    await s.flush()
+    return segment.id
+
+
+async def open_segment(s: AsyncSession, row: SegmentRow) -> int:
+    """Insert a new segment in state 'open'; returns its id.
+
+    Raises Conflict if (run_id, sequence) or path is already taken.
+    """
+    _check_row(row)
+    if row.state != "open":
+        raise ValueError(f"open_segment needs state 'open', got {row.state!r}")
+    return await _insert(s, row)
+
+
+async def update_segment(s: AsyncSession, row: SegmentRow) -> None:
+    """Record progress or the seal of the segment (run_id, sequence).
+
+    Changes end_us, duration_us, bytes, fragments, sha256, state and sealed_us.
+    Raises SegmentNotFound, or Conflict if a sealed hash or size would change.
+    """
+    _check_row(row)
+    target = await _by_run_sequence(s, row.run_id, row.sequence)
+    if target is None:
+        raise SegmentNotFound(f"no segment {row.sequence} in run {row.run_id}")
+    _apply(target, row, _PROGRESS_FIELDS)
+    await s.flush()
+
+
+async def upsert_segment(s: AsyncSession, row: SegmentRow) -> int:
+    """Insert or fully update the segment (run_id, sequence), for recovery; returns its id.
+
+    Raises Conflict if the path belongs to another segment or a sealed hash or size would change.
+    """
+    _check_row(row)
+    target = await _by_run_sequence(s, row.run_id, row.sequence)
+    if target is None:
+        return await _insert(s, row)
+    if row.path != target.path:
+        taken = (await s.execute(select(Segment.id).where(Segment.path == row.path))).first()
+        if taken is not None:
+            raise Conflict(f"segment path {row.path} is already indexed")
+    _apply(target, row, _UPSERT_FIELDS)
+    await s.flush()
+    return target.id
+
+
+async def segments_overlapping(
+    s: AsyncSession,
+    camera: str | None,
+    start_us: int,
+    end_us: int,
+    limit: int = 10000,
+) -> list[SegmentRecord]:
+    """Segments with start_us < end_us and end_us > start_us, by camera name then time.
+
+    Touching ranges do not overlap. Every state is returned (an open segment up
+    to its current end_us; 'missing' ones so callers can show the hole); an
+    unknown camera name yields an empty list.
+    """
+    stmt = _with_camera().where(Segment.start_us < end_us, Segment.end_us > start_us)
+    if camera is not None:
+        stmt = stmt.where(Camera.name == camera)
+    stmt = stmt.order_by(Camera.name, Segment.start_us, Segment.id).limit(limit)
+    return [_record(row, name) for row, name in (await s.execute(stmt))]
+
+
+async def get_segment(s: AsyncSession, segment_id: int) -> SegmentRecord:
+    """The segment with this id; raises SegmentNotFound."""
+    found = (await s.execute(_with_camera().where(Segment.id == segment_id))).first()
+    if found is None:
+        raise SegmentNotFound(f"no segment with id {segment_id}")
+    row, name = found
+    return _record(row, name)
+
+
+async def all_segments(s: AsyncSession) -> list[SegmentRecord]:
+    """Every segment, by camera name then time (for verify and recovery scans)."""
+    stmt = _with_camera().order_by(Camera.name, Segment.start_us, Segment.id)
+    return [_record(row, name) for row, name in (await s.execute(stmt))]
+
+
+async def segments_in_state(s: AsyncSession, state: str) -> list[SegmentRecord]:
+    """Every segment in one state, by camera name then time."""
+    if state not in SEGMENT_STATES:
+        raise ValueError(f"segment state {state!r} is not one of {SEGMENT_STATES}")
+    stmt = (
+        _with_camera()
+        .where(Segment.state == state)
+        .order_by(Camera.name, Segment.start_us, Segment.id)
+    )
+    return [_record(row, name) for row, name in (await s.execute(stmt))]
+
+
+async def latest_segment(s: AsyncSession, camera_id: int) -> SegmentRecord | None:
+    """The camera's segment with the latest start, or None if it has none."""
+    stmt = (
+        _with_camera()
+        .where(Segment.camera_id == camera_id)
+        .order_by(Segment.start_us.desc(), Segment.id.desc())
+        .limit(1)
+    )
+    found = (await s.execute(stmt)).first()
+    return None if found is None else _record(*found)

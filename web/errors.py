@@ -1,0 +1,91 @@
+"""API errors and the middleware that turns every failure into a JSON error body."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from cameras.urls import redact_url
+from index.errors import Conflict, RecordNotFound
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a stable machine-readable code."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.headers = dict(headers or {})
+
+
+class BadRequest(ApiError):
+    """The request's parameters are invalid; the message says which and why."""
+
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """The one JSON error shape: {"error": {"code": ..., "message": ...}}."""
+    # Messages may quote index or client text; a camera URL must never carry its password out.
+    body = {"error": {"code": code, "message": redact_url(message)}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map domain errors to HTTP statuses; hide unexpected exceptions behind a generic 500."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    except RecordNotFound as exc:
+        return error_response(404, "not_found", str(exc) or "not found")
+    except Conflict as exc:
+        return error_response(409, "conflict", str(exc) or "conflict")
+    except web.HTTPException as exc:
+        # Router 404/405 and the like: JSON under the API, aiohttp's own pages elsewhere.
+        if exc.status < 400 or not request.path.startswith(API_PREFIX):
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        return error_response(exc.status, code, exc.reason, headers)
+    except Exception:
+        # The exception text may contain a stream URL or SQL parameters: log it, never echo it.
+        logger.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal server error; see the server log")

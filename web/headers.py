@@ -1,0 +1,23 @@
+"""Headers every response carries, applied as the response is prepared."""
+
+from __future__ import annotations
+
+from aiohttp import hdrs, web
+
+from web.keys import CONTENT_ETAG_KEY
+
+API_PREFIX = "/api/"
+
+
+async def set_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Security headers on everything; no caching of API answers; content ETags."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith(API_PREFIX):
+        # Footage and camera state are not for shared caches or a kiosk's disk.
+        headers.setdefault(hdrs.CACHE_CONTROL, "no-store")
+        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+    content_etag = response.get(CONTENT_ETAG_KEY)
+    if content_etag is not None:
+        response.etag = content_etag

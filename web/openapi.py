@@ -1,0 +1,310 @@
+"""The OpenAPI 3.1 description of the JSON API, written by hand next to the views it describes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import surveil
+
+JsonDict = dict[str, Any]
+
+
+def _ref(name: str) -> JsonDict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: JsonDict, description: str) -> JsonDict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> JsonDict:
+    return {"$ref": f"#/components/responses/{description}"}
+
+
+_ISO_TIME = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO 8601 with a UTC offset, e.g. 2026-11-26T20:41:00.123456+00:00",
+}
+_NULLABLE_ISO_TIME = {**_ISO_TIME, "type": ["string", "null"]}
+
+_SCHEMAS: JsonDict = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "description": "Stable machine-readable code, e.g. bad_request, "
+                        "unauthorized, camera_not_found, segment_open, segment_gone.",
+                    },
+                    "message": {"type": "string", "description": "Human-readable detail."},
+                },
+            }
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "database", "time"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "error"]},
+            "database": {"type": "string", "enum": ["ok", "error"]},
+            "time": {**_ISO_TIME, "description": "The server's clock."},
+        },
+    },
+    "Camera": {
+        "type": "object",
+        "required": [
+            "name",
+            "state",
+            "last_packet",
+            "last_packet_age_s",
+            "fps",
+            "bitrate_bps",
+            "current_segment",
+            "error",
+            "counters",
+            "enabled",
+        ],
+        "properties": {
+            "name": {"type": "string"},
+            "state": {
+                "type": "string",
+                "enum": ["recording", "connecting", "offline", "disabled"],
+            },
+            "last_packet": _NULLABLE_ISO_TIME,
+            "last_packet_age_s": {
+                "type": ["number", "null"],
+                "description": "Seconds since the last packet arrived.",
+            },
+            "fps": {"type": ["number", "null"]},
+            "bitrate_bps": {"type": ["number", "null"], "description": "Bits per second."},
+            "current_segment": {
+                "type": ["string", "null"],
+                "description": "Path, relative to the data directory, of the segment "
+                "being written.",
+            },
+            "error": {
+                "type": ["string", "null"],
+                "description": "The last error; URLs in it never carry credentials.",
+            },
+            "counters": {"type": "array", "items": {"type": "string"}},
+            "enabled": {"type": "boolean"},
+        },
+    },
+    "CameraList": {
+        "type": "object",
+        "required": ["cameras"],
+        "properties": {"cameras": {"type": "array", "items": _ref("Camera")}},
+    },
+    "Segment": {
+        "type": "object",
+        "required": [
+            "id",
+            "camera",
+            "start",
+            "end",
+            "start_us",
+            "end_us",
+            "duration_us",
+            "bytes",
+            "sha256",
+            "state",
+            "video_codec",
+            "audio_codec",
+            "fragments",
+            "clock_sync",
+            "url",
+        ],
+        "properties": {
+            "id": {"type": "integer", "minimum": 1},
+            "camera": {"type": "string"},
+            "start": _ISO_TIME,
+            "end": _ISO_TIME,
+            "start_us": {"type": "integer", "description": "µs since the Unix epoch, UTC."},
+            "end_us": {"type": "integer", "description": "µs since the Unix epoch, UTC."},
+            "duration_us": {"type": "integer", "description": "Media duration in µs."},
+            "bytes": {"type": "integer", "minimum": 0},
+            "sha256": {
+                "type": ["string", "null"],
+                "pattern": "^[0-9a-f]{64}$",
+                "description": "Hash of the whole file; null while the segment is open.",
+            },
+            "state": {"type": "string", "enum": ["open", "sealed", "recovered", "missing"]},
+            "video_codec": {"type": "string"},
+            "audio_codec": {"type": ["string", "null"]},
+            "fragments": {"type": "integer", "minimum": 0},
+            "clock_sync": {"type": "string", "enum": ["synced", "unsynced", "unknown"]},
+            "url": {"type": "string", "description": "Where to fetch the file."},
+        },
+    },
+    "SegmentList": {
+        "type": "object",
+        "required": ["segments", "truncated"],
+        "properties": {
+            "segments": {"type": "array", "items": _ref("Segment")},
+            "truncated": {
+                "type": "boolean",
+                "description": "True when the result hit the 10000-segment limit.",
+            },
+        },
+    },
+}
+
+_RESPONSES: JsonDict = {
+    "BadRequest": _json(_ref("Error"), "Invalid parameters; the message names the parameter."),
+    "Unauthorized": {
+        **_json(_ref("Error"), "Missing, unknown or revoked bearer token."),
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+    "NotFound": _json(_ref("Error"), "No such record."),
+    "InternalError": _json(_ref("Error"), "Unexpected server error; details are in the log."),
+}
+
+_PATHS: JsonDict = {
+    "/api/v1/health": {
+        "get": {
+            "operationId": "health",
+            "summary": "Liveness and database reachability",
+            "security": [],
+            "responses": {
+                "200": _json(_ref("Health"), "Healthy."),
+                "503": _json(_ref("Health"), "The database did not answer."),
+            },
+        }
+    },
+    "/api/v1/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document.")},
+        }
+    },
+    "/api/v1/cameras": {
+        "get": {
+            "operationId": "listCameras",
+            "summary": "Cameras with live recording status",
+            "responses": {
+                "200": _json(_ref("CameraList"), "All known cameras, by name."),
+                "400": _error("BadRequest"),
+                "401": _error("Unauthorized"),
+                "500": _error("InternalError"),
+            },
+        }
+    },
+    "/api/v1/recordings": {
+        "get": {
+            "operationId": "listRecordings",
+            "summary": "Segments overlapping a time range",
+            "description": "Segments with start < end and end > start, ordered by camera "
+            "then start. The range may be at most 31 days.",
+            "parameters": [
+                {
+                    "name": "camera",
+                    "in": "query",
+                    "required": False,
+                    "description": "Camera name; all cameras when omitted.",
+                    "schema": {"type": "string", "minLength": 1},
+                },
+                {
+                    "name": "start",
+                    "in": "query",
+                    "required": True,
+                    "description": "Range start (inclusive); must include a UTC offset. "
+                    "Send '+' as %2B.",
+                    "schema": _ISO_TIME,
+                },
+                {
+                    "name": "end",
+                    "in": "query",
+                    "required": True,
+                    "description": "Range end (exclusive); later than start.",
+                    "schema": _ISO_TIME,
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("SegmentList"), "Matching segments."),
+                "400": _error("BadRequest"),
+                "401": _error("Unauthorized"),
+                "404": _error("NotFound"),
+                "500": _error("InternalError"),
+            },
+        }
+    },
+    "/api/v1/segments/{id}": {
+        "get": {
+            "operationId": "getSegmentFile",
+            "summary": "A segment's fMP4 file, with HTTP Range",
+            "description": "The ETag of a sealed or recovered segment is its sha256.",
+            "parameters": [
+                {
+                    "name": "id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1},
+                },
+                {
+                    "name": "Range",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "example": "bytes=0-1023"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The whole file.",
+                    "headers": {"ETag": {"schema": {"type": "string"}}},
+                    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "206": {
+                    "description": "The requested byte range.",
+                    "headers": {"Content-Range": {"schema": {"type": "string"}}},
+                    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "304": {"description": "If-None-Match matched the sha256."},
+                "400": _error("BadRequest"),
+                "401": _error("Unauthorized"),
+                "404": _error("NotFound"),
+                "409": _json(_ref("Error"), "The segment is still being written (segment_open)."),
+                "410": _json(_ref("Error"), "The file is no longer on disk (segment_gone)."),
+                "412": _json(_ref("Error"), "If-Match did not match the sha256."),
+                "416": {"description": "The range is outside the file."},
+                "500": _error("InternalError"),
+            },
+        }
+    },
+}
+
+_DOCUMENT: JsonDict = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "surveil API",
+        "version": surveil.__version__,
+        "description": "Evidence-grade video recorder. Times are ISO 8601 with a UTC offset "
+        "and, alongside, integer microseconds since the Unix epoch (fields ending in _us).",
+    },
+    "security": [{"bearerAuth": []}],
+    "paths": _PATHS,
+    "components": {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token from `surveil token create`.",
+            }
+        },
+        "schemas": _SCHEMAS,
+        "responses": _RESPONSES,
+    },
+}
+
+
+def openapi_document() -> JsonDict:
+    """A fresh copy of the document, safe for the caller to modify."""
+    return copy.deepcopy(_DOCUMENT)

@@ -1,0 +1,81 @@
+"""JSON shapes of the API's records; times go out both as ISO 8601 and as integer µs."""
+
+from __future__ import annotations
+
+import math
+
+from cameras.urls import redact_url
+from index.records import CameraRecord, SegmentRecord
+from surveil.status import CameraStatus
+from web.timefmt import iso_from_us
+
+JsonObject = dict[str, object]
+
+
+def _finite(value: float | None) -> float | None:
+    # json.dumps would write NaN/Infinity, which is not JSON.
+    return value if value is not None and math.isfinite(value) else None
+
+
+def camera_json(
+    name: str, record: CameraRecord | None, status: CameraStatus | None, now_us: int
+) -> JsonObject:
+    """One camera: configuration from the index merged with live status from the supervisor."""
+    if record is not None:
+        enabled = record.enabled
+        counters = list(record.counters)
+    else:
+        enabled = status is None or status.state != "disabled"
+        counters = []
+    if status is None:
+        # Not reported by the supervisor: it is not recording, whatever the reason.
+        return {
+            "name": name,
+            "state": "offline" if enabled else "disabled",
+            "last_packet": None,
+            "last_packet_age_s": None,
+            "fps": None,
+            "bitrate_bps": None,
+            "current_segment": None,
+            "error": None,
+            "counters": counters,
+            "enabled": enabled,
+        }
+    last_us = status.last_packet_us
+    return {
+        "name": name,
+        "state": status.state,
+        "last_packet": None if last_us is None else iso_from_us(last_us),
+        "last_packet_age_s": None if last_us is None else round(max(0, now_us - last_us) / 1e6, 3),
+        "fps": _finite(status.fps),
+        "bitrate_bps": _finite(status.bitrate_bps),
+        "current_segment": status.current_segment,
+        # Redacted by contract already; redacting again costs nothing and guards a slip.
+        "error": None if status.error is None else redact_url(status.error),
+        "counters": counters,
+        "enabled": enabled,
+    }
+
+
+def segment_url(segment_id: int) -> str:
+    return f"/api/v1/segments/{segment_id}"
+
+
+def segment_json(segment: SegmentRecord) -> JsonObject:
+    return {
+        "id": segment.id,
+        "camera": segment.camera,
+        "start": iso_from_us(segment.start_us),
+        "end": iso_from_us(segment.end_us),
+        "start_us": segment.start_us,
+        "end_us": segment.end_us,
+        "duration_us": segment.duration_us,
+        "bytes": segment.bytes,
+        "sha256": segment.sha256,
+        "state": segment.state,
+        "video_codec": segment.video_codec,
+        "audio_codec": segment.audio_codec,
+        "fragments": segment.fragments,
+        "clock_sync": segment.clock_sync,
+        "url": segment_url(segment.id),
+    }
