@@ -110,7 +110,7 @@ class Recorder:
         self._clock_sync = "unknown"
         # (media µs of a video packet, its arrival in monotonic µs) awaiting indexing
         self._arrivals: collections.deque[tuple[int, int]] = collections.deque(maxlen=100_000)
-        self.freshness_us: collections.deque[int] = collections.deque(maxlen=100_000)
+        self.freshness_us: collections.deque[int] = collections.deque(maxlen=5000)
         # Video frames accepted by each run's writer, by run id (tests, benchmarks).
         self.frames_by_run: dict[int, int] = {}
 
@@ -144,6 +144,9 @@ class Recorder:
             current_segment=seg.file.rel_path if seg else None,
             error=self._error,
             run_id=self._run_id,
+            freshness_p50_s=_percentile_s(self.freshness_us, 0.50),
+            freshness_p99_s=_percentile_s(self.freshness_us, 0.99),
+            frames=sum(list(self.frames_by_run.values())),
         )
 
     # -- the camera thread -------------------------------------------------
@@ -376,3 +379,10 @@ class Recorder:
         now = self.clock.now_us()
         cam = self.camera_id
         self._submit(lambda s: events.add_event(s, kind, now, camera_id=cam, detail=detail))
+
+
+def _percentile_s(samples_us: collections.deque[int], q: float) -> float | None:
+    values = sorted(list(samples_us))
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(q * len(values)))] / US, 3)

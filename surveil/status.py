@@ -16,6 +16,10 @@ class CameraStatus:
     current_segment: str | None  # path relative to data_dir
     error: str | None  # already redacted
     run_id: int | None
+    # Capture → queryable in the index, over recent frames (None until measured).
+    freshness_p50_s: float | None = None
+    freshness_p99_s: float | None = None
+    frames: int = 0  # video frames recorded since the recorder started
 
 
 class StatusSource(Protocol):

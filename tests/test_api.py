@@ -395,6 +395,9 @@ async def test_cameras_merge_index_and_status(world: World) -> None:
         "error": None,
         "counters": ["A1", "A2"],
         "enabled": True,
+        "freshness_p50_s": None,
+        "freshness_p99_s": None,
+        "frames": 0,
     }
     # In the index but not reported by the supervisor.
     assert cam2["state"] == "disabled"

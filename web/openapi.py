@@ -70,6 +70,9 @@ _SCHEMAS: JsonDict = {
             "error",
             "counters",
             "enabled",
+            "freshness_p50_s",
+            "freshness_p99_s",
+            "frames",
         ],
         "properties": {
             "name": {"type": "string"},
@@ -95,6 +98,19 @@ _SCHEMAS: JsonDict = {
             },
             "counters": {"type": "array", "items": {"type": "string"}},
             "enabled": {"type": "boolean"},
+            "freshness_p50_s": {
+                "type": ["number", "null"],
+                "description": "Median seconds from a frame's arrival to its segment row "
+                "covering it in the index, over recent frames.",
+            },
+            "freshness_p99_s": {
+                "type": ["number", "null"],
+                "description": "99th percentile of the same.",
+            },
+            "frames": {
+                "type": "integer",
+                "description": "Video frames recorded since the recorder started.",
+            },
         },
     },
     "CameraList": {

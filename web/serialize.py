@@ -40,6 +40,9 @@ def camera_json(
             "error": None,
             "counters": counters,
             "enabled": enabled,
+            "freshness_p50_s": None,
+            "freshness_p99_s": None,
+            "frames": 0,
         }
     last_us = status.last_packet_us
     return {
@@ -54,6 +57,9 @@ def camera_json(
         "error": None if status.error is None else redact_url(status.error),
         "counters": counters,
         "enabled": enabled,
+        "freshness_p50_s": _finite(status.freshness_p50_s),
+        "freshness_p99_s": _finite(status.freshness_p99_s),
+        "frames": status.frames,
     }
 
 

@@ -191,6 +191,11 @@ def main(argv: list[str]) -> int:
         factory.set_launch(line)
         factory.set_shared(a.shared)
         factory.set_address_pool(pool)
+        # Makes the media report itself unseekable. Otherwise every client's PLAY with
+        # "Range: npt=0-" (FFmpeg always sends one) does a flushing seek on the shared live
+        # pipeline, disturbing the clients already playing and, under a burst of clients,
+        # deadlocking the server (GStreamer 1.22).
+        factory.set_publish_clock_mode(GstRtspServer.RTSPPublishClockMode.CLOCK_AND_OFFSET)
         if perms is not None:
             factory.set_permissions(perms)
         mounts.add_factory(mount, factory)
