@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from index import cameras, events, runs, segments
 from index.db import Database
-from index.errors import CameraNotFound
+from index.errors import CameraNotFound, Conflict
 from index.records import SegmentRecord, SegmentRow
 from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path
 from segmenter.recovery import QuarantinedFile, RecoveredSegment, recover_data_dir, summarize_file
@@ -84,11 +84,43 @@ async def recover_archive(db: Database, data_dir: Path, clock: Clock) -> Recover
     return report
 
 
+async def _run_of(s: AsyncSession, camera_id: int, it: RecoveredSegment) -> int | None:
+    """The run to index a recovered file under; None if there is none to be had."""
+    if any(r.id == it.run_id for r in await runs.runs_for_camera(s, camera_id)):
+        return it.run_id
+    # The index does not know the run named in the file (a camera new to this
+    # index, or an index restored from an older copy): the row needs a real run,
+    # so file the footage under a new one that is already over.
+    try:
+        run_id = await runs.start_run(s, camera_id, it.start_us, "recovered")
+    except Conflict:
+        return None  # the camera has an open run; it must not gain a second one
+    await runs.end_run(s, run_id, it.start_us + it.media.duration_us, "recovered")
+    return run_id
+
+
 async def _index_recovered(s: AsyncSession, it: RecoveredSegment, now: int) -> None:
     camera_id = await _camera_id(s, it.camera, now)
+    run_id = await _run_of(s, camera_id, it)
+    if run_id is None:
+        logger.error(
+            "%s: recovered %s but cannot index it: run %d is unknown and the camera "
+            "has an open run",
+            it.camera,
+            it.rel_path,
+            it.run_id,
+        )
+        await events.add_event(
+            s,
+            "segment_unindexed",
+            now,
+            camera_id=camera_id,
+            detail={"path": it.rel_path, "bytes": it.bytes, "sha256": it.sha256},
+        )
+        return
     row = SegmentRow(
         camera_id=camera_id,
-        run_id=it.run_id,
+        run_id=run_id,
         sequence=it.sequence,
         path=it.rel_path,
         start_us=it.start_us,

@@ -101,6 +101,21 @@ class RecordingConfig(_Strict):
     )
 
 
+    @model_validator(mode="after")
+    def _consistent(self) -> RecordingConfig:
+        if self.fragment_seconds > self.segment_seconds:
+            raise ValueError(
+                f"fragment_seconds ({self.fragment_seconds}) must not exceed "
+                f"segment_seconds ({self.segment_seconds})"
+            )
+        if self.reconnect_initial_seconds > self.reconnect_max_seconds:
+            raise ValueError(
+                f"reconnect_initial_seconds ({self.reconnect_initial_seconds}) must not "
+                f"exceed reconnect_max_seconds ({self.reconnect_max_seconds})"
+            )
+        return self
+
+
 class CameraConfig(_Strict):
     name: str = Field(
         description="Unique camera name: lowercase letters, digits, '-' and '_', "

@@ -36,6 +36,7 @@ from surveil.timesync import host_clock_sync
 
 logger = logging.getLogger(__name__)
 US = 1_000_000
+STABLE_RUN_SECONDS = 10.0
 
 
 @dataclass
@@ -175,16 +176,19 @@ class Recorder:
                     break
                 delay = min(delay * 2, self.cfg.reconnect_max_seconds)
                 continue
+            started = time.monotonic()
             ended = self._record(writer)
             self.source.close()
-            if self._run_id is None and not self._stop.is_set():
-                # Connected but never produced a keyframe: back off like a failure.
+            if self._run_id is not None and time.monotonic() - started >= STABLE_RUN_SECONDS:
+                # A run that lasted resets the backoff: the next outage starts fresh.
+                delay = self.cfg.reconnect_initial_seconds
+                last_failure = None
+            elif not self._stop.is_set():
+                # No keyframe, or a run that broke at once (full disk, bad stream):
+                # back off like a failed connect so a persistent fault cannot spin.
                 if self._stop.wait(delay):
                     break
                 delay = min(delay * 2, self.cfg.reconnect_max_seconds)
-            else:
-                delay = self.cfg.reconnect_initial_seconds
-                last_failure = None
             self._run_id = None
             if ended is not None:
                 self._state, self._error = "offline", ended
@@ -277,8 +281,8 @@ class Recorder:
         not only at the next fragment.
         """
         seg = self._segment
-        if seg is None or self.cfg.fsync != "fragment" or seg.file.bytes == seg.file.durable_bytes:
-            return
+        if seg is None or self.cfg.fsync != "fragment" or seg.fragments == seg.durable_fragments:
+            return  # nothing new, or only the init segment: a row needs a whole fragment
         mono = time.monotonic()
         if mono - self._last_sync_mono < self.cfg.fsync_interval_seconds:
             if end_media_us is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import av
@@ -150,3 +151,24 @@ def test_pyav_keyframes_and_timestamps(rtsp_camera, video_codec):
     assert len(keys) >= 4
     intervals = [(b - a) / frame for a, b in itertools.pairwise(keys)]
     assert all(abs(i - gop) <= 1 for i in intervals), intervals
+
+
+def test_shared_media_survives_a_burst_of_clients(rtsp_camera):
+    """Clients joining at once all get the stream, and a playing client sees no hiccup."""
+    fps = 25
+    cam = rtsp_camera(audio="aac", fps=fps)
+    with av.open(cam.url, options={"rtsp_transport": "tcp", "timeout": "3000000"}) as c:
+        vstream = c.streams.video[0]
+        frame = 1 / (fps * vstream.time_base)
+        with ThreadPoolExecutor(12) as pool:
+            burst = [pool.submit(probe, cam.url, 0.5) for _ in range(12)]
+            dts: list[int] = []
+            for pkt in c.demux(vstream):
+                if pkt.dts is not None and pkt.size:
+                    dts.append(pkt.dts)
+                if len(dts) > 2 * fps and all(f.done() for f in burst):
+                    break
+            infos = [f.result() for f in burst]
+    assert all(i["video"] == "h264" and i["audio"] == "aac" for i in infos)
+    steps = [b - a for a, b in itertools.pairwise(dts)]
+    assert all(abs(s - frame) <= frame / 4 for s in steps), steps

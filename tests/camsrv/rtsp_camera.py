@@ -22,8 +22,9 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 ROLE = "camera-user"
-# Preference order: voaacenc is the cheapest; avenc_aac and fdkaacenc are fallbacks.
+# Server-side RTP/RTCP ports for UDP clients; a busy port is skipped.
 UDP_PORT_MIN, UDP_PORT_MAX = 20000, 60999
+# Preference order: voaacenc is the cheapest; avenc_aac and fdkaacenc are fallbacks.
 AAC_ENCODERS = ("voaacenc", "avenc_aac", "fdkaacenc")
 
 
@@ -138,34 +139,6 @@ def make_auth(
     return auth, perms
 
 
-def prepare_shared_media(
-    server: GstRtspServer.RTSPServer,
-    factories: dict[str, GstRtspServer.RTSPMediaFactory],
-    a: argparse.Namespace,
-) -> list[GstRtspServer.RTSPMedia]:
-    """Start each shared pipeline now and keep it running, like a real camera's encoder.
-
-    GstRtspServer 1.22 deadlocks (stream stops for every client) when a burst of clients
-    SETUP/PLAY while the shared media is still prerolling; seen with 30-60 simultaneous
-    ffmpeg clients. With the media prepared before READY, 150 simultaneous clients work.
-    The extra prepare() reference also stops the media from being torn down when the last
-    client leaves, so the camera clock and GOP cadence run continuously.
-    """
-    medias = []
-    for mount, factory in factories.items():
-        ok, url = GstRtsp.RTSPUrl.parse(f"rtsp://{a.host}:{a.port}{mount}")
-        if ok != GstRtsp.RTSPResult.OK:
-            raise SystemExit(f"bad mount {mount!r}")
-        media = factory.construct(url)
-        thread = server.get_thread_pool().get_thread(
-            GstRtspServer.RTSPThreadType.MEDIA, GstRtspServer.RTSPContext()
-        )
-        if media is None or not media.prepare(thread):
-            raise SystemExit(f"cannot prepare media for {mount}")
-        medias.append(media)
-    return medias
-
-
 def main(argv: list[str]) -> int:
     a = parse_args(argv)
     Gst.init(None)
@@ -185,7 +158,6 @@ def main(argv: list[str]) -> int:
 
     line = launch_line(a)
     mounts = server.get_mount_points()
-    factories = {}
     for mount in a.mount:
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(line)
@@ -199,13 +171,11 @@ def main(argv: list[str]) -> int:
         if perms is not None:
             factory.set_permissions(perms)
         mounts.add_factory(mount, factory)
-        factories[mount] = factory
 
     # attach() creates, binds and listens synchronously; 0 means the bind failed.
     if server.attach(None) == 0:
         print(f"cannot listen on {a.host}:{a.port}", file=sys.stderr, flush=True)
         return 2
-    keep = prepare_shared_media(server, factories, a) if a.shared else []
 
     def quit_loop(*_: object) -> bool:
         loop.quit()
@@ -230,7 +200,6 @@ def main(argv: list[str]) -> int:
     host = f"[{a.host}]" if ":" in a.host else a.host
     print(f"READY rtsp://{host}:{a.port}{a.mount[0]}", flush=True)
     loop.run()
-    del keep
     return 0
 
 
