@@ -269,7 +269,10 @@ def rtsp_camera(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CameraFact
     at teardown, frozen ones included.
     """
     if not gst_available():
-        pytest.skip("GstRtspServer bindings not available for /usr/bin/python3")
+        pytest.fail(
+            "GstRtspServer bindings are not available for /usr/bin/python3; "
+            "run scripts/setup --test (it installs gir1.2-gst-rtsp-server-1.0 and python3-gi)"
+        )
     log_dir = tmp_path_factory.mktemp("cameras")
     cams: list[RtspCamera] = []
 

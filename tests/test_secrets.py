@@ -1,0 +1,95 @@
+"""Secret canary: a camera password never leaves the config file.
+
+Cameras with right and wrong passwords, and one that cannot be reached, are
+recorded by the real service; then every log line, API response and index row
+is searched for the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import text
+
+from index import tokens
+from tests.harness import make_config, wait_for
+from web.auth import new_token
+
+CANARY = "canary-Pw_7f3e"
+
+
+async def test_camera_password_appears_nowhere(
+    rtsp_camera: Any, service_factory: Any, tmp_path: Path, database_url: str,
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    cam = rtsp_camera(video="h264", audio="aac", user="operator", password=CANARY,
+                      auth_method="digest")
+    wrong = cam.url_with("operator", CANARY + "-wrong")
+    unreachable = f"rtsp://operator:{CANARY}@127.0.0.1:9/stream"
+    cfg = make_config(tmp_path / "data", database_url, [
+        {"name": "right", "url": cam.url},
+        {"name": "wrong", "url": wrong},
+        {"name": "gone", "url": unreachable},
+    ])
+    service = await service_factory(cfg)
+    assert service.supervisor is not None and service.db is not None
+    recs = service.supervisor.recorders
+
+    async def states_settled() -> bool:
+        return (recs["right"].status().state == "recording"
+                and recs["wrong"].status().error is not None
+                and recs["gone"].status().error is not None)
+
+    await wait_for(states_settled, 20, "one camera recording, two failing")
+    assert "401" in (recs["wrong"].status().error or "") or "credential" in (
+        recs["wrong"].status().error or "")
+
+    token, digest = new_token()
+    await service.db.write(lambda s: tokens.create_token(s, "t", "admin", digest, 1))
+    bodies: list[str] = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        for path in ("api/v1/cameras",
+                     "api/v1/recordings?start=2000-01-01T00:00:00%2B00:00"
+                     "&end=2000-01-02T00:00:00%2B00:00",
+                     "api/v1/health", "api/v1/openapi.json",
+                     "api/v1/recordings?camera=nope&start=x&end=y"):
+            async with http.get(service.url + path) as resp:
+                bodies.append(await resp.text())
+    assert any('"right"' in b for b in bodies)
+
+    await asyncio.sleep(1.0)  # let failed reconnects log a few more times
+    await service.stop()
+
+    rows: list[str] = []
+    from index.db import Database
+
+    db = await Database.open(cfg.effective_database_url)
+    try:
+        async with db.read() as s:
+            for table in ("cameras", "runs", "gaps", "segments", "events", "api_tokens"):
+                result = await s.execute(text(f"SELECT * FROM {table}"))  # noqa: S608
+                rows += [repr(tuple(r)) for r in result]
+    finally:
+        await db.close()
+
+    out, err = capfd.readouterr()
+    haystacks = {
+        "log records": "\n".join(r.getMessage() for r in caplog.records),
+        "formatted logs": caplog.text,
+        "stdout/stderr": out + err,
+        "API responses": "\n".join(bodies),
+        "index rows": "\n".join(rows),
+    }
+    assert "wrong" in haystacks["index rows"]  # the search really covers the failing cameras
+    for where, text_ in haystacks.items():
+        assert CANARY not in text_, f"the camera password leaked into {where}"
+
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    assert CANARY not in ps.stdout, "the camera password is on a process command line"
