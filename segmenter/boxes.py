@@ -52,9 +52,12 @@ def read_box_header(buf: bytes | bytearray | memoryview, offset: int) -> Box | N
 def iter_boxes(buf: bytes | memoryview, start: int = 0, end: int | None = None) -> Iterator[Box]:
     """Complete boxes laid end to end in buf[start:end]; stops at a partial one."""
     end = len(buf) if end is None else end
+    # A memoryview bounds reads at end without copying; slicing bytes here would
+    # copy everything before end for every box (quadratic in the file size).
+    bounded = memoryview(buf)[:end]
     pos = start
     while pos < end:
-        box = read_box_header(buf[:end], pos)
+        box = read_box_header(bounded, pos)
         if box is None or box.end > end:
             return
         yield box

@@ -132,6 +132,11 @@ def _quarantine(data_dir: Path, part: Path, size: int, reason: str) -> Quarantin
     rel = part.relative_to(data_dir)
     target_dir = make_dirs_durable(data_dir, Path(QUARANTINE_DIR) / rel.parent)
     target = target_dir / rel.name
+    n = 0
+    while target.exists():
+        # rename() would silently replace an earlier quarantined file: a deletion.
+        n += 1
+        target = target_dir / f"{rel.name}.{n}"
     os.rename(part, target)
     fsync_dir(target_dir)
     fsync_dir(part.parent)

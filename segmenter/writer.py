@@ -344,12 +344,19 @@ class SegmentWriter:
             if packet.pts is None:
                 self.dropped += 1
                 return []
-            packet.dts = packet.pts
+            # Demuxers leave dts unset until they know the B-frame reorder delay;
+            # pts is then only an upper bound, and taking it would push the real
+            # dts of the next packets (and their pts) out of order.
+            last = track.last_dts
+            packet.dts = packet.pts if last is None else min(packet.pts, last + 1)
         if self._origin_abs_us is None:
             if track.kind != "video" or not packet.is_keyframe:
                 self.dropped += 1
                 return []
             self._origin_abs_us = to_us(packet.dts, track.time_base)
+            # Open the first segment now: audio stamped after this keyframe may be
+            # released before the keyframe itself (each packet waits for its successor).
+            self._cur = self._new_mux(packet, self._origin_abs_us)
         self._check_monotonic(track, packet)
         if track.kind == "video":
             self.video_accepted += 1
@@ -404,9 +411,7 @@ class SegmentWriter:
 
     def _route_video(self, packet: Any, time_base: Fraction) -> list[WriterOutput]:
         t_us = to_us(packet.dts, time_base)
-        if self._cur is None:
-            self._cur = self._new_mux(packet, t_us)
-            return self._cur.mux(packet, "video", time_base)
+        assert self._cur is not None
         if self._next is not None:
             self._pending.append(packet)
             if t_us - self._next.start_abs_us > MAX_CUT_WAIT_US:
@@ -432,6 +437,9 @@ class SegmentWriter:
 
     def _mux_audio(self, packet: Any, time_base: Fraction) -> list[WriterOutput]:
         assert self._cur is not None
+        if packet.dts < self._cur.origin["audio"]:
+            self.dropped += 1  # late: stamped before the segment that is open now
+            return []
         return self._cur.mux(packet, "audio", time_base)
 
     def _complete_cut(self) -> list[WriterOutput]:

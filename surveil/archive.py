@@ -215,12 +215,19 @@ async def _mark_missing(s: AsyncSession, seg: SegmentRecord, now: int) -> None:
 
 
 async def _close_run(s: AsyncSession, run_id: int, camera_id: int, start_us: int) -> None:
-    latest = [
-        seg
-        for seg in await segments.segments_overlapping(s, None, start_us, 2**62)
-        if seg.run_id == run_id
-    ]
-    end_us = max((seg.end_us for seg in latest), default=start_us)
+    # The open run is the camera's newest, so its last segment is usually the
+    # camera's latest; a range scan alone is capped by its row limit, which a
+    # week-long run or a large archive exceeds, ending the run far too early.
+    newest = await segments.latest_segment(s, camera_id)
+    if newest is not None and newest.run_id == run_id:
+        end_us = newest.end_us
+    else:
+        latest = [
+            seg
+            for seg in await segments.segments_overlapping(s, None, start_us, 2**62)
+            if seg.run_id == run_id
+        ]
+        end_us = max((seg.end_us for seg in latest), default=start_us)
     await runs.end_run(s, run_id, end_us, "recorder down")
 
 

@@ -74,7 +74,7 @@ async def test_camera_password_appears_nowhere(
     try:
         async with db.read() as s:
             for table in ("cameras", "runs", "gaps", "segments", "events", "api_tokens"):
-                result = await s.execute(text(f"SELECT * FROM {table}"))  # noqa: S608
+                result = await s.execute(text(f"SELECT * FROM {table}"))
                 rows += [repr(tuple(r)) for r in result]
     finally:
         await db.close()
