@@ -10,6 +10,7 @@ only touches files; the caller records what it reports in the index.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,8 +75,24 @@ def summarize(layout: FileLayout) -> MediaSummary:
     )
 
 
+def scan_path(path: Path) -> tuple[FileLayout, int]:
+    """Lay out a file on disk, and its size, without reading it all into memory."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return scan_file(b""), 0
+        # A segment may be gigabytes (an hour at a high bitrate): map it, so
+        # recovery at startup does not need that much memory.
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                return scan_file(view), size
+            finally:
+                view.release()
+
+
 def summarize_file(path: Path) -> MediaSummary:
-    return summarize(scan_file(path.read_bytes()))
+    return summarize(scan_path(path)[0])
 
 
 def find_part_files(data_dir: Path) -> list[Path]:
@@ -85,13 +102,12 @@ def find_part_files(data_dir: Path) -> list[Path]:
 
 def recover_part_file(data_dir: Path, part: Path) -> RecoveredSegment | QuarantinedFile:
     rel_part = part.relative_to(data_dir).as_posix()
-    data = part.read_bytes()
-    layout = scan_file(data)
+    layout, size = scan_path(part)
     name = parse_segment_path(rel_part)
     if not layout.fragments or name is None:
         reason = "no complete fragment" if name else "not a segment file name"
-        return _quarantine(data_dir, part, len(data), reason)
-    truncated = len(data) - layout.complete_end
+        return _quarantine(data_dir, part, size, reason)
+    truncated = size - layout.complete_end
     if truncated:
         with open(part, "r+b") as f:
             f.truncate(layout.complete_end)

@@ -93,6 +93,8 @@ class _Track:
     last_dts: int | None = None
     last_duration: int = 0
     held: Any = None  # the packet waiting for its successor (to learn its duration)
+    held_guessed: bool = False  # the held packet came without a dts
+    released_dts: int | None = None  # dts of the last packet released
 
 
 class _AudioToAac:
@@ -340,15 +342,12 @@ class SegmentWriter:
         track = self._by_index.get(packet.stream_index)
         if track is None or packet.size == 0:
             return []
-        if packet.dts is None:
+        guessed = packet.dts is None
+        if guessed:
             if packet.pts is None:
                 self.dropped += 1
                 return []
-            # Demuxers leave dts unset until they know the B-frame reorder delay;
-            # pts is then only an upper bound, and taking it would push the real
-            # dts of the next packets (and their pts) out of order.
-            last = track.last_dts
-            packet.dts = packet.pts if last is None else min(packet.pts, last + 1)
+            packet.dts = packet.pts  # settled by _settle_guess if a real dts shows it too late
         if self._origin_abs_us is None:
             if track.kind != "video" or not packet.is_keyframe:
                 self.dropped += 1
@@ -357,12 +356,16 @@ class SegmentWriter:
             # Open the first segment now: audio stamped after this keyframe may be
             # released before the keyframe itself (each packet waits for its successor).
             self._cur = self._new_mux(packet, self._origin_abs_us)
+        if not guessed:
+            self._settle_guess(track, packet.dts)
         self._check_monotonic(track, packet)
         if track.kind == "video":
             self.video_accepted += 1
         held, track.held = track.held, packet
+        track.held_guessed = guessed
         if held is None:
             return []
+        track.released_dts = held.dts
         held.duration = packet.dts - held.dts
         track.last_duration = held.duration
         return self._release(track, held)
@@ -384,6 +387,21 @@ class SegmentWriter:
             out += self._cur.close()
             self._cur = None
         return out
+
+    def _settle_guess(self, track: _Track, dts: int) -> None:
+        """Pull back a held packet's guessed dts that a real dts shows was too late.
+
+        Demuxers leave dts unset until they know the B-frame reorder delay, so the
+        first packets of a run may come with pts only. Their pts is an upper bound
+        on their dts; kept, it would force the next real dts (and so their pts)
+        forward, and frames would be shown out of order.
+        """
+        held = track.held
+        if held is None or not track.held_guessed or track.released_dts is None:
+            return
+        if dts <= held.dts:
+            held.dts = max(track.released_dts + 1, min(held.dts, dts - 1))
+            track.last_dts = held.dts
 
     def _check_monotonic(self, track: _Track, packet: Any) -> None:
         last = track.last_dts

@@ -100,7 +100,6 @@ class RecordingConfig(_Strict):
         description="Cap on the reconnect delay.",
     )
 
-
     @model_validator(mode="after")
     def _consistent(self) -> RecordingConfig:
         if self.fragment_seconds > self.segment_seconds:

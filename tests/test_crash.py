@@ -43,7 +43,9 @@ def _start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "surveil", "serve", "--config", str(cfg)],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -56,8 +58,9 @@ async def _rows(url: str) -> list[SegmentRecord]:
         await db.close()
 
 
-async def _wait_open_row(url: str, proc: subprocess.Popen[bytes], log: Path,
-                         known: set[str]) -> None:
+async def _wait_open_row(
+    url: str, proc: subprocess.Popen[bytes], log: Path, known: set[str]
+) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -112,7 +115,10 @@ async def test_sigkill_mid_segment_keeps_every_durable_fragment(
 
     verify = subprocess.run(
         [sys.executable, "-m", "surveil", "verify", "--config", str(cfg)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert verify.returncode == 0, f"seed {seed}\n{verify.stdout}\n{verify.stderr}"
     assert "archive is consistent" in verify.stdout

@@ -25,41 +25,55 @@ CANARY = "canary-Pw_7f3e"
 
 
 async def test_camera_password_appears_nowhere(
-    rtsp_camera: Any, service_factory: Any, tmp_path: Path, database_url: str,
-    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str],
+    rtsp_camera: Any,
+    service_factory: Any,
+    tmp_path: Path,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    cam = rtsp_camera(video="h264", audio="aac", user="operator", password=CANARY,
-                      auth_method="digest")
+    cam = rtsp_camera(
+        video="h264", audio="aac", user="operator", password=CANARY, auth_method="digest"
+    )
     wrong = cam.url_with("operator", CANARY + "-wrong")
     unreachable = f"rtsp://operator:{CANARY}@127.0.0.1:9/stream"
-    cfg = make_config(tmp_path / "data", database_url, [
-        {"name": "right", "url": cam.url},
-        {"name": "wrong", "url": wrong},
-        {"name": "gone", "url": unreachable},
-    ])
+    cfg = make_config(
+        tmp_path / "data",
+        database_url,
+        [
+            {"name": "right", "url": cam.url},
+            {"name": "wrong", "url": wrong},
+            {"name": "gone", "url": unreachable},
+        ],
+    )
     service = await service_factory(cfg)
     assert service.supervisor is not None and service.db is not None
     recs = service.supervisor.recorders
 
     async def states_settled() -> bool:
-        return (recs["right"].status().state == "recording"
-                and recs["wrong"].status().error is not None
-                and recs["gone"].status().error is not None)
+        return (
+            recs["right"].status().state == "recording"
+            and recs["wrong"].status().error is not None
+            and recs["gone"].status().error is not None
+        )
 
     await wait_for(states_settled, 20, "one camera recording, two failing")
     assert "401" in (recs["wrong"].status().error or "") or "credential" in (
-        recs["wrong"].status().error or "")
+        recs["wrong"].status().error or ""
+    )
 
     token, digest = new_token()
     await service.db.write(lambda s: tokens.create_token(s, "t", "admin", digest, 1))
     bodies: list[str] = []
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
-        for path in ("api/v1/cameras",
-                     "api/v1/recordings?start=2000-01-01T00:00:00%2B00:00"
-                     "&end=2000-01-02T00:00:00%2B00:00",
-                     "api/v1/health", "api/v1/openapi.json",
-                     "api/v1/recordings?camera=nope&start=x&end=y"):
+        for path in (
+            "api/v1/cameras",
+            "api/v1/recordings?start=2000-01-01T00:00:00%2B00:00&end=2000-01-02T00:00:00%2B00:00",
+            "api/v1/health",
+            "api/v1/openapi.json",
+            "api/v1/recordings?camera=nope&start=x&end=y",
+        ):
             async with http.get(service.url + path) as resp:
                 bodies.append(await resp.text())
     assert any('"right"' in b for b in bodies)

@@ -1,0 +1,404 @@
+"""Startup recovery and verification of files and index together, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from index import cameras, events, runs, segments
+from index.db import Database
+from index.records import EventRecord, SegmentRecord, SegmentRow
+from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, segment_path
+from segmenter.storage import SegmentFile
+from surveil.archive import recover_archive, verify_archive
+from surveil.clock import FakeClock
+from tests.media import US, MediaLibrary, Recording, record
+
+BASE_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+NOW_US = BASE_US + 3600 * US
+
+
+@pytest.fixture(scope="module")
+def rec(media: MediaLibrary) -> Recording:
+    return record(media.path("h264_aac.mkv"), segment_us=2 * US)
+
+
+class Archive:
+    """Builds archive states the way the recorder leaves them, with real files."""
+
+    def __init__(self, db: Database, data_dir: Path, rec: Recording) -> None:
+        self.db = db
+        self.data_dir = data_dir
+        self.rec = rec
+
+    async def camera(self, name: str) -> int:
+        cam = await self.db.write(
+            lambda s: cameras.ensure_camera(s, name, "rtsp://h/x", ["A01"], True, BASE_US)
+        )
+        return cam.id
+
+    async def run(self, camera_id: int) -> int:
+        return await self.db.write(lambda s: runs.start_run(s, camera_id, BASE_US, "connected"))
+
+    def start_us(self, seq: int) -> int:
+        return BASE_US + self.rec.started[seq].start_media_us
+
+    def end_us(self, seq: int, fragments: int | None = None) -> int:
+        frags = self.rec.fragments[seq][:fragments]
+        if fragments is None:
+            return BASE_US + self.rec.finished[seq].end_media_us
+        return max((BASE_US + f.end_media_us for f in frags), default=self.start_us(seq))
+
+    def rel(self, camera: str, run_id: int, seq: int) -> str:
+        return segment_path(camera, self.start_us(seq), run_id, seq)
+
+    def write_file(
+        self, camera: str, run_id: int, seq: int, *, seal: bool, fragments: int | None = None
+    ) -> tuple[str, bytes]:
+        rel = self.rel(camera, run_id, seq)
+        f = SegmentFile(self.data_dir, rel)
+        f.append(self.rec.started[seq].init)
+        for frag in self.rec.fragments[seq][:fragments]:
+            f.append(frag.data)
+        data = self.rec.started[seq].init + b"".join(
+            frag.data for frag in self.rec.fragments[seq][:fragments]
+        )
+        if seal:
+            f.seal()
+        else:
+            f.sync()
+            f.abandon()
+        return rel, data
+
+    async def row(
+        self,
+        camera_id: int,
+        run_id: int,
+        seq: int,
+        rel: str,
+        *,
+        state: str,
+        data: bytes | None = None,
+        fragments: int = 1,
+    ) -> int:
+        end = self.end_us(seq, fragments)
+        sealed = state == "sealed"
+        row = SegmentRow(
+            camera_id=camera_id,
+            run_id=run_id,
+            sequence=seq,
+            path=rel,
+            start_us=self.start_us(seq),
+            end_us=end,
+            duration_us=end - self.start_us(seq),
+            bytes=len(data) if data is not None else 0,
+            sha256=hashlib.sha256(data).hexdigest() if sealed and data is not None else None,
+            state=state,
+            video_codec="h264",
+            audio_codec="aac",
+            fragments=fragments,
+            clock_sync="synced",
+            camera_clock_offset_us=None,
+            created_us=self.start_us(seq),
+            sealed_us=self.end_us(seq) if sealed else None,
+        )
+        if state == "open":
+            return await self.db.write(lambda s: segments.open_segment(s, row))
+        return await self.db.write(lambda s: segments.upsert_segment(s, row))
+
+    async def segments(self) -> dict[str, SegmentRecord]:
+        async with self.db.read() as s:
+            return {seg.path: seg for seg in await segments.all_segments(s)}
+
+    async def events(self, kind: str | None = None) -> list[EventRecord]:
+        async with self.db.read() as s:
+            return await events.list_events(s, kind=kind, limit=1000)
+
+
+@pytest.fixture
+def archive(db: Database, tmp_path: Path, rec: Recording) -> Archive:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    return Archive(db, data_dir, rec)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def test_recovery_after_a_crash(archive: Archive, rec: Recording) -> None:
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    # seq 0: sealed on disk and in the index (untouched by recovery)
+    rel0, data0 = a.write_file("cam-a", run_id, 0, seal=True)
+    await a.row(cam, run_id, 0, rel0, state="sealed", data=data0, fragments=len(rec.fragments[0]))
+    # seq 1: (a) open row, torn .part (crash mid-fragment)
+    rel1, whole1 = a.write_file("cam-a", run_id, 1, seal=False)
+    await a.row(cam, run_id, 1, rel1, state="open", data=whole1[:100], fragments=1)
+    keep1 = len(rec.fragments[1]) - 1
+    kept1 = rec.started[1].init + b"".join(f.data for f in rec.fragments[1][:keep1])
+    os.truncate(a.data_dir / (rel1 + PART_SUFFIX), len(kept1) + 77)
+    # seq 2: (c) open row, but the file was renamed (crash between rename and index seal)
+    rel2, data2 = a.write_file("cam-a", run_id, 2, seal=True)
+    await a.row(cam, run_id, 2, rel2, state="open", data=data2[:100], fragments=1)
+    # seq 3: (b) a .part whose row never reached the index
+    rel3, data3 = a.write_file("cam-a", run_id, 3, seal=False)
+
+    clock = FakeClock(NOW_US)
+    report = await recover_archive(a.db, a.data_dir, clock)
+    assert sorted(report.recovered) == sorted([rel1, rel3])
+    assert report.sealed_late == [rel2]
+    assert report.quarantined == [] and report.missing == []
+    assert report.runs_closed == 1
+
+    segs = await a.segments()
+    assert set(segs) == {rel0, rel1, rel2, rel3}
+    assert (segs[rel0].state, segs[rel0].sha256) == ("sealed", _sha(data0))
+    # (a) recovered: exactly the complete fragments, hashed
+    s1 = segs[rel1]
+    assert (s1.state, s1.bytes, s1.sha256) == ("recovered", len(kept1), _sha(kept1))
+    assert s1.fragments == keep1 and s1.end_us == a.end_us(1, keep1)
+    assert (a.data_dir / rel1).read_bytes() == kept1
+    assert not (a.data_dir / (rel1 + PART_SUFFIX)).exists()
+    # (b) a row was made for the unindexed file, in its run
+    s3 = segs[rel3]
+    assert (s3.state, s3.bytes, s3.sha256) == ("recovered", len(data3), _sha(data3))
+    assert (s3.camera, s3.run_id, s3.sequence) == ("cam-a", run_id, 3)
+    assert (s3.start_us, s3.end_us) == (a.start_us(3), a.end_us(3, len(rec.fragments[3])))
+    # (c) sealed late with the file's real size and hash
+    s2 = segs[rel2]
+    assert (s2.state, s2.bytes, s2.sha256) == ("sealed", len(data2), _sha(data2))
+    assert s2.fragments == len(rec.fragments[2]) and s2.end_us == a.end_us(2, None)
+
+    recovered = await a.events("segment_recovered")
+    assert {e.detail["path"] for e in recovered} == {rel1, rel3}
+    e1 = next(e for e in recovered if e.detail["path"] == rel1)
+    assert e1.segment_id == s1.id and e1.camera_id == cam and e1.at_us == NOW_US
+    assert e1.detail["truncated_bytes"] == 77 and e1.detail["bytes"] == len(kept1)
+    [late] = await a.events("segment_sealed_at_recovery")
+    assert late.segment_id == s2.id
+
+    # (e) the crashed run ends where its footage ends, and a gap opens there
+    async with a.db.read() as s:
+        [run] = await runs.runs_for_camera(s, cam)
+        gaps = await runs.gaps_overlapping(s, cam, 0, 2**62)
+    assert run.end_reason == "recorder down"
+    assert run.end_us == max(seg.end_us for seg in segs.values())
+    assert [(g.start_us, g.end_us, g.reason) for g in gaps] == [(run.end_us, None, "recorder down")]
+
+    verified = await verify_archive(a.db, a.data_dir)
+    assert verified.consistent, verified
+    assert (verified.checked, verified.ok, verified.open) == (4, 4, 0)
+
+    # Recovery is idempotent: a second start finds nothing to do and records nothing.
+    n_events = len(await a.events())
+    again = await recover_archive(a.db, a.data_dir, clock)
+    assert (again.recovered, again.sealed_late, again.missing, again.runs_closed) == ([], [], [], 0)
+    assert len(await a.events()) == n_events
+    # The camera can record again: its run was closed.
+    await a.run(cam)
+
+
+async def test_recovered_file_of_an_unknown_camera_is_indexed(archive: Archive) -> None:
+    """Footage whose camera (and run) the index does not know is still evidence."""
+    a = archive
+    rel, data = a.write_file("cam-gone", 999, 0, seal=False)
+    report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert report.recovered == [rel]
+    async with a.db.read() as s:
+        cam = await cameras.get_camera(s, "cam-gone")
+    assert not cam.enabled
+    seg = (await a.segments())[rel]
+    assert (seg.state, seg.bytes, seg.sha256, seg.camera) == (
+        "recovered",
+        len(data),
+        _sha(data),
+        "cam-gone",
+    )
+    assert seg.start_us == a.start_us(0)
+    async with a.db.read() as s:
+        cam_runs = await runs.runs_for_camera(s, cam.id)
+    assert [r.id for r in cam_runs] == [seg.run_id]
+    assert all(r.end_us is not None for r in cam_runs), "no run may stay open"
+    assert (await verify_archive(a.db, a.data_dir)).consistent
+
+
+async def test_recovered_file_of_an_unknown_run(archive: Archive) -> None:
+    """A known camera, but a run the index never saw (e.g. an index restored from backup)."""
+    a = archive
+    cam = await a.camera("cam-a")
+    old_run = await a.run(cam)
+    await a.db.write(lambda s: runs.end_run(s, old_run, BASE_US + US, "recorder stopped"))
+    rel, data = a.write_file("cam-a", old_run + 40, 1, seal=False)
+    report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert report.recovered == [rel] and report.runs_closed == 0
+    seg = (await a.segments())[rel]
+    assert (seg.state, seg.sha256) == ("recovered", _sha(data))
+    async with a.db.read() as s:
+        new_run = next(r for r in await runs.runs_for_camera(s, cam) if r.id == seg.run_id)
+    assert new_run.id != old_run
+    assert (new_run.start_us, new_run.end_us) == (seg.start_us, seg.end_us)
+    assert (new_run.start_reason, new_run.end_reason) == ("recovered", "recovered")
+    assert (await verify_archive(a.db, a.data_dir)).consistent
+
+
+async def test_unknown_run_while_the_camera_has_an_open_run(archive: Archive) -> None:
+    """Recovery must not fail (the service would not start); the file is kept and reported."""
+    a = archive
+    cam = await a.camera("cam-a")
+    open_run = await a.run(cam)
+    rel, data = a.write_file("cam-a", open_run + 40, 0, seal=False)
+    report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert report.recovered == [rel] and report.runs_closed == 1
+    assert (a.data_dir / rel).read_bytes() == data
+    [ev] = await a.events("segment_unindexed")
+    assert ev.detail == {"path": rel, "bytes": len(data), "sha256": _sha(data)}
+    assert (await verify_archive(a.db, a.data_dir)).extra_files == [rel]
+
+
+async def test_open_row_without_file_becomes_missing(archive: Archive) -> None:
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    rel = a.rel("cam-a", run_id, 0)
+    seg_id = await a.row(cam, run_id, 0, rel, state="open", data=b"x" * 5000, fragments=2)
+
+    report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert report.missing == [rel] and report.runs_closed == 1
+    seg = (await a.segments())[rel]
+    assert (seg.state, seg.sha256) == ("missing", None)
+    [ev] = await a.events("segment_missing")
+    assert (ev.segment_id, ev.camera_id, ev.detail["path"]) == (seg_id, cam, rel)
+    async with a.db.read() as s:
+        [run] = await runs.runs_for_camera(s, cam)
+    assert run.end_us == seg.end_us and run.end_reason == "recorder down"
+    # The loss stays visible to verify: the row has no file.
+    verified = await verify_archive(a.db, a.data_dir)
+    assert [m.split(" ")[0] for m in verified.missing_files] == [rel]
+
+
+async def test_torn_file_without_fragments_is_quarantined_and_reported(
+    archive: Archive,
+) -> None:
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    rel, init_only = a.write_file("cam-a", run_id, 0, seal=False, fragments=0)
+    await a.row(cam, run_id, 0, rel, state="open", data=b"", fragments=0)
+
+    report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    moved = f"{QUARANTINE_DIR}/{rel}{PART_SUFFIX}"
+    assert report.quarantined == [moved]
+    assert (a.data_dir / moved).read_bytes() == init_only
+    [ev] = await a.events("segment_quarantined")
+    assert ev.camera_id == cam
+    assert ev.detail == {
+        "path": rel + PART_SUFFIX,
+        "moved_to": moved,
+        "bytes": len(init_only),
+        "reason": "no complete fragment",
+    }
+    # Its open row now says what happened to the footage.
+    assert (await a.segments())[rel].state == "missing"
+    assert report.missing == [rel]
+
+
+async def test_crashed_run_ends_at_its_last_segment_in_a_large_archive(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's end must not depend on how many rows a range query may return."""
+    a = archive
+    other = await a.camera("aaa-first-by-name")
+    other_run = await a.run(other)
+    for seq in range(3):
+        rel, data = a.write_file("aaa-first-by-name", other_run, seq, seal=True)
+        await a.row(other, other_run, seq, rel, state="sealed", data=data)
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    for seq in range(3):
+        rel, data = a.write_file("cam-a", run_id, seq, seal=True)
+        await a.row(cam, run_id, seq, rel, state="sealed", data=data)
+    # Stand-in for an archive larger than the query's row limit.
+    real = segments.segments_overlapping
+
+    async def capped(*args: object, **kwargs: object) -> list[SegmentRecord]:
+        kwargs["limit"] = 2
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(segments, "segments_overlapping", capped)
+    await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    async with a.db.read() as s:
+        [run] = await runs.runs_for_camera(s, cam)
+    assert run.end_us == a.end_us(2, 1)
+
+
+async def test_run_without_segments_ends_at_its_start(archive: Archive) -> None:
+    a = archive
+    cam = await a.camera("cam-a")
+    await a.run(cam)
+    report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert report.runs_closed == 1
+    async with a.db.read() as s:
+        [run] = await runs.runs_for_camera(s, cam)
+    assert (run.end_us, run.end_reason) == (BASE_US, "recorder down")
+
+
+async def test_verify_finds_every_kind_of_damage(archive: Archive, rec: Recording) -> None:
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    rels = []
+    for seq in range(4):
+        rel, data = a.write_file("cam-a", run_id, seq, seal=True)
+        await a.row(cam, run_id, seq, rel, state="sealed", data=data, fragments=1)
+        rels.append(rel)
+    # an open segment being written, with its .part: not an error
+    rel_open, _ = a.write_file("cam-a", run_id, 4, seal=False)
+    await a.row(cam, run_id, 4, rel_open, state="open", data=b"", fragments=0)
+    # files that are not segments, and quarantined ones, are not verify's business
+    (a.data_dir / "notes.mp4").write_bytes(b"not a segment")
+    q = a.data_dir / QUARANTINE_DIR / rels[0]
+    q.parent.mkdir(parents=True)
+    q.write_bytes(b"quarantined")
+
+    clean = await verify_archive(a.db, a.data_dir)
+    assert clean.consistent, clean
+    assert (clean.checked, clean.ok, clean.open) == (4, 4, 1)
+
+    # flip one byte in the middle of segment 0
+    p0 = a.data_dir / rels[0]
+    data = bytearray(p0.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    p0.write_bytes(bytes(data))
+    # delete segment 1
+    (a.data_dir / rels[1]).unlink()
+    # truncate segment 2 (size differs)
+    os.truncate(a.data_dir / rels[2], 1000)
+    # an extra file with a segment name, and an extra .part, neither indexed
+    extra = a.rel("cam-a", run_id + 5, 5)
+    shutil.copy(a.data_dir / rels[3], a.data_dir / extra)
+    extra_part = a.rel("cam-a", run_id + 1, 0) + PART_SUFFIX
+    shutil.copy(a.data_dir / rels[3], a.data_dir / extra_part)
+
+    report = await verify_archive(a.db, a.data_dir)
+    assert not report.consistent
+    assert (report.checked, report.ok, report.open) == (4, 1, 1)
+    assert sorted(m.split(" ")[0] for m in report.mismatched) == sorted([rels[0], rels[2]])
+    assert [m.split(" ")[0] for m in report.missing_files] == [rels[1]]
+    assert sorted(report.extra_files) == sorted([extra, extra_part])
+
+
+async def test_verify_open_row_whose_files_vanished(archive: Archive) -> None:
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    rel = a.rel("cam-a", run_id, 0)
+    await a.row(cam, run_id, 0, rel, state="open", data=b"", fragments=0)
+    report = await verify_archive(a.db, a.data_dir)
+    assert not report.consistent and report.open == 1
+    assert [m.split(" ")[0] for m in report.missing_files] == [rel]

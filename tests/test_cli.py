@@ -1,0 +1,230 @@
+"""The `surveil` command line, run as a real subprocess (`python -m surveil ...`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from index import segments, tokens
+from index.db import Database
+from web.auth import token_hash
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{40,}$")
+
+
+def surveil(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "surveil", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+async def _token_role(data_dir: Path, token: str) -> str | None:
+    db = await Database.open(f"sqlite+aiosqlite:///{data_dir / 'index.sqlite3'}")
+    try:
+        async with db.read() as s:
+            found = await tokens.token_by_hash(s, token_hash(token))
+    finally:
+        await db.close()
+    return None if found is None else found.role
+
+
+async def _segment_paths(data_dir: Path) -> list[str]:
+    db = await Database.open(f"sqlite+aiosqlite:///{data_dir / 'index.sqlite3'}")
+    try:
+        async with db.read() as s:
+            return [seg.path for seg in await segments.all_segments(s) if seg.state == "sealed"]
+    finally:
+        await db.close()
+
+
+def test_token_create_prints_the_token_last(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    done = surveil(
+        "token", "create", "--data", str(data), "--name", "acceptance", "--role", "staff"
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    token = lines[-1]
+    assert TOKEN_RE.match(token), done.stdout
+    assert "staff" in lines[0] and "acceptance" in lines[0]
+    assert token not in done.stderr, "the token belongs on stdout only"
+    assert asyncio.run(_token_role(data, token)) == "staff"
+    # A second token is a different one.
+    again = surveil("token", "create", "--data", str(data), "--name", "x", "--role", "admin")
+    assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] != token
+
+
+def test_token_create_rejects_an_unknown_role(tmp_path: Path) -> None:
+    done = surveil("token", "create", "--data", str(tmp_path), "--name", "x", "--role", "root")
+    assert done.returncode == 2
+    assert "invalid choice: 'root'" in done.stderr and "admin" in done.stderr
+    assert done.stdout == ""
+    assert not (tmp_path / "index.sqlite3").exists()
+
+
+def test_token_create_needs_a_data_dir_or_config() -> None:
+    done = surveil("token", "create", "--name", "x", "--role", "admin")
+    assert done.returncode == 2
+    assert "surveil: give --config FILE or --data DIR" in done.stderr
+
+
+def test_verify_missing_config_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    done = surveil("verify", "--config", str(missing))
+    assert done.returncode == 2
+    assert f"surveil: config file {missing} does not exist" in done.stderr
+
+
+def test_verify_config_with_unknown_key(tmp_path: Path) -> None:
+    conf = tmp_path / "surveil.toml"
+    conf.write_text(
+        f'data_dir = "{tmp_path}"\n[recording]\nsegment_secs = 10\n'
+        '[[cameras]]\nname = "a01"\nurl = "rtsp://u:secretpw@192.0.2.1/"\ncolour = "red"\n',
+        encoding="utf-8",
+    )
+    done = surveil("verify", "--config", str(conf))
+    assert done.returncode == 2
+    assert "recording.segment_secs: unknown key" in done.stderr
+    assert "cameras.0.colour: unknown key" in done.stderr
+    assert "secretpw" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_verify_missing_data_dir(tmp_path: Path) -> None:
+    done = surveil("verify", "--data", str(tmp_path / "nothing-here"))
+    assert done.returncode == 2 and "does not exist" in done.stderr
+    assert not (tmp_path / "nothing-here").exists(), "verify must not create what it checks"
+
+
+def test_no_command_is_a_usage_error() -> None:
+    assert surveil().returncode == 2
+    version = surveil("--version")
+    assert version.returncode == 0 and version.stdout.startswith("surveil ")
+
+
+# -- a real archive made by `surveil demo` ---------------------------------
+
+
+@dataclass
+class Demo:
+    data_dir: Path
+    stdout: str
+    stderr: str
+    returncode: int
+    health: dict[str, object]
+
+
+def _read_lines(stream: object, sink: list[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        sink.append(line)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """`surveil demo` recording 2 s segments for about 7 s, then stopped with SIGINT."""
+    data = tmp_path_factory.mktemp("demo") / "data"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "surveil",
+            "demo",
+            "--data",
+            str(data),
+            "--listen",
+            "127.0.0.1:0",
+            "--segment-seconds",
+            "2",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    out: list[str] = []
+    err: list[str] = []
+    readers = [
+        threading.Thread(target=_read_lines, args=(proc.stdout, out), daemon=True),
+        threading.Thread(target=_read_lines, args=(proc.stderr, err), daemon=True),
+    ]
+    for r in readers:
+        r.start()
+    try:
+        deadline = time.monotonic() + 60
+        url = None
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            m = re.search(r"open: (http://127\.0\.0\.1:\d+/)api/v1/health", "".join(out))
+            url = m.group(1) if m else None
+            time.sleep(0.1)
+        assert url is not None, f"demo printed no URL: {''.join(out)}{''.join(err)}"
+        with urllib.request.urlopen(url + "api/v1/health", timeout=10) as resp:
+            health = json.loads(resp.read())
+        time.sleep(7)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for r in readers:
+        r.join(10)
+    yield Demo(data, "".join(out), "".join(err), proc.returncode, health)
+
+
+def test_demo_prints_how_to_use_it_and_stops_cleanly(demo: Demo) -> None:
+    assert demo.returncode == 0, demo.stderr
+    assert "Traceback" not in demo.stderr
+    assert isinstance(demo.health, dict) and demo.health
+    m = re.search(r"admin API token \(shown once\): (\S+)", demo.stdout)
+    assert m and TOKEN_RE.match(m.group(1)), demo.stdout
+    assert asyncio.run(_token_role(demo.data_dir, m.group(1))) == "admin"
+    assert f"surveil verify --data {demo.data_dir}" in demo.stdout
+
+
+def test_verify_a_demo_archive(demo: Demo, tmp_path: Path) -> None:
+    done = surveil("verify", "--data", str(demo.data_dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().endswith("archive is consistent")
+    m = re.search(r"segments checked: (\d+), ok: (\d+), open \(being written\): 0", done.stdout)
+    assert m and int(m.group(1)) == int(m.group(2)) >= 2, done.stdout
+    # the same through a config file
+    conf = tmp_path / "surveil.toml"
+    conf.write_text(f'data_dir = "{demo.data_dir}"\n', encoding="utf-8")
+    assert surveil("verify", "--config", str(conf)).returncode == 0
+
+
+def test_verify_names_a_tampered_segment(demo: Demo, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(demo.data_dir, copy)
+    paths = asyncio.run(_segment_paths(copy))
+    victim = paths[len(paths) // 2]
+    f = copy / victim
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    f.write_bytes(bytes(data))
+    done = surveil("verify", "--data", str(copy))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"hash or size mismatch: {victim}" in done.stdout
+    assert done.stdout.strip().endswith("ARCHIVE IS NOT CONSISTENT")
+    others = [p for p in paths if p != victim]
+    assert not any(p in done.stdout for p in others), "only the tampered file is named"
