@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -215,3 +217,23 @@ async def latest_segment(s: AsyncSession, camera_id: int) -> SegmentRecord | Non
     )
     found = (await s.execute(stmt)).first()
     return None if found is None else _record(*found)
+
+
+async def known_paths(s: AsyncSession, paths: Sequence[str]) -> set[str]:
+    """Which of these segment paths have a row (any state)."""
+    found: set[str] = set()
+    for i in range(0, len(paths), 500):  # stay under bind-parameter limits
+        chunk = list(paths[i : i + 500])
+        result = await s.execute(select(Segment.path).where(Segment.path.in_(chunk)))
+        found.update(result.scalars())
+    return found
+
+
+async def segment_by_run_sequence(
+    s: AsyncSession, run_id: int, sequence: int
+) -> SegmentRecord | None:
+    row = await _by_run_sequence(s, run_id, sequence)
+    if row is None:
+        return None
+    camera = (await s.execute(select(Camera.name).where(Camera.id == row.camera_id))).scalar_one()
+    return _record(row, camera)

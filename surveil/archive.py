@@ -8,6 +8,7 @@ recovered; a run left open by a crash is ended with reason 'recorder down'.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,14 @@ from index.db import Database
 from index.errors import CameraNotFound, Conflict
 from index.records import SegmentRecord, SegmentRow
 from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path
-from segmenter.recovery import QuarantinedFile, RecoveredSegment, recover_data_dir, summarize_file
+from segmenter.recovery import (
+    QuarantinedFile,
+    RecoveredSegment,
+    recover_data_dir,
+    scan_path,
+    summarize,
+    summarize_file,
+)
 from segmenter.storage import hash_file
 from surveil.clock import Clock
 
@@ -32,6 +40,7 @@ class RecoveryReport:
     quarantined: list[str] = field(default_factory=list)
     sealed_late: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    reindexed: list[str] = field(default_factory=list)
     runs_closed: int = 0
 
 
@@ -67,18 +76,28 @@ async def recover_archive(db: Database, data_dir: Path, clock: Clock) -> Recover
             await db.write(lambda s, sg=seg: _mark_missing(s, sg, now))  # type: ignore[misc]
             report.missing.append(seg.path)
 
+    report.reindexed = await _reindex_orphans(db, data_dir, now, set(report.recovered))
+
     async with db.read() as s:
         open_runs = await runs.open_runs(s)
     for run in open_runs:
         await db.write(lambda s, r=run: _close_run(s, r.id, r.camera_id, r.start_us))  # type: ignore[misc]
         report.runs_closed += 1
-    if report.recovered or report.quarantined or report.sealed_late or report.missing:
+    if (
+        report.recovered
+        or report.quarantined
+        or report.sealed_late
+        or report.missing
+        or report.reindexed
+    ):
         logger.warning(
-            "recovery: %d recovered, %d quarantined, %d sealed late, %d missing, %d runs closed",
+            "recovery: %d recovered, %d quarantined, %d sealed late, %d missing, "
+            "%d re-indexed, %d runs closed",
             len(report.recovered),
             len(report.quarantined),
             len(report.sealed_late),
             len(report.missing),
+            len(report.reindexed),
             report.runs_closed,
         )
     return report
@@ -99,7 +118,14 @@ async def _run_of(s: AsyncSession, camera_id: int, it: RecoveredSegment) -> int 
     return run_id
 
 
-async def _index_recovered(s: AsyncSession, it: RecoveredSegment, now: int) -> None:
+async def _index_recovered(
+    s: AsyncSession,
+    it: RecoveredSegment,
+    now: int,
+    *,
+    state: str = "recovered",
+    kind: str = "segment_recovered",
+) -> None:
     camera_id = await _camera_id(s, it.camera, now)
     run_id = await _run_of(s, camera_id, it)
     if run_id is None:
@@ -128,7 +154,7 @@ async def _index_recovered(s: AsyncSession, it: RecoveredSegment, now: int) -> N
         duration_us=it.media.duration_us,
         bytes=it.bytes,
         sha256=it.sha256,
-        state="recovered",
+        state=state,
         video_codec=it.media.video_codec,
         audio_codec=it.media.audio_codec,
         fragments=it.media.fragments,
@@ -137,10 +163,19 @@ async def _index_recovered(s: AsyncSession, it: RecoveredSegment, now: int) -> N
         created_us=now,
         sealed_us=now,
     )
+    prior = await segments.segment_by_run_sequence(s, run_id, it.sequence)
+    if prior is not None:
+        # Keep the time provenance the recorder noted when the segment opened.
+        row = dataclasses.replace(
+            row,
+            clock_sync=prior.clock_sync,
+            camera_clock_offset_us=prior.camera_clock_offset_us,
+            created_us=prior.created_us,
+        )
     seg_id = await segments.upsert_segment(s, row)
     await events.add_event(
         s,
-        "segment_recovered",
+        kind,
         now,
         camera_id=camera_id,
         segment_id=seg_id,
@@ -151,6 +186,60 @@ async def _index_recovered(s: AsyncSession, it: RecoveredSegment, now: int) -> N
             "fragments": it.media.fragments,
         },
     )
+
+
+def _recent_segment_files(data_dir: Path, days: int = 2) -> dict[str, list[Path]]:
+    """Sealed segment files in each camera's newest day directories."""
+    out: dict[str, list[Path]] = {}
+    for cam_dir in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+        if cam_dir.name == QUARANTINE_DIR:
+            continue
+        day_dirs = sorted(p for p in cam_dir.glob("[0-9]*/[0-9]*/[0-9]*") if p.is_dir())
+        files = [f for d in day_dirs[-days:] for f in sorted(d.glob("*.mp4"))]
+        if files:
+            out[cam_dir.name] = files
+    return out
+
+
+async def _reindex_orphans(db: Database, data_dir: Path, now: int, handled: set[str]) -> list[str]:
+    """Index sealed files that never got a row (a crash between rename and index write).
+
+    Only the newest day directories are scanned: an orphan can only be as old as
+    the last crash, and a full scan would make startup grow with the archive.
+    """
+    found: list[str] = []
+    for camera, files in _recent_segment_files(data_dir).items():
+        rels = [f.relative_to(data_dir).as_posix() for f in files]
+        async with db.read() as s:
+            known = await segments.known_paths(s, rels)
+        names = [(f, parse_segment_path(rel)) for f, rel in zip(files, rels, strict=True)]
+        for path, name in names:
+            rel = path.relative_to(data_dir).as_posix()
+            if name is None or rel in known or rel in handled:
+                continue
+            layout, _ = scan_path(path)
+            if not layout.fragments:
+                continue  # not a segment we wrote; verify reports it
+            sealed = hash_file(path)
+            item = RecoveredSegment(
+                rel_path=rel,
+                camera=name.camera,
+                start_us=name.start_us,
+                run_id=name.run_id,
+                sequence=name.sequence,
+                bytes=sealed.bytes,
+                sha256=sealed.sha256,
+                truncated_bytes=0,
+                media=summarize(layout),
+            )
+            await db.write(
+                lambda s, it=item: _index_recovered(  # type: ignore[misc]
+                    s, it, now, state="sealed", kind="segment_reindexed"
+                )
+            )
+            logger.warning("%s: indexed %s, a sealed file that had no row", camera, rel)
+            found.append(rel)
+    return found
 
 
 async def _index_quarantined(s: AsyncSession, it: QuarantinedFile, now: int) -> None:

@@ -402,3 +402,45 @@ async def test_verify_open_row_whose_files_vanished(archive: Archive) -> None:
     report = await verify_archive(a.db, a.data_dir)
     assert not report.consistent and report.open == 1
     assert [m.split(" ")[0] for m in report.missing_files] == [rel]
+
+
+async def test_sealed_file_without_a_row_is_indexed_at_startup(archive: Archive) -> None:
+    """A crash between the seal's rename and its index write leaves a file with no row."""
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    rel0, data0 = a.write_file("cam-a", run_id, 0, seal=True)
+    await a.row(cam, run_id, 0, rel0, state="sealed", data=data0, fragments=1)
+    rel1, data1 = a.write_file("cam-a", run_id, 1, seal=True)  # no row: the orphan
+
+    before = await verify_archive(a.db, a.data_dir)
+    assert before.extra_files == [rel1]
+
+    report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert report.reindexed == [rel1]
+    rows = await a.segments()
+    assert rows[rel1].state == "sealed"
+    assert rows[rel1].sha256 == _sha(data1) and rows[rel1].bytes == len(data1)
+    assert rows[rel1].run_id == run_id and rows[rel1].sequence == 1
+    assert [e.detail["path"] for e in await a.events("segment_reindexed")] == [rel1]
+    assert (await verify_archive(a.db, a.data_dir)).consistent
+    again = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert again.reindexed == []
+
+
+async def test_recovered_row_keeps_the_time_provenance_of_its_open_row(
+    archive: Archive,
+) -> None:
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    rel, data = a.write_file("cam-a", run_id, 0, seal=False, fragments=2)
+    await a.row(cam, run_id, 0, rel, state="open", data=data, fragments=1)
+    before = (await a.segments())[rel]
+    assert before.clock_sync == "synced"
+
+    await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    after = (await a.segments())[rel]
+    assert after.state == "recovered"
+    assert after.clock_sync == "synced"
+    assert after.created_us == before.created_us
