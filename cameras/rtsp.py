@@ -44,11 +44,13 @@ class RtspSource:
                 self._url,
                 options={
                     "rtsp_transport": "tcp",
-                    "timeout": timeout_us,  # socket I/O timeout inside FFmpeg
+                    # Socket I/O timeout enforced inside FFmpeg. PyAV's own
+                    # timeout= would install an interrupt callback that takes the
+                    # GIL on every network wait: measurable CPU at many cameras.
+                    "timeout": timeout_us,
                     "analyzeduration": "1000000",
                     "probesize": "1000000",
                 },
-                timeout=(self.timeout_s, self.timeout_s),  # PyAV interrupt callback
             )
         except av.error.HTTPUnauthorizedError as e:
             why = _describe_error(e, self._secrets)

@@ -92,6 +92,12 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 class _Job:
     fn: Callable[[AsyncSession], Awaitable[Any]]
     future: asyncio.Future[Any] | None  # None for submit(): nobody waits
+    on_commit: Callable[[], None] | None = None
+
+
+# Fire-and-forget writes queued together are committed together (group commit):
+# one transaction, one fsync, instead of one per camera per fragment.
+MAX_BATCH = 256
 
 
 def _describe(fn: Callable[..., object]) -> str:
@@ -159,8 +165,16 @@ class Database:
         self._queue.put_nowait(_Job(fn, future))
         return await future
 
-    def submit(self, fn: Callable[[AsyncSession], Awaitable[object]]) -> None:
-        """Queue fn like write() without waiting; a failure is logged, not raised."""
+    def submit(
+        self,
+        fn: Callable[[AsyncSession], Awaitable[object]],
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        """Queue fn like write() without waiting; a failure is logged, not raised.
+
+        Queued submissions may share one transaction (group commit); on_commit,
+        if given, is called in the loop once fn's transaction has committed.
+        """
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -169,7 +183,7 @@ class Database:
             # asyncio.Queue is not thread-safe.
             raise RuntimeError("Database.submit() must be called from the event loop thread")
         self._check_accepting()
-        self._queue.put_nowait(_Job(fn, None))
+        self._queue.put_nowait(_Job(fn, None, on_commit))
 
     async def close(self) -> None:
         """Finish every queued write, stop the writer and release connections."""
@@ -189,27 +203,63 @@ class Database:
             raise RuntimeError("index writer task has stopped")
 
     async def _writer(self) -> None:
+        carried: list[_Job | None] = []  # at most one item taken ahead of its turn
         while True:
-            job = await self._queue.get()
+            job = carried.pop() if carried else await self._queue.get()
             if job is None:
                 return
-            if job.future is not None and job.future.done():
-                continue  # the caller was cancelled before we got to it
-            self._current = job
-            try:
-                async with self._write_sessions() as session, session.begin():
-                    result = await job.fn(session)
-            except Exception as exc:
-                if job.future is None:
-                    logger.exception("background write %s failed", _describe(job.fn))
-                elif not job.future.done():
-                    job.future.set_exception(exc)
-            else:
-                if job.future is not None and not job.future.done():
-                    job.future.set_result(result)
-            # Not in a finally: if a BaseException kills the task, _writer_exited
-            # must still see the job it interrupted.
-            self._current = None
+            if job.future is not None:
+                if not job.future.done():  # else the caller was cancelled meanwhile
+                    await self._run_one(job)
+                continue
+            batch = [job]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None or nxt.future is not None:
+                    carried.append(nxt)  # runs right after this batch, order kept
+                    break
+                batch.append(nxt)
+            await self._run_batch(batch)
+
+    async def _run_one(self, job: _Job) -> None:
+        self._current = job
+        try:
+            async with self._write_sessions() as session, session.begin():
+                result = await job.fn(session)
+        except Exception as exc:
+            if job.future is None:
+                logger.exception("background write %s failed", _describe(job.fn))
+            elif not job.future.done():
+                job.future.set_exception(exc)
+        else:
+            if job.future is not None and not job.future.done():
+                job.future.set_result(result)
+            elif job.on_commit is not None:
+                job.on_commit()
+        # Not in a finally: if a BaseException kills the task, _writer_exited
+        # must still see the job it interrupted.
+        self._current = None
+
+    async def _run_batch(self, batch: list[_Job]) -> None:
+        if len(batch) == 1:
+            await self._run_one(batch[0])
+            return
+        self._current = batch[0]
+        try:
+            async with self._write_sessions() as session, session.begin():
+                for job in batch:
+                    await job.fn(session)
+        except Exception:
+            # One bad write must not take the others with it: redo them one by
+            # one, each in its own transaction (the failed batch left nothing).
+            logger.debug("group commit of %d writes failed; retrying singly", len(batch))
+            for job in batch:
+                await self._run_one(job)
+            return
+        self._current = None
+        for job in batch:
+            if job.on_commit is not None:
+                job.on_commit()
 
     def _writer_exited(self, task: asyncio.Task[None]) -> None:
         # After close() nothing is pending; after a cancellation or a

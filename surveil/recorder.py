@@ -294,12 +294,12 @@ class Recorder:
         self._last_sync_mono = mono
         seg.durable_end_us, seg.durable_fragments = seg.end_us, seg.fragments
         row = self._row(seg, state="open", sha256=None, sealed_us=None)
+        committed = self._note_indexed(end_media_us, seg.end_us)
         if seg.row_written:
-            self._submit(lambda s: segments.update_segment(s, row))
+            self._submit(lambda s: segments.update_segment(s, row), committed)
         else:
             seg.row_written = True
-            self._submit(lambda s: segments.open_segment(s, row))
-        self._note_indexed(end_media_us, seg.end_us)
+            self._submit(lambda s: segments.open_segment(s, row), committed)
 
     def _seal(self, out: SegmentFinished, wall0: int) -> None:
         seg = self._segment
@@ -310,11 +310,11 @@ class Recorder:
         seg.fragments = out.fragments
         seg.durable_end_us, seg.durable_fragments = seg.end_us, seg.fragments
         row = self._row(seg, state="sealed", sha256=sealed.sha256, sealed_us=self.clock.now_us())
+        committed = self._note_indexed(out.end_media_us, seg.end_us)
         if seg.row_written:
-            self._submit(lambda s: segments.update_segment(s, row))
+            self._submit(lambda s: segments.update_segment(s, row), committed)
         else:
-            self._submit(lambda s: segments.upsert_segment(s, row))
-        self._note_indexed(out.end_media_us, seg.end_us)
+            self._submit(lambda s: segments.upsert_segment(s, row), committed)
 
     def _row(
         self, seg: _OpenSegment, *, state: str, sha256: str | None, sealed_us: int | None
@@ -360,24 +360,29 @@ class Recorder:
         end_us = self._last_end_us if self._last_end_us is not None else self.clock.now_us()
         self._submit(lambda s: runs.end_run(s, run_id, end_us, reason))
 
-    def _note_indexed(self, end_media_us: int, end_us: int) -> None:
-        """Record freshness: arrival → row committed, for each video packet now covered."""
+    def _note_indexed(
+        self, end_media_us: int, end_us: int
+    ) -> Callable[[], None] | None:
+        """Freshness bookkeeping: a callback for when the row covering these frames commits."""
         self._last_end_us = end_us
         covered: list[int] = []
         while self._arrivals and self._arrivals[0][0] < end_media_us:
             covered.append(self._arrivals.popleft()[1])
-        if covered:
+        if not covered:
+            return None
 
-            async def mark(_: AsyncSession) -> None:
-                # Runs after the row update's transaction has committed (one
-                # ordered writer), so this is when the footage became queryable.
-                now = int(time.monotonic() * US)
-                self.freshness_us.extend(now - t for t in covered)
+        def committed() -> None:
+            now = int(time.monotonic() * US)
+            self.freshness_us.extend(now - t for t in covered)
 
-            self._submit(mark)
+        return committed
 
-    def _submit(self, fn: Callable[[AsyncSession], Awaitable[Any]]) -> None:
-        self.loop.call_soon_threadsafe(self.db.submit, fn)
+    def _submit(
+        self,
+        fn: Callable[[AsyncSession], Awaitable[Any]],
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.loop.call_soon_threadsafe(self.db.submit, fn, on_commit)
 
     def _event(self, kind: str, detail: dict[str, object]) -> None:
         now = self.clock.now_us()

@@ -627,3 +627,21 @@ async def test_token_create_lookup_revoke(db: Database) -> None:
         assert (await token_by_hash(s, "hash-admin")) is not None
         tokens = await list_tokens(s)
     assert [(t.id, t.revoked_us) for t in tokens] == [(admin.id, None), (staff.id, T0 + 10)]
+
+
+async def test_submitted_writes_are_group_committed_and_report_commits(db: Database) -> None:
+    committed: list[int] = []
+
+    async def failing(s: AsyncSession) -> None:
+        await add_event(s, "never", T0)
+        raise RuntimeError("one bad write in the batch")
+
+    for i in range(20):
+        db.submit(lambda s, i=i: add_event(s, "tick", T0 + i, detail={"i": i}),
+                  on_commit=lambda i=i: committed.append(i))
+        if i == 10:
+            db.submit(failing, on_commit=lambda: committed.append(-1))
+    events = await db.write(lambda s: list_events(s, kind=None, limit=100))
+    assert sorted(e.detail["i"] for e in events) == list(range(20))
+    assert all(e.kind == "tick" for e in events), "the failed write left nothing behind"
+    assert sorted(committed) == list(range(20)), "callbacks only for committed writes"
