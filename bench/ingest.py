@@ -57,6 +57,7 @@ STOP_REASON = "recorder stopped"  # a run's end_reason after a requested stop
 SATURATED_SHARE = 0.90  # recorder + camera server CPU, as a share of all cores
 SATURATED_THREAD = 0.90  # one thread at this share of a core (the event loop) is a ceiling
 KEEP_UP = 0.97  # a camera must record at least this share of the camera's frame rate
+FRESHNESS_P99_TARGET_S = 2.0
 
 LOSS_DEFINITION = (
     "lost frames: each camera's recorded files are read back packet by packet (no decoding) "
@@ -310,10 +311,14 @@ def create_token(cfg: Path, log: Path) -> str:
     return res.stdout.strip().splitlines()[-1]
 
 
+# A script run instead of `-m surveil` for `serve` (same arguments): A/B-test a patch.
+LAUNCHER: list[str] = ["-m", "surveil"]
+
+
 def start_service(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as f:
         return subprocess.Popen(
-            [sys.executable, "-m", "surveil", "serve", "--config", str(cfg)],
+            [sys.executable, *LAUNCHER, "serve", "--config", str(cfg)],
             stdin=subprocess.DEVNULL, stdout=f, stderr=f,
             cwd=str(Path(__file__).resolve().parent.parent),
         )  # fmt: skip
@@ -411,6 +416,13 @@ def run_surveil(
             side.profile = profile(proc.pid, p.profile_s, root)
     finally:
         side.exit_codes = stop_processes([proc], 60 + n * 0.5)
+    if side.exit_codes == [-signal.SIGTERM]:
+        side.notes.append(
+            "surveil was killed by SIGTERM instead of shutting down (its handler is installed "
+            "only once startup is complete): open runs and segments are left to recovery"
+        )
+    elif side.exit_codes == [-signal.SIGKILL]:
+        side.notes.append("surveil did not stop in time after SIGTERM and was killed")
     finish_costs(side, n, p, base_rss_mib)
     check_index(side, data_dir, n, p)
     return side
@@ -665,7 +677,9 @@ def verdict(s: SideResult, p: Params) -> dict[str, Any]:
         reasons.append(f"recorder + camera use {own:.2f} of {CORES} cores")
     if w.main_thread_cpu_s is not None and w.main_thread_cpu_s / wall >= SATURATED_THREAD:
         reasons.append(f"event-loop thread at {w.main_thread_cpu_s / wall:.0%} of a core")
-    return {"sustained": sustained, "keeps_up": keeps_up, "saturated": reasons}
+    p99 = s.freshness_p99_s_max
+    fresh = None if s.name != "surveil" else p99 is not None and p99 <= FRESHNESS_P99_TARGET_S
+    return {"sustained": sustained, "keeps_up": keeps_up, "fresh": fresh, "saturated": reasons}
 
 
 def _fmt(v: object, spec: str = "") -> str:
@@ -755,7 +769,11 @@ def print_point(n: int, sv: SideResult, ff: SideResult | None, p: Params) -> Non
         parts = ", ".join(f"{g} {v / wall:.3f}" for g, v in groups.items())
         print(f"surveil cores by thread group: {parts}")
     v = verdict(sv, p)
-    print(f"surveil verdict: sustained={v['sustained']} saturated={v['saturated'] or 'no'}")
+    print(
+        f"surveil verdict: sustained={v['sustained']} "
+        f"freshness p99 <= {FRESHNESS_P99_TARGET_S:g} s: {v['fresh']} "
+        f"saturated={v['saturated'] or 'no'}"
+    )
     if sv.profile:
         print_profile(sv.profile)
 
@@ -840,6 +858,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--profile", type=float, default=0.0, metavar="S",
                     help="after the window, profile surveil with py-spy for S seconds")  # fmt: skip
     ap.add_argument("--skip-ffmpeg", action="store_true", help="measure surveil only")
+    ap.add_argument(
+        "--surveil-launcher",
+        type=Path,
+        metavar="SCRIPT",
+        help="run `python3 SCRIPT serve --config ...` instead of `python3 -m surveil serve` "
+        "(to measure a patched recorder)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
     return ap.parse_args(argv)
 
@@ -864,6 +889,8 @@ def main(argv: list[str] | None = None) -> int:
         segment_seconds=args.segment_seconds,
         profile_s=args.profile,
     )
+    if args.surveil_launcher is not None:
+        LAUNCHER[:] = [str(args.surveil_launcher.resolve())]
     counts = [int(x) for x in args.sweep_counts.split(",")] if args.sweep else [args.cameras]
     machine = machine_info()
     print("machine:")
@@ -876,7 +903,8 @@ def main(argv: list[str] | None = None) -> int:
     print("  stream: H.264 constrained-baseline (x264 ultrafast, zerolatency) + AAC 16 kHz mono,")
     print("          one shared GstRtspServer mount, RTSP over TCP; camera CPU not counted")
     print(f"  ffmpeg side: {' '.join(ffmpeg_command('URL', Path('DIR'), p))}")
-    print("  surveil side: python3 -m surveil serve (SQLite index, fsync=fragment, defaults)")
+    launcher = " ".join(LAUNCHER)
+    print(f"  surveil side: python3 {launcher} serve (SQLite index, fsync=fragment, defaults)")
     print(f"  {LOSS_DEFINITION}")
 
     work = Path(tempfile.mkdtemp(prefix="surveil-bench-ingest-"))
@@ -889,7 +917,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "benchmark": "ingest",
         "machine": machine,
-        "parameters": asdict(p) | {"camera_counts": counts, "sweep": args.sweep},
+        "parameters": asdict(p)
+        | {"camera_counts": counts, "sweep": args.sweep, "surveil_launcher": LAUNCHER},
         "loss_definition": LOSS_DEFINITION,
         "points": points,
     }
@@ -913,12 +942,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         ok = [pt["cameras"] for pt in points if pt["verdict"]["sustained"]]
         result["largest_sustained_n"] = max(ok) if ok else None
+        fresh = [
+            pt["cameras"] for pt in points if pt["verdict"]["sustained"] and pt["verdict"]["fresh"]
+        ]
+        result["largest_sustained_fresh_n"] = max(fresh) if fresh else None
         last = points[-1] if points else None
         stop = None
         if last is not None and (not last["verdict"]["sustained"] or last["verdict"]["saturated"]):
             stop = {"cameras": last["cameras"], **last["verdict"]}
         result["sweep_stopped_at"] = stop
         print(f"\nsweep: largest N sustained with zero loss: {result['largest_sustained_n']}")
+        print(
+            "sweep: largest N sustained with freshness p99 <= "
+            f"{FRESHNESS_P99_TARGET_S:g} s: {result['largest_sustained_fresh_n']}"
+        )
         print(f"sweep: stopped at {stop}" if stop else "sweep: every count passed")
     result["loadavg_at_end"] = os.getloadavg()
     path = write_result("ingest-sweep" if args.sweep else "ingest", result)

@@ -198,27 +198,32 @@ class Recorder:
         """One connection: returns why it ended (None when stopped)."""
         reason: str | None = None
         wall0 = 0
+        video_index = writer.tracks["video"].index
+        stop = self._stop
         try:
             for packet in self.source.packets():
-                if self._stop.is_set():
+                if stop.is_set():
                     break
                 now_us = self.clock.now_us()
                 mono = time.monotonic()
                 self._last_packet_us = now_us
-                is_video = packet.stream.type == "video"
+                is_video = packet.stream_index == video_index
                 self._stats.add(mono, packet.size, is_video)
                 was_started = writer.started
                 dts = packet.dts
                 outs = writer.push(packet)
-                if writer.started and not was_started:
+                if not was_started and writer.started:
                     wall0 = now_us
                     self._start_run(wall0)
-                if is_video and writer.started and dts is not None:
+                if is_video and dts is not None and writer.started:
                     self._arrivals.append((writer.video_media_us(dts), int(mono * US)))
-                self._handle(outs, wall0)
-                self._maybe_sync()
-                if self._run_id is not None:
-                    self.frames_by_run[self._run_id] = writer.video_accepted
+                if outs:
+                    self._handle(outs, wall0)
+                    if self._run_id is not None:
+                        self.frames_by_run[self._run_id] = writer.video_accepted
+                seg = self._segment
+                if seg is not None and seg.fragments != seg.durable_fragments:
+                    self._maybe_sync()
         except CameraError as e:
             reason = str(e)
         except SegmenterError as e:
@@ -228,6 +233,8 @@ class Recorder:
             reason = f"internal error: {type(e).__name__}"
         try:
             self._handle(writer.finish(), wall0)
+            if self._run_id is not None:
+                self.frames_by_run[self._run_id] = writer.video_accepted
         except Exception:
             logger.exception("%s: could not finish the last segment", self.name)
             if self._segment is not None:
