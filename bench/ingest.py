@@ -697,6 +697,7 @@ def _cores(cpu_s: float | None, w: Window) -> float | None:
 # (label, value getter, format, print a surveil/ffmpeg ratio, surveil only)
 Getter = Callable[[SideResult], float | int | None]
 TABLE: list[tuple[str, Getter, str, bool]] = [
+    ("startup s (until all cameras record)", lambda s: s.startup_s, ".1f", False),
     ("CPU s per camera-minute", lambda s: s.cpu_s_per_camera_minute, ".3f", True),
     ("CPU cores used (window)", lambda s: _cores(s.window.cpu_s, s.window), ".2f", True),
     ("RSS MiB total (mean)", lambda s: s.window.memory.get("rss_mib_mean"), ".1f", True),

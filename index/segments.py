@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from sqlalchemy import Select, select
@@ -35,27 +36,12 @@ _UPSERT_FIELDS = (
 )
 
 
+_ROW_FIELDS = tuple(f.name for f in dataclasses.fields(SegmentRow))
+
+
 def _record(row: Segment, camera: str) -> SegmentRecord:
     return SegmentRecord(
-        id=row.id,
-        camera=camera,
-        camera_id=row.camera_id,
-        run_id=row.run_id,
-        sequence=row.sequence,
-        path=row.path,
-        start_us=row.start_us,
-        end_us=row.end_us,
-        duration_us=row.duration_us,
-        bytes=row.bytes,
-        sha256=row.sha256,
-        state=row.state,
-        video_codec=row.video_codec,
-        audio_codec=row.audio_codec,
-        fragments=row.fragments,
-        clock_sync=row.clock_sync,
-        camera_clock_offset_us=row.camera_clock_offset_us,
-        created_us=row.created_us,
-        sealed_us=row.sealed_us,
+        id=row.id, camera=camera, **{name: getattr(row, name) for name in _ROW_FIELDS}
     )
 
 
@@ -93,25 +79,7 @@ async def _insert(s: AsyncSession, row: SegmentRow) -> int:
     taken = (await s.execute(select(Segment.id).where(Segment.path == row.path))).first()
     if taken is not None:
         raise Conflict(f"segment path {row.path} is already indexed")
-    segment = Segment(
-        camera_id=row.camera_id,
-        run_id=row.run_id,
-        sequence=row.sequence,
-        path=row.path,
-        start_us=row.start_us,
-        end_us=row.end_us,
-        duration_us=row.duration_us,
-        bytes=row.bytes,
-        sha256=row.sha256,
-        state=row.state,
-        video_codec=row.video_codec,
-        audio_codec=row.audio_codec,
-        fragments=row.fragments,
-        clock_sync=row.clock_sync,
-        camera_clock_offset_us=row.camera_clock_offset_us,
-        created_us=row.created_us,
-        sealed_us=row.sealed_us,
-    )
+    segment = Segment(**{name: getattr(row, name) for name in _ROW_FIELDS})
     s.add(segment)
     await s.flush()
     return segment.id

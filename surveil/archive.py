@@ -271,15 +271,7 @@ async def _seal_late(s: AsyncSession, seg: SegmentRecord, path: Path, now: int) 
         fragments=media.fragments,
         now=now,
     )
-    await segments.update_segment(s, row)
-    await events.add_event(
-        s,
-        "segment_sealed_at_recovery",
-        now,
-        camera_id=seg.camera_id,
-        segment_id=seg.id,
-        detail={"path": seg.path},
-    )
+    await _restate(s, seg, row, "segment_sealed_at_recovery", now)
 
 
 async def _mark_missing(s: AsyncSession, seg: SegmentRecord, now: int) -> None:
@@ -292,14 +284,15 @@ async def _mark_missing(s: AsyncSession, seg: SegmentRecord, now: int) -> None:
         fragments=seg.fragments,
         now=None,
     )
+    await _restate(s, seg, row, "segment_missing", now)
+
+
+async def _restate(
+    s: AsyncSession, seg: SegmentRecord, row: SegmentRow, kind: str, now: int
+) -> None:
     await segments.update_segment(s, row)
     await events.add_event(
-        s,
-        "segment_missing",
-        now,
-        camera_id=seg.camera_id,
-        segment_id=seg.id,
-        detail={"path": seg.path},
+        s, kind, now, camera_id=seg.camera_id, segment_id=seg.id, detail={"path": seg.path}
     )
 
 

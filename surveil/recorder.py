@@ -367,9 +367,7 @@ class Recorder:
         end_us = self._last_end_us if self._last_end_us is not None else self.clock.now_us()
         self._submit(lambda s: runs.end_run(s, run_id, end_us, reason))
 
-    def _note_indexed(
-        self, end_media_us: int, end_us: int
-    ) -> Callable[[], None] | None:
+    def _note_indexed(self, end_media_us: int, end_us: int) -> Callable[[], None] | None:
         """Freshness bookkeeping: a callback for when the row covering these frames commits."""
         self._last_end_us = end_us
         covered: list[int] = []
