@@ -856,8 +856,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--gop", type=int, default=None, help="keyframe interval, frames (fps)")
     ap.add_argument("--bitrate", type=int, default=1000, help="video kbit/s (default 1000)")
     ap.add_argument("--segment-seconds", type=float, default=60.0)
-    ap.add_argument("--profile", type=float, default=0.0, metavar="S",
-                    help="after the window, profile surveil with py-spy for S seconds")  # fmt: skip
+    ap.add_argument(
+        "--profile",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="after the window, profile surveil with perf and py-spy for S seconds each",
+    )
     ap.add_argument("--skip-ffmpeg", action="store_true", help="measure surveil only")
     ap.add_argument(
         "--surveil-launcher",

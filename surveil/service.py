@@ -75,15 +75,17 @@ async def serve(
 ) -> None:
     """Run until SIGINT or SIGTERM, then shut down in order."""
     service = Service(cfg, clock=clock)
-    await service.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Handlers first: a SIGTERM during startup must lead to an orderly stop
+    # (runs ended, segments sealed), not to the default immediate exit.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
     try:
-        if on_ready is not None:
+        await service.start()
+        if on_ready is not None and not stop.is_set():
             on_ready(service.url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         logger.info("stopping")
     finally:

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from cameras.file import FileSource
 from cameras.rtsp import RtspSource
 from cameras.source import PacketSource
@@ -13,6 +15,7 @@ from cameras.synthetic import SyntheticSource
 from cameras.urls import redact_url
 from index import cameras as camera_queries
 from index.db import Database
+from index.records import CameraRecord
 from surveil.clock import Clock
 from surveil.config import CameraConfig, Config, RecordingConfig
 from surveil.recorder import Recorder
@@ -44,12 +47,20 @@ class Supervisor:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        for cam in self.cfg.cameras:
-            record = await self.db.write(
-                lambda s, c=cam: camera_queries.ensure_camera(  # type: ignore[misc]
-                    s, c.name, redact_url(c.url), c.counters, c.enabled, self.clock.now_us()
+        now = self.clock.now_us()
+
+        async def register_all(s: AsyncSession) -> list[CameraRecord]:
+            # One transaction for every camera, before any recorder competes
+            # with it for the writer: startup stays flat with 150+ cameras.
+            return [
+                await camera_queries.ensure_camera(
+                    s, c.name, redact_url(c.url), c.counters, c.enabled, now
                 )
-            )
+                for c in self.cfg.cameras
+            ]
+
+        records = await self.db.write(register_all)
+        for cam, record in zip(self.cfg.cameras, records, strict=True):
             if not cam.enabled:
                 self._disabled.append(cam.name)
                 continue
