@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cameras.urls import redact_url
 from index import tokens
 from index.db import Database
 from index.records import TOKEN_ROLES
@@ -168,6 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"surveil: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as e:
+        # A port in use, an unreachable database, a read-only data directory:
+        # say what failed without a traceback (and never with a password).
+        print(f"surveil: {redact_url(str(e))}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_USAGE

@@ -228,3 +228,21 @@ def test_verify_names_a_tampered_segment(demo: Demo, tmp_path: Path) -> None:
     assert done.stdout.strip().endswith("ARCHIVE IS NOT CONSISTENT")
     others = [p for p in paths if p != victim]
     assert not any(p in done.stdout for p in others), "only the tampered file is named"
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = tmp_path / "s.toml"
+        cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n[web]\nlisten = "127.0.0.1:{port}"\n')
+        out = subprocess.run(
+            [sys.executable, "-m", "surveil", "serve", "--config", str(cfg)],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert out.returncode == 1
+    assert "address already in use" in out.stderr.lower()
+    assert "Traceback" not in out.stderr
