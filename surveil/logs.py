@@ -35,4 +35,5 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     for noisy in ("alembic", "aiosqlite", "asyncio"):
-        logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
+        # Their INFO lines (migration context, every statement) drown ours.
+        logging.getLogger(noisy).setLevel(logging.WARNING)
