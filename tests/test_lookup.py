@@ -1,0 +1,76 @@
+"""Lookup against a real recording: a camera killed mid-window shows as an explained gap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from index import cameras
+from surveil.coverage import NOTHING_RECORDED
+from surveil.lookup import lookup_window
+from tests.harness import camera_runs, make_config, wait_for
+
+US = 1_000_000
+
+
+async def test_camera_killed_mid_window_is_an_explained_gap(
+    rtsp_camera: Any, service_factory: Any, tmp_path: Path, database_url: str
+) -> None:
+    cam = rtsp_camera(video="h264", audio="aac", fps=25, gop=25)
+    cfg = make_config(tmp_path / "data", database_url,
+                      [{"name": "a01", "url": cam.url, "counters": ["A01"]}])
+    service = await service_factory(cfg)
+    assert service.db is not None and service.supervisor is not None
+    rec = service.supervisor.recorders["a01"]
+
+    await wait_for(_async(lambda: rec.status().state == "recording"), 20, "recording")
+    await asyncio.sleep(3)
+    cam.kill()
+    killed_us = time.time_ns() // 1000
+    await wait_for(_async(lambda: rec.status().state != "recording"), 10, "camera offline")
+    await asyncio.sleep(2)
+    cam.restart()
+
+    async def second_run() -> bool:
+        return len(await camera_runs(service, rec.camera_id)) >= 2
+
+    await wait_for(second_run, 15, "recording again")
+    await asyncio.sleep(3)
+
+    runs = await camera_runs(service, rec.camera_id)
+    window_start = runs[0].start_us - 2 * US  # starts before the first footage
+    window_end = time.time_ns() // 1000 - 500_000
+    async with service.db.read() as s:
+        camera = await cameras.get_camera(s, "a01")
+    [result] = await lookup_window(service.db, [camera], window_start, window_end)
+    cov = result.coverage
+
+    reasons = [g.reason for g in cov.gaps]
+    assert reasons[0] == NOTHING_RECORDED  # before the camera's first run
+    outage = [g for g in cov.gaps if g.reason not in (NOTHING_RECORDED,)]
+    assert len(outage) == 1, cov.gaps
+    gap = outage[0]
+    assert gap.reason == runs[0].end_reason
+    assert gap.start_us == runs[0].end_us and gap.end_us == runs[1].start_us
+    assert abs(gap.start_us - killed_us) < 2 * US
+    assert cov.recorded_us + sum(g.duration_us for g in cov.gaps) == window_end - window_start
+    assert 0 < cov.coverage_pct < 100
+    assert {s.run_id for s in cov.segments} == {runs[0].id, runs[1].id}
+
+
+async def test_window_validation(db: Any) -> None:
+    with pytest.raises(ValueError, match="after its start"):
+        await lookup_window(db, [], 10, 10)
+    with pytest.raises(ValueError, match="31 days"):
+        await lookup_window(db, [], 0, 32 * 24 * 3600 * US)
+
+
+def _async(fn: Any) -> Any:
+    async def wrapper() -> bool:
+        return bool(fn())
+
+    return wrapper
