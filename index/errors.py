@@ -17,3 +17,15 @@ class SegmentNotFound(RecordNotFound):
 
 class Conflict(Exception):
     """The write would break a uniqueness rule or a lifecycle rule (e.g. ending a run twice)."""
+
+
+class CounterNotFound(RecordNotFound):
+    """No counter with that code."""
+
+
+class ReceiptNotFound(RecordNotFound):
+    """No receipt with that number."""
+
+
+class InvalidRecord(ValueError):
+    """The values given break a validation rule; the message says which and why."""

@@ -247,3 +247,105 @@ class ApiToken(Base):
     last_used_us: Mapped[int | None] = mapped_column(
         BigInteger, comment="Last successful authentication, µs since epoch UTC; NULL if never"
     )
+
+
+class Counter(Base):
+    """An acceptance counter (service window)."""
+
+    __tablename__ = "counters"
+    __table_args__ = ({"comment": "Acceptance counters, one row per counter code"},)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    code: Mapped[str] = mapped_column(
+        String(32), unique=True, comment="Counter code, e.g. A01; stable identity"
+    )
+    name: Mapped[str] = mapped_column(String(200), comment="Human name of the counter")
+    site: Mapped[str | None] = mapped_column(
+        String(200), comment="Hall or site the counter is in; NULL if not given"
+    )
+    created_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When the row was first inserted, µs since epoch UTC"
+    )
+
+
+class CameraCounter(Base):
+    """Which camera covers which counter (many to many)."""
+
+    __tablename__ = "camera_counters"
+    __table_args__ = (
+        Index("ix_camera_counters_counter_id", "counter_id"),
+        {"comment": "Links between cameras and the counters they cover"},
+    )
+
+    camera_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("cameras.id"), primary_key=True, comment="Camera covering the counter"
+    )
+    counter_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("counters.id"), primary_key=True, comment="Counter the camera covers"
+    )
+
+
+class Receipt(Base):
+    """An acceptance of a case at a counter, from the acceptance system."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (
+        Index("ix_receipts_counter_id_accepted_us", "counter_id", "accepted_us"),
+        {"comment": "Acceptance receipts, one row per receipt number"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    receipt_no: Mapped[str] = mapped_column(
+        String(64), unique=True, comment="Receipt number from the acceptance system"
+    )
+    counter_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("counters.id"), comment="Counter where the case was accepted"
+    )
+    accepted_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When acceptance started, µs since epoch UTC"
+    )
+    completed_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="When acceptance was completed, µs since epoch UTC; NULL while open"
+    )
+    case_no: Mapped[str | None] = mapped_column(
+        String(200), comment="Case number, if the acceptance system sent one"
+    )
+    service: Mapped[str | None] = mapped_column(
+        String(200), comment="Service (matter) applied for, if sent"
+    )
+    handler: Mapped[str | None] = mapped_column(
+        String(200), comment="Staff member who handled the acceptance, if sent"
+    )
+    created_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When the row was inserted (host clock), µs since epoch UTC"
+    )
+    updated_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When the row last changed (host clock), µs since epoch UTC"
+    )
+
+
+class Hold(Base):
+    """A span of a camera's footage that retention must keep."""
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        Index("ix_holds_camera_id_start_us", "camera_id", "start_us"),
+        Index("ix_holds_receipt_id", "receipt_id"),
+        {"comment": "Retention holds on camera footage, e.g. one per receipt and camera"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    camera_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("cameras.id"), comment="Camera whose footage is held"
+    )
+    receipt_id: Mapped[int | None] = mapped_column(
+        RowId, ForeignKey("receipts.id"), comment="Receipt that placed the hold; NULL if none"
+    )
+    start_us: Mapped[int] = mapped_column(
+        BigInteger, comment="Start of the held span, µs since epoch UTC"
+    )
+    end_us: Mapped[int | None] = mapped_column(
+        BigInteger,
+        comment="End of the held span, µs since epoch UTC; NULL: up to now (open receipt)",
+    )
+    reason: Mapped[str] = mapped_column(String(200), comment="Why the footage is held")

@@ -115,3 +115,44 @@ class TokenRecord:
     created_us: int
     revoked_us: int | None
     last_used_us: int | None
+
+
+@dataclass(frozen=True)
+class CounterRecord:
+    """An acceptance counter (service window) identified by its code."""
+
+    id: int
+    code: str
+    name: str
+    site: str | None
+    created_us: int
+
+
+@dataclass(frozen=True)
+class ReceiptRecord:
+    """An acceptance at a counter; completed_us is None while it is open."""
+
+    id: int
+    receipt_no: str
+    counter: str  # counter code
+    counter_id: int
+    accepted_us: int
+    completed_us: int | None
+    case_no: str | None
+    service: str | None
+    handler: str | None
+    created_us: int
+    updated_us: int
+
+
+@dataclass(frozen=True)
+class HoldRecord:
+    """A span of one camera's footage that retention must keep; end_us None: up to now."""
+
+    id: int
+    camera_id: int
+    camera: str  # camera name
+    receipt_id: int | None
+    start_us: int
+    end_us: int | None
+    reason: str

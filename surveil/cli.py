@@ -16,6 +16,7 @@ from surveil import __version__
 from surveil.archive import VerifyReport, verify_archive
 from surveil.clock import SystemClock
 from surveil.config import Config, ConfigError, load_config, parse_config
+from surveil.importer import CSV_COLUMNS, import_receipts_csv
 from surveil.logs import setup_logging
 from surveil.service import serve
 from web.auth import new_token
@@ -60,6 +61,20 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--data", type=Path, help="data directory (instead of --config)")
     create.add_argument("--name", required=True, help="what the token is for")
     create.add_argument("--role", required=True, choices=sorted(TOKEN_ROLES))
+
+    rec = sub.add_parser("receipts", help="manage receipts")
+    rec_sub = rec.add_subparsers(dest="receipts_command", required=True, metavar="ACTION")
+    imp = rec_sub.add_parser(
+        "import", help="import receipts from a CSV file; one report line per row"
+    )
+    imp.add_argument("--config", type=Path, help="TOML config file")
+    imp.add_argument("--data", type=Path, help="data directory (instead of --config)")
+    imp.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE.csv",
+        help="UTF-8 CSV with header " + ",".join(CSV_COLUMNS),
+    )
     return p
 
 
@@ -166,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"created {args.role} token {args.name!r}; it is shown only now:")
             print(token)
             return EXIT_OK
+        if args.command == "receipts" and args.receipts_command == "import":
+            if not cfg.data_dir.is_dir():
+                raise ConfigError(f"data directory {cfg.data_dir} does not exist")
+            ok = asyncio.run(import_receipts_csv(cfg, args.file, print))
+            return EXIT_OK if ok else EXIT_FAILED
     except ConfigError as e:
         print(f"surveil: {e}", file=sys.stderr)
         return EXIT_USAGE

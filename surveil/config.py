@@ -15,9 +15,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cameras.urls import redact_url
+from index.counters import COUNTER_CODE_RE
+from index.receipts import ReceiptSettings
 
 CAMERA_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-COUNTER_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 
 class ConfigError(Exception):
@@ -163,6 +164,71 @@ class CameraConfig(_Strict):
         return v
 
 
+class CounterConfig(_Strict):
+    code: str = Field(
+        description="Unique counter code, e.g. 'A01': 1-32 of letters, digits, '-', '_'.",
+    )
+    name: str = Field(
+        min_length=1, max_length=200, description="Human name of the counter, e.g. 'Window 1'."
+    )
+    site: str | None = Field(
+        default=None, max_length=200, description="Hall or site the counter is in."
+    )
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not COUNTER_CODE_RE.match(v):
+            raise ValueError(f"counter code {v!r} must be 1-32 of letters, digits, '-', '_'")
+        return v
+
+
+class ReceiptsConfig(_Strict):
+    pre_roll_seconds: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=3600.0,
+        description="Footage held before a receipt's accepted_at.",
+    )
+    post_roll_seconds: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=3600.0,
+        description="Footage held after a receipt's completed_at.",
+    )
+    max_future_seconds: float = Field(
+        default=300.0,
+        ge=0.0,
+        le=86400.0,
+        description="How far in the future accepted_at or completed_at may be before a "
+        "receipt is refused (tolerates clock skew of the acceptance system).",
+    )
+    max_duration_hours: float = Field(
+        default=12.0,
+        ge=0.01,
+        le=168.0,
+        description="Longest plausible acceptance, from accepted_at to completed_at.",
+    )
+    open_hold_max_hours: float = Field(
+        default=12.0,
+        ge=0.01,
+        le=168.0,
+        description="An open (not completed) receipt holds footage up to now, but at most "
+        "this long after accepted_at.",
+    )
+
+    def settings(self) -> ReceiptSettings:
+        """The same values in the index's µs units."""
+        second, hour = 1_000_000, 3_600_000_000
+        return ReceiptSettings(
+            pre_roll_us=round(self.pre_roll_seconds * second),
+            post_roll_us=round(self.post_roll_seconds * second),
+            max_future_us=round(self.max_future_seconds * second),
+            max_duration_us=round(self.max_duration_hours * hour),
+            open_hold_max_us=round(self.open_hold_max_hours * hour),
+        )
+
+
 class Config(_Strict):
     data_dir: Path = Field(
         default=Path("/var/lib/surveil"),
@@ -183,6 +249,14 @@ class Config(_Strict):
     cameras: Annotated[list[CameraConfig], Field(max_length=4096)] = Field(
         default_factory=list, description="Cameras to record."
     )
+    counters: Annotated[list[CounterConfig], Field(max_length=4096)] = Field(
+        default_factory=list,
+        description="Acceptance counters with their names; a code used by a camera but "
+        "not listed here is created with its code as name.",
+    )
+    receipts: ReceiptsConfig = Field(
+        default_factory=ReceiptsConfig, description="Receipt holds and validation limits."
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -202,6 +276,11 @@ class Config(_Strict):
             if cam.name in seen:
                 raise ValueError(f"camera name {cam.name!r} is used twice")
             seen.add(cam.name)
+        codes: set[str] = set()
+        for counter in self.counters:
+            if counter.code in codes:
+                raise ValueError(f"counter code {counter.code!r} is used twice")
+            codes.add(counter.code)
         return self
 
     @property

@@ -40,7 +40,7 @@ class Service:
             # Recovery runs before any recorder so it never races a writer.
             self.recovery = await recover_archive(db, cfg.data_dir, self.clock)
             self.supervisor = Supervisor(cfg, db, self.clock)
-            app = create_app(db, self.supervisor, cfg.data_dir, self.clock)
+            app = create_app(db, self.supervisor, cfg.data_dir, self.clock, cfg.receipts.settings())
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, cfg.web.host, cfg.web.port)

@@ -14,6 +14,7 @@ from cameras.source import PacketSource
 from cameras.synthetic import SyntheticSource
 from cameras.urls import redact_url
 from index import cameras as camera_queries
+from index import counters as counter_queries
 from index.db import Database
 from index.records import CameraRecord
 from surveil.clock import Clock
@@ -52,12 +53,19 @@ class Supervisor:
         async def register_all(s: AsyncSession) -> list[CameraRecord]:
             # One transaction for every camera, before any recorder competes
             # with it for the writer: startup stays flat with 150+ cameras.
-            return [
-                await camera_queries.ensure_camera(
+            for counter in self.cfg.counters:
+                await counter_queries.ensure_counter(
+                    s, counter.code, counter.name, counter.site, now
+                )
+            records = []
+            for c in self.cfg.cameras:
+                record = await camera_queries.ensure_camera(
                     s, c.name, redact_url(c.url), c.counters, c.enabled, now
                 )
-                for c in self.cfg.cameras
-            ]
+                # Receipts find their cameras through these links, not the JSON column.
+                await counter_queries.link_camera_counters(s, record.id, c.counters, now)
+                records.append(record)
+            return records
 
         records = await self.db.write(register_all)
         for cam, record in zip(self.cfg.cameras, records, strict=True):

@@ -241,8 +241,76 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n[web]\nlisten = "127.0.0.1:{port}"\n')
         out = subprocess.run(
             [sys.executable, "-m", "surveil", "serve", "--config", str(cfg)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert out.returncode == 1
     assert "address already in use" in out.stderr.lower()
     assert "Traceback" not in out.stderr
+
+
+def test_receipts_import_reports_each_row(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    config = tmp_path / "surveil.toml"
+    config.write_text(
+        f'data_dir = "{data}"\n\n[[counters]]\ncode = "A01"\nname = "Window 1"\n',
+        encoding="utf-8",
+    )
+    csv_file = tmp_path / "receipts.csv"
+    csv_file.write_text(
+        "receipt_no,counter,accepted_at,completed_at,case_no,service,handler\n"
+        "R-1,A01,2026-11-26T09:00:00+08:00,2026-11-26T09:05:00+08:00,C1,passport,wang\n"
+        "R-2,Z99,2026-11-26T09:00:00+08:00,,,,\n"
+        "R-3,A01,2026-11-26T09:10:00+08:00,2026-11-26T09:00:00+08:00,,,\n"
+        "R 4,A01,2026-11-26T09:10:00+08:00,,,,\n"
+        "R-5,A01,2026-11-26T09:10:00,,,,\n"
+        "R-1,A01,2026-11-26T09:00:00+08:00,2026-11-26T09:05:00+08:00,C1,passport,wang\n"
+        "R-1,A01,2026-11-26T09:00:00+08:00,2026-11-26T09:05:00+08:00,C2,passport,wang\n"
+        "R-6,A01,2026-11-26T10:00:00+08:00,,,,\n",
+        encoding="utf-8",
+    )
+    done = surveil("receipts", "import", "--config", str(config), str(csv_file))
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "row 2: R-1: created"
+    assert lines[1].startswith("row 3: R-2: error: ") and "no counter with code 'Z99'" in lines[1]
+    assert lines[2].startswith("row 4: R-3: error: ") and "before accepted_at" in lines[2]
+    assert lines[3].startswith("row 5: R 4: error: ") and "malformed" in lines[3]
+    assert lines[4].startswith("row 6: R-5: error: ") and "UTC offset" in lines[4]
+    assert lines[5] == "row 7: R-1: unchanged"
+    assert lines[6].startswith("row 8: R-1: error: ") and "case_no" in lines[6]
+    assert lines[7] == "row 9: R-6: created"
+    assert lines[8] == "8 row(s): 2 created, 1 unchanged, 5 failed"
+    assert asyncio.run(_receipt_numbers(data)) == ["R-1", "R-6"]
+
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "receipt_no,counter,accepted_at\nR-7,A01,2026-11-26T01:00:00Z\n", encoding="utf-8"
+    )
+    done = surveil("receipts", "import", "--data", str(data), str(good))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0] == "row 2: R-7: created"
+
+
+def test_receipts_import_refuses_a_bad_header(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("number,counter,accepted_at\nR-1,A01,2026-11-26T01:00:00Z\n", encoding="utf-8")
+    done = surveil("receipts", "import", "--data", str(tmp_path), str(bad))
+    assert done.returncode == 1
+    assert "missing: receipt_no" in done.stdout and "unknown: number" in done.stdout
+
+
+async def _receipt_numbers(data_dir: Path) -> list[str]:
+    from sqlalchemy import select
+
+    from index.models import Receipt
+
+    db = await Database.open(f"sqlite+aiosqlite:///{data_dir / 'index.sqlite3'}")
+    try:
+        async with db.read() as s:
+            rows = await s.execute(select(Receipt.receipt_no).order_by(Receipt.receipt_no))
+            return [str(r) for r in rows.scalars()]
+    finally:
+        await db.close()

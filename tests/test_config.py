@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from index.receipts import ReceiptSettings
 from surveil.config import (
     CameraConfig,
     Config,
     ConfigError,
+    CounterConfig,
+    ReceiptsConfig,
     RecordingConfig,
     WebConfig,
     load_config,
@@ -172,6 +175,55 @@ def test_duplicate_camera_names() -> None:
     assert "'a01' is used twice" in msg
 
 
+def test_counters_and_receipts_sections() -> None:
+    cfg = parse_config(
+        {
+            "counters": [
+                {"code": "A01", "name": "Window 1", "site": "Hall 1"},
+                {"code": "A02", "name": "Window 2"},
+            ],
+            "receipts": {"pre_roll_seconds": 10, "open_hold_max_hours": 2},
+            # A03 is not listed under [[counters]]: allowed, created code-only.
+            "cameras": [_camera(counters=["A01", "A03"])],
+        }
+    )
+    assert [c.code for c in cfg.counters] == ["A01", "A02"]
+    assert cfg.counters[1].site is None
+    settings = cfg.receipts.settings()
+    assert settings.pre_roll_us == 10_000_000
+    assert settings.post_roll_us == 30_000_000
+    assert settings.max_future_us == 300_000_000
+    assert settings.max_duration_us == 12 * 3600_000_000
+    assert settings.open_hold_max_us == 2 * 3600_000_000
+    assert parse_config({}).receipts.settings() == ReceiptSettings()
+
+
+def test_counter_config_errors() -> None:
+    assert "counters.0.code" in _error({"counters": [{"code": "A 1", "name": "x"}]})
+    assert "counters.0.name" in _error({"counters": [{"code": "A1", "name": ""}]})
+    assert "counters.0.name" in _error({"counters": [{"code": "A1"}]})
+    assert "counters.0.colour: unknown key" in _error(
+        {"counters": [{"code": "A1", "name": "x", "colour": "red"}]}
+    )
+    dup = _error({"counters": [{"code": "A1", "name": "x"}, {"code": "A1", "name": "y"}]})
+    assert "counter code 'A1' is used twice" in dup
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("pre_roll_seconds", -1),
+        ("post_roll_seconds", 3601),
+        ("max_future_seconds", 86401),
+        ("max_duration_hours", 0),
+        ("open_hold_max_hours", 169),
+        ("lookback", 1),
+    ],
+)
+def test_receipts_bounds(field: str, value: object) -> None:
+    assert f"receipts.{field}" in _error({"receipts": {field: value}})
+
+
 @pytest.mark.parametrize("code", ["", "A 01", "A/1", "x" * 33, "-A"])
 def test_bad_counter_codes(code: str) -> None:
     assert "cameras.0.counters" in _error({"cameras": [_camera(counters=["A01", code])]})
@@ -287,7 +339,14 @@ def _types(annotation: Any) -> list[Any]:
 
 
 def test_models_walk_finds_every_model() -> None:
-    assert set(_models(Config)) == {Config, WebConfig, RecordingConfig, CameraConfig}
+    assert set(_models(Config)) == {
+        Config,
+        WebConfig,
+        RecordingConfig,
+        CameraConfig,
+        CounterConfig,
+        ReceiptsConfig,
+    }
 
 
 def _doc_sections() -> dict[str, str]:

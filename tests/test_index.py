@@ -50,7 +50,18 @@ from index.models import ApiToken, Base, Camera, Event
 
 T0 = 1_700_000_000_000_000  # µs since epoch: far beyond 32 bits on purpose
 SECOND = 1_000_000
-TABLES = {"cameras", "runs", "gaps", "segments", "events", "api_tokens"}
+TABLES = {
+    "cameras",
+    "runs",
+    "gaps",
+    "segments",
+    "events",
+    "api_tokens",
+    "counters",
+    "camera_counters",
+    "receipts",
+    "holds",
+}
 
 
 async def add_camera(
@@ -121,7 +132,7 @@ async def test_migration_matches_models(db: Database) -> None:
         diffs, tables, revision = await conn.run_sync(diff)
     assert diffs == []
     assert tables == TABLES | {"alembic_version"}
-    assert revision == "0001"
+    assert revision == "0002"
 
 
 async def test_migration_is_idempotent(database_url: str) -> None:
@@ -135,7 +146,7 @@ async def test_migration_is_idempotent(database_url: str) -> None:
         async with second.read() as s:
             assert [c.name for c in await list_cameras(s)] == ["hall-1"]
             version = (await s.execute(text("SELECT version_num FROM alembic_version"))).all()
-        assert version == [("0001",)]
+        assert version == [("0002",)]
         assert second.dialect == database_url.split(":")[0].split("+")[0]
         assert make_url(second.url_redacted).database == make_url(database_url).database
     finally:
@@ -637,8 +648,10 @@ async def test_submitted_writes_are_group_committed_and_report_commits(db: Datab
         raise RuntimeError("one bad write in the batch")
 
     for i in range(20):
-        db.submit(lambda s, i=i: add_event(s, "tick", T0 + i, detail={"i": i}),
-                  on_commit=lambda i=i: committed.append(i))
+        db.submit(
+            lambda s, i=i: add_event(s, "tick", T0 + i, detail={"i": i}),
+            on_commit=lambda i=i: committed.append(i),
+        )
         if i == 10:
             db.submit(failing, on_commit=lambda: committed.append(-1))
     events = await db.write(lambda s: list_events(s, kind=None, limit=100))

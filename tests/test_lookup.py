@@ -21,8 +21,9 @@ async def test_camera_killed_mid_window_is_an_explained_gap(
     rtsp_camera: Any, service_factory: Any, tmp_path: Path, database_url: str
 ) -> None:
     cam = rtsp_camera(video="h264", audio="aac", fps=25, gop=25)
-    cfg = make_config(tmp_path / "data", database_url,
-                      [{"name": "a01", "url": cam.url, "counters": ["A01"]}])
+    cfg = make_config(
+        tmp_path / "data", database_url, [{"name": "a01", "url": cam.url, "counters": ["A01"]}]
+    )
     service = await service_factory(cfg)
     assert service.db is not None and service.supervisor is not None
     rec = service.supervisor.recorders["a01"]

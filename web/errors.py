@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from cameras.urls import redact_url
-from index.errors import Conflict, RecordNotFound
+from index.errors import Conflict, InvalidRecord, RecordNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(404, "not_found", str(exc) or "not found")
     except Conflict as exc:
         return error_response(409, "conflict", str(exc) or "conflict")
+    except InvalidRecord as exc:
+        return error_response(400, "bad_request", str(exc) or "invalid values")
     except web.HTTPException as exc:
         # Router 404/405 and the like: JSON under the API, aiohttp's own pages elsewhere.
         if exc.status < 400 or not request.path.startswith(API_PREFIX):

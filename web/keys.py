@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from index.db import Database
+from index.receipts import ReceiptSettings
 from index.records import TokenRecord
 from surveil.clock import Clock
 from surveil.status import StatusSource
@@ -15,6 +16,7 @@ DB_KEY = web.AppKey("db", Database)
 STATUS_KEY = web.AppKey("status", StatusSource)
 DATA_DIR_KEY = web.AppKey("data_dir", Path)
 CLOCK_KEY = web.AppKey("clock", Clock)
+RECEIPTS_KEY = web.AppKey("receipts", ReceiptSettings)
 
 # Set by the auth middleware on every authenticated request.
 TOKEN_KEY = web.RequestKey("token", TokenRecord)

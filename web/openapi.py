@@ -172,6 +172,133 @@ _SCHEMAS: JsonDict = {
     },
 }
 
+_NULLABLE_STR = {"type": ["string", "null"]}
+_NULLABLE_US = {"type": ["integer", "null"]}
+
+_RECEIPT_SCHEMAS: JsonDict = {
+    "Counter": {
+        "type": "object",
+        "required": ["code", "name", "site", "created"],
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"},
+            "name": {"type": "string"},
+            "site": _NULLABLE_STR,
+            "created": _ISO_TIME,
+        },
+    },
+    "CounterList": {
+        "type": "object",
+        "required": ["counters"],
+        "properties": {"counters": {"type": "array", "items": _ref("Counter")}},
+    },
+    "CounterIn": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["code", "name"],
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "site": {"type": ["string", "null"], "maxLength": 200},
+        },
+    },
+    "CounterUpdate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "site": {"type": ["string", "null"], "maxLength": 200},
+        },
+    },
+    "ReceiptIn": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["receipt_no", "counter", "accepted_at"],
+        "properties": {
+            "receipt_no": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$"},
+            "counter": {"type": "string", "description": "Counter code."},
+            "accepted_at": _ISO_TIME,
+            "completed_at": _NULLABLE_ISO_TIME,
+            "case_no": {"type": ["string", "null"], "maxLength": 200},
+            "service": {"type": ["string", "null"], "maxLength": 200},
+            "handler": {"type": ["string", "null"], "maxLength": 200},
+        },
+    },
+    "ReceiptComplete": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["completed_at"],
+        "properties": {"completed_at": _ISO_TIME},
+    },
+    "Receipt": {
+        "type": "object",
+        "required": [
+            "receipt_no",
+            "counter",
+            "accepted_at",
+            "accepted_us",
+            "completed_at",
+            "completed_us",
+            "case_no",
+            "service",
+            "handler",
+            "created",
+            "updated",
+        ],
+        "properties": {
+            "receipt_no": {"type": "string"},
+            "counter": {"type": "string"},
+            "accepted_at": _ISO_TIME,
+            "accepted_us": {"type": "integer"},
+            "completed_at": _NULLABLE_ISO_TIME,
+            "completed_us": _NULLABLE_US,
+            "case_no": _NULLABLE_STR,
+            "service": _NULLABLE_STR,
+            "handler": _NULLABLE_STR,
+            "created": _ISO_TIME,
+            "updated": _ISO_TIME,
+        },
+    },
+    "Hold": {
+        "type": "object",
+        "required": [
+            "camera",
+            "start",
+            "start_us",
+            "end",
+            "end_us",
+            "effective_end",
+            "effective_end_us",
+            "reason",
+        ],
+        "properties": {
+            "camera": {"type": "string"},
+            "start": _ISO_TIME,
+            "start_us": {"type": "integer"},
+            "end": {**_NULLABLE_ISO_TIME, "description": "null while the receipt is open."},
+            "end_us": _NULLABLE_US,
+            "effective_end": {
+                **_ISO_TIME,
+                "description": "end, or for an open receipt: now, capped at accepted_at "
+                "plus open_hold_max_hours.",
+            },
+            "effective_end_us": {"type": "integer"},
+            "reason": {"type": "string"},
+        },
+    },
+    "ReceiptWithHolds": {
+        "allOf": [
+            _ref("Receipt"),
+            {
+                "type": "object",
+                "required": ["holds"],
+                "properties": {"holds": {"type": "array", "items": _ref("Hold")}},
+            },
+        ]
+    },
+}
+_SCHEMAS.update(_RECEIPT_SCHEMAS)
+
 _RESPONSES: JsonDict = {
     "BadRequest": _json(_ref("Error"), "Invalid parameters; the message names the parameter."),
     "Unauthorized": {
@@ -179,6 +306,8 @@ _RESPONSES: JsonDict = {
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
     },
     "NotFound": _json(_ref("Error"), "No such record."),
+    "Forbidden": _json(_ref("Error"), "The token's role may not do this (forbidden)."),
+    "Conflict": _json(_ref("Error"), "The request contradicts stored data; the message says how."),
     "InternalError": _json(_ref("Error"), "Unexpected server error; details are in the log."),
 }
 
@@ -296,6 +425,137 @@ _PATHS: JsonDict = {
         }
     },
 }
+
+_CODE = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+_RECEIPT_NO = {"name": "receipt_no", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _body(name: str) -> JsonDict:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+_PATHS.update(
+    {
+        "/api/v1/counters": {
+            "get": {
+                "operationId": "listCounters",
+                "summary": "Every counter, by code",
+                "responses": {
+                    "200": _json(_ref("CounterList"), "All counters."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "500": _error("InternalError"),
+                },
+            },
+            "post": {
+                "operationId": "createCounter",
+                "summary": "Create a counter (admin)",
+                "requestBody": _body("CounterIn"),
+                "responses": {
+                    "201": _json(_ref("Counter"), "Created."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "409": _error("Conflict"),
+                    "500": _error("InternalError"),
+                },
+            },
+        },
+        "/api/v1/counters/{code}": {
+            "get": {
+                "operationId": "getCounter",
+                "summary": "One counter",
+                "parameters": [_CODE],
+                "responses": {
+                    "200": _json(_ref("Counter"), "The counter."),
+                    "401": _error("Unauthorized"),
+                    "404": _error("NotFound"),
+                    "500": _error("InternalError"),
+                },
+            },
+            "put": {
+                "operationId": "updateCounter",
+                "summary": "Change a counter's name and site (admin)",
+                "parameters": [_CODE],
+                "requestBody": _body("CounterUpdate"),
+                "responses": {
+                    "200": _json(_ref("Counter"), "The updated counter."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _error("NotFound"),
+                    "500": _error("InternalError"),
+                },
+            },
+            "delete": {
+                "operationId": "deleteCounter",
+                "summary": "Delete a counter that no receipt refers to (admin)",
+                "parameters": [_CODE],
+                "responses": {
+                    "204": {"description": "Deleted, with its camera links."},
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _error("NotFound"),
+                    "409": _error("Conflict"),
+                    "500": _error("InternalError"),
+                },
+            },
+        },
+        "/api/v1/receipts": {
+            "post": {
+                "operationId": "postReceipt",
+                "summary": "Record a receipt and hold its counter's footage (admin, staff)",
+                "description": "Idempotent by receipt_no: the same receipt again is 200 with "
+                "the stored receipt; different values for a known number are 409 naming "
+                "the fields. A repost that adds completed_at to an open receipt completes it.",
+                "requestBody": _body("ReceiptIn"),
+                "responses": {
+                    "201": _json(_ref("Receipt"), "Recorded."),
+                    "200": _json(_ref("Receipt"), "Already recorded with these values."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _json(_ref("Error"), "Unknown counter (counter_not_found)."),
+                    "409": _error("Conflict"),
+                    "500": _error("InternalError"),
+                },
+            }
+        },
+        "/api/v1/receipts/{receipt_no}": {
+            "get": {
+                "operationId": "getReceipt",
+                "summary": "A receipt with its holds",
+                "parameters": [_RECEIPT_NO],
+                "responses": {
+                    "200": _json(_ref("ReceiptWithHolds"), "The receipt."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "404": _json(_ref("Error"), "Unknown receipt (receipt_not_found)."),
+                    "500": _error("InternalError"),
+                },
+            }
+        },
+        "/api/v1/receipts/{receipt_no}/complete": {
+            "post": {
+                "operationId": "completeReceipt",
+                "summary": "Complete a receipt (admin, staff)",
+                "description": "The same completed_at again is a no-op (200); a different "
+                "one is 409.",
+                "parameters": [_RECEIPT_NO],
+                "requestBody": _body("ReceiptComplete"),
+                "responses": {
+                    "200": _json(_ref("Receipt"), "The completed receipt."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _json(_ref("Error"), "Unknown receipt (receipt_not_found)."),
+                    "409": _error("Conflict"),
+                    "500": _error("InternalError"),
+                },
+            }
+        },
+    }
+)
 
 _DOCUMENT: JsonDict = {
     "openapi": "3.1.0",
