@@ -12,12 +12,17 @@ from dataclasses import dataclass
 
 from index import runs, segments
 from index.db import Database
-from index.records import CameraRecord
 from surveil.coverage import Coverage, compute_coverage
 
 # Longest window one lookup may cover; a receipt is hours at most, and an
 # unbounded window would let one request read the whole index.
 MAX_WINDOW_US = 31 * 24 * 3600 * 1_000_000
+
+
+@dataclass(frozen=True)
+class CameraRef:
+    id: int
+    name: str
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,7 @@ class CameraLookup:
 
 
 async def lookup_window(
-    db: Database, cameras: Sequence[CameraRecord], start_us: int, end_us: int
+    db: Database, cameras: Sequence[CameraRef], start_us: int, end_us: int
 ) -> list[CameraLookup]:
     """Coverage of [start_us, end_us) for each camera, in the cameras' order."""
     if end_us <= start_us:

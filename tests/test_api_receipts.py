@@ -111,7 +111,15 @@ async def test_receipt_happy_path_with_holds(api: Api) -> None:
     status, got = await api.get("/api/v1/receipts/R-0001", role="auditor")
     assert status == 200
     holds = got.pop("holds")
+    footage = got.pop("cameras")
     assert got == body
+    # Nothing was recorded for this counter: the whole hold window is an explained gap.
+    assert [f["camera"] for f in footage] == sorted(h["camera"] for h in holds)
+    for f, h in zip(footage, sorted(holds, key=lambda h: h["camera"]), strict=True):
+        assert f["window"]["start_us"] == h["start_us"]
+        assert f["window"]["end_us"] == h["effective_end_us"]
+        assert f["coverage_pct"] == 0.0 and f["clip"] is None and f["segments"] == []
+        assert [g["reason"] for g in f["gaps"]] == ["nothing recorded"]
     assert [h["camera"] for h in holds] == ["cam1", "cam2"]
     for h in holds:
         assert h["start_us"] == us_from_iso(ACCEPTED) - 10 * SECOND

@@ -7,12 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
-from index import cameras
+from index import cameras, tokens
 from surveil.coverage import NOTHING_RECORDED
-from surveil.lookup import lookup_window
+from surveil.lookup import CameraRef, lookup_window
 from tests.harness import camera_runs, make_config, wait_for
+from web.auth import new_token
+from web.timefmt import iso_from_us
 
 US = 1_000_000
 
@@ -47,7 +50,9 @@ async def test_camera_killed_mid_window_is_an_explained_gap(
     window_end = time.time_ns() // 1000 - 500_000
     async with service.db.read() as s:
         camera = await cameras.get_camera(s, "a01")
-    [result] = await lookup_window(service.db, [camera], window_start, window_end)
+    [result] = await lookup_window(
+        service.db, [CameraRef(camera.id, camera.name)], window_start, window_end
+    )
     cov = result.coverage
 
     reasons = [g.reason for g in cov.gaps]
@@ -61,6 +66,43 @@ async def test_camera_killed_mid_window_is_an_explained_gap(
     assert cov.recorded_us + sum(g.duration_us for g in cov.gaps) == window_end - window_start
     assert 0 < cov.coverage_pct < 100
     assert {s.run_id for s in cov.segments} == {runs[0].id, runs[1].id}
+
+    # The same through the API: by counter and time, and by a receipt whose
+    # acceptance spans the outage (posted late, after the footage).
+    token, digest = new_token()
+    await service.db.write(lambda s: tokens.create_token(s, "t", "staff", digest, 1))
+    auth = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=auth) as http:
+        params = {
+            "counter": "A01",
+            "start": iso_from_us(window_start),
+            "end": iso_from_us(window_end),
+        }
+        async with http.get(service.url + "api/v1/lookup", params=params) as resp:
+            assert resp.status == 200, await resp.text()
+            by_time = (await resp.json())["cameras"]
+        assert [c["camera"] for c in by_time] == ["a01"]
+        assert [g["reason"] for g in by_time[0]["gaps"]] == reasons
+        assert by_time[0]["coverage_pct"] == cov.coverage_pct
+
+        receipt = {
+            "receipt_no": "R-2026-0001",
+            "counter": "A01",
+            "accepted_at": iso_from_us(runs[0].start_us + US),
+            "completed_at": iso_from_us(runs[1].start_us + 2 * US),
+        }
+        async with http.post(service.url + "api/v1/receipts", json=receipt) as resp:
+            assert resp.status == 201, await resp.text()
+        async with http.get(service.url + "api/v1/receipts/R-2026-0001") as resp:
+            assert resp.status == 200, await resp.text()
+            footage = (await resp.json())["cameras"]
+    [a01] = footage
+    # The pre-roll reaches back before the camera's first run.
+    assert a01["gaps"][0]["reason"] == NOTHING_RECORDED
+    [outage_gap] = [g for g in a01["gaps"] if g["reason"] == runs[0].end_reason]
+    assert (outage_gap["start_us"], outage_gap["end_us"]) == (runs[0].end_us, runs[1].start_us)
+    assert a01["window"]["end_us"] <= time.time_ns() // 1000, "no footage claimed from the future"
+    assert a01["segments"] and 0 < a01["coverage_pct"] < 100
 
 
 async def test_window_validation(db: Any) -> None:

@@ -291,10 +291,70 @@ _RECEIPT_SCHEMAS: JsonDict = {
             _ref("Receipt"),
             {
                 "type": "object",
-                "required": ["holds"],
-                "properties": {"holds": {"type": "array", "items": _ref("Hold")}},
+                "required": ["holds", "cameras"],
+                "properties": {
+                    "holds": {"type": "array", "items": _ref("Hold")},
+                    "cameras": {
+                        "type": "array",
+                        "items": _ref("CameraFootage"),
+                        "description": "Per camera of the counter: footage over the "
+                        "hold window (an open receipt: up to now).",
+                    },
+                },
             },
         ]
+    },
+    "Window": {
+        "type": "object",
+        "required": ["start", "end", "start_us", "end_us"],
+        "properties": {
+            "start": _ISO_TIME,
+            "end": _ISO_TIME,
+            "start_us": {"type": "integer"},
+            "end_us": {"type": "integer"},
+        },
+    },
+    "CoverageGap": {
+        "type": "object",
+        "required": ["start", "end", "start_us", "end_us", "duration_s", "reason"],
+        "properties": {
+            "start": _ISO_TIME,
+            "end": _ISO_TIME,
+            "start_us": {"type": "integer"},
+            "end_us": {"type": "integer"},
+            "duration_s": {"type": "number"},
+            "reason": {
+                "type": "string",
+                "description": "Why there is no footage: the camera's error, 'recorder "
+                "down', 'recorder stopped', 'segment missing' or 'nothing recorded'.",
+            },
+        },
+    },
+    "CameraFootage": {
+        "type": "object",
+        "required": ["camera", "window", "clip", "coverage_pct", "recorded_us", "gaps", "segments"],
+        "properties": {
+            "camera": {"type": "string"},
+            "window": _ref("Window"),
+            "clip": {
+                "oneOf": [_ref("Window"), {"type": "null"}],
+                "description": "Bounds of the recorded footage inside the window.",
+            },
+            "coverage_pct": {"type": "number", "minimum": 0, "maximum": 100},
+            "recorded_us": {"type": "integer"},
+            "gaps": {"type": "array", "items": _ref("CoverageGap")},
+            "segments": {"type": "array", "items": _ref("Segment")},
+        },
+    },
+    "Lookup": {
+        "type": "object",
+        "required": ["counter", "start", "end", "cameras"],
+        "properties": {
+            "counter": {"type": "string"},
+            "start": _ISO_TIME,
+            "end": _ISO_TIME,
+            "cameras": {"type": "array", "items": _ref("CameraFootage")},
+        },
     },
 }
 _SCHEMAS.update(_RECEIPT_SCHEMAS)
@@ -339,6 +399,42 @@ _PATHS: JsonDict = {
                 "200": _json(_ref("CameraList"), "All known cameras, by name."),
                 "400": _error("BadRequest"),
                 "401": _error("Unauthorized"),
+                "500": _error("InternalError"),
+            },
+        }
+    },
+    "/api/v1/lookup": {
+        "get": {
+            "operationId": "lookup",
+            "summary": "Footage and explained gaps of a counter's cameras in a time range",
+            "parameters": [
+                {
+                    "name": "counter",
+                    "in": "query",
+                    "required": True,
+                    "description": "Counter code, e.g. A01.",
+                    "schema": {"type": "string", "minLength": 1},
+                },
+                {
+                    "name": "start",
+                    "in": "query",
+                    "required": True,
+                    "description": "Range start; must include a UTC offset (send '+' as %2B).",
+                    "schema": _ISO_TIME,
+                },
+                {
+                    "name": "end",
+                    "in": "query",
+                    "required": True,
+                    "description": "Range end; later than start, at most 31 days after it.",
+                    "schema": _ISO_TIME,
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("Lookup"), "Per camera of the counter."),
+                "400": _error("BadRequest"),
+                "401": _error("Unauthorized"),
+                "404": _json(_ref("Error"), "Unknown counter (counter_not_found)."),
                 "500": _error("InternalError"),
             },
         }

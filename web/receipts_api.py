@@ -11,10 +11,12 @@ from index.errors import CounterNotFound, ReceiptNotFound
 from index.holds import holds_for_receipt
 from index.receipts import ReceiptIn, hold_end_us
 from index.records import CounterRecord, HoldRecord, ReceiptRecord
+from surveil.lookup import CameraRef, lookup_window
 from web.body import json_object, optional_str, optional_time_us, required_str, required_time_us
 from web.errors import ApiError
 from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY, ROLE_KEY
 from web.params import reject_unknown
+from web.serialize import coverage_json
 from web.timefmt import iso_from_us
 
 COUNTER_KEYS = ("code", "name", "site")
@@ -209,9 +211,22 @@ async def get_receipt(request: web.Request) -> web.Response:
             raise _receipt_not_found(receipt_no) from None
         holds = await holds_for_receipt(s, record.id)
     now_us = request.app[CLOCK_KEY].now_us()
+    settings = request.app[RECEIPTS_KEY]
+    # The receipt's footage, per camera, over its hold window (an open receipt:
+    # up to now); one hold per camera of the counter.
+    cameras = []
+    for h in holds:
+        # Footage cannot exist beyond now, whatever the post-roll says.
+        end_us = min(hold_end_us(h.end_us, record, now_us, settings), now_us)
+        if end_us > h.start_us:
+            [found] = await lookup_window(
+                request.app[DB_KEY], [CameraRef(h.camera_id, h.camera)], h.start_us, end_us
+            )
+            cameras.append(coverage_json(found.camera, found.coverage))
     return web.json_response(
         {
             **receipt_json(record),
             "holds": [hold_json(h, record, now_us, request) for h in holds],
+            "cameras": cameras,
         }
     )

@@ -6,6 +6,7 @@ import math
 
 from cameras.urls import redact_url
 from index.records import CameraRecord, SegmentRecord
+from surveil.coverage import Coverage
 from surveil.status import CameraStatus
 from web.timefmt import iso_from_us
 
@@ -84,4 +85,41 @@ def segment_json(segment: SegmentRecord) -> JsonObject:
         "fragments": segment.fragments,
         "clock_sync": segment.clock_sync,
         "url": segment_url(segment.id),
+    }
+
+
+def coverage_json(camera: str, cov: Coverage) -> JsonObject:
+    """One camera's footage for a window: the clip bounds, coverage, gaps, segments."""
+    return {
+        "camera": camera,
+        "window": {
+            "start": iso_from_us(cov.window_start_us),
+            "end": iso_from_us(cov.window_end_us),
+            "start_us": cov.window_start_us,
+            "end_us": cov.window_end_us,
+        },
+        "clip": (
+            {
+                "start": iso_from_us(cov.clip_start_us),
+                "end": iso_from_us(cov.clip_end_us),
+                "start_us": cov.clip_start_us,
+                "end_us": cov.clip_end_us,
+            }
+            if cov.clip_start_us is not None and cov.clip_end_us is not None
+            else None
+        ),
+        "coverage_pct": cov.coverage_pct,
+        "recorded_us": cov.recorded_us,
+        "gaps": [
+            {
+                "start": iso_from_us(g.start_us),
+                "end": iso_from_us(g.end_us),
+                "start_us": g.start_us,
+                "end_us": g.end_us,
+                "duration_s": round(g.duration_us / 1e6, 3),
+                "reason": redact_url(g.reason),
+            }
+            for g in cov.gaps
+        ],
+        "segments": [segment_json(seg) for seg in cov.segments],
     }
