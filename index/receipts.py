@@ -21,6 +21,17 @@ from index.holds import add_hold, set_receipt_hold_end
 from index.models import Counter, Receipt
 from index.records import ReceiptRecord
 
+# The outside names of a receipt's fields, as the API's JSON and the CSV import use them.
+RECEIPT_INPUT_FIELDS = (
+    "receipt_no",
+    "counter",
+    "accepted_at",
+    "completed_at",
+    "case_no",
+    "service",
+    "handler",
+)
+
 RECEIPT_NO_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}")
 TEXT_MAX: Final = 200  # case_no, service, handler
 _SECOND: Final = 1_000_000

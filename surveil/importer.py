@@ -13,21 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from index.counters import ensure_counter
 from index.db import Database
 from index.errors import Conflict, InvalidRecord, RecordNotFound
-from index.receipts import ReceiptIn, ReceiptSettings, record_receipt
+from index.receipts import RECEIPT_INPUT_FIELDS, ReceiptIn, ReceiptSettings, record_receipt
 from index.records import ReceiptRecord
 from surveil.clock import SystemClock
 from surveil.config import Config
 from web.timefmt import us_from_iso
 
-CSV_COLUMNS: Final = (
-    "receipt_no",
-    "counter",
-    "accepted_at",
-    "completed_at",
-    "case_no",
-    "service",
-    "handler",
-)
+CSV_COLUMNS: Final = RECEIPT_INPUT_FIELDS
 
 
 def _row_to_receipt(row: dict[str, str | None]) -> ReceiptIn:

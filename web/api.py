@@ -13,18 +13,17 @@ from cameras.urls import redact_url
 from index.cameras import get_camera, list_cameras
 from index.errors import CameraNotFound, SegmentNotFound
 from index.segments import get_segment, segments_overlapping
-from web.errors import ApiError, BadRequest
+from web.errors import ApiError
 from web.files import send_file
 from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, STATUS_KEY
 from web.openapi import openapi_document
-from web.params import optional_str, positive_id, reject_unknown, required_time_us
+from web.params import optional_str, positive_id, reject_unknown, time_range_us
 from web.serialize import camera_json, segment_json
 from web.timefmt import iso_from_us
 
 logger = logging.getLogger(__name__)
 
 HEALTH_DB_TIMEOUT_S = 5.0
-MAX_RANGE_US = 31 * 24 * 3600 * 1_000_000
 MAX_SEGMENTS = 10_000
 # Segments whose bytes are final and described by their sha256.
 HASHED_STATES = frozenset({"sealed", "recovered"})
@@ -69,12 +68,7 @@ async def recordings(request: web.Request) -> web.Response:
     query = request.query
     reject_unknown(query, ("camera", "start", "end"))
     camera = optional_str(query, "camera")
-    start_us = required_time_us(query, "start")
-    end_us = required_time_us(query, "end")
-    if end_us <= start_us:
-        raise BadRequest("'end' must be later than 'start'")
-    if end_us - start_us > MAX_RANGE_US:
-        raise BadRequest("the range from 'start' to 'end' must be at most 31 days")
+    start_us, end_us = time_range_us(query)
     async with request.app[DB_KEY].read() as s:
         if camera is not None:
             try:

@@ -6,10 +6,10 @@ from aiohttp import web
 
 from index import counters as counter_queries
 from index.errors import CounterNotFound
-from surveil.lookup import MAX_WINDOW_US, CameraRef, lookup_window
-from web.errors import ApiError, BadRequest
+from surveil.lookup import CameraRef, lookup_window
+from web.errors import ApiError
 from web.keys import DB_KEY
-from web.params import reject_unknown, required_str, required_time_us
+from web.params import reject_unknown, required_str, time_range_us
 from web.serialize import coverage_json
 from web.timefmt import iso_from_us
 
@@ -19,12 +19,7 @@ async def lookup(request: web.Request) -> web.Response:
     query = request.query
     reject_unknown(query, ("counter", "start", "end"))
     code = required_str(query, "counter")
-    start_us = required_time_us(query, "start")
-    end_us = required_time_us(query, "end")
-    if end_us <= start_us:
-        raise BadRequest("'end' must be later than 'start'")
-    if end_us - start_us > MAX_WINDOW_US:
-        raise BadRequest("the range from 'start' to 'end' must be at most 31 days")
+    start_us, end_us = time_range_us(query)
     db = request.app[DB_KEY]
     async with db.read() as s:
         try:

@@ -51,6 +51,21 @@ def required_time_us(query: MultiMapping[str], name: str) -> int:
         raise BadRequest(f"query parameter {name!r}: {exc}") from None
 
 
+# Longest range one query may cover: an unbounded one would read the whole index.
+MAX_RANGE_US = 31 * 24 * 3600 * 1_000_000
+
+
+def time_range_us(query: MultiMapping[str]) -> tuple[int, int]:
+    """The required 'start' and 'end' parameters: end after start, at most 31 days."""
+    start_us = required_time_us(query, "start")
+    end_us = required_time_us(query, "end")
+    if end_us <= start_us:
+        raise BadRequest("'end' must be later than 'start'")
+    if end_us - start_us > MAX_RANGE_US:
+        raise BadRequest("the range from 'start' to 'end' must be at most 31 days")
+    return start_us, end_us
+
+
 def positive_id(text: str, what: str) -> int:
     """A database id from a path segment: decimal digits only, 1 to 2**63-1."""
     # int() alone would accept '+1', ' 1', '1_0' and non-ASCII digits.

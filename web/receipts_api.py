@@ -9,7 +9,7 @@ from index import receipts as receipt_queries
 from index.counters import COUNTER_CODE_MAX
 from index.errors import CounterNotFound, ReceiptNotFound
 from index.holds import holds_for_receipt
-from index.receipts import ReceiptIn, hold_end_us
+from index.receipts import RECEIPT_INPUT_FIELDS, ReceiptIn, hold_end_us
 from index.records import CounterRecord, HoldRecord, ReceiptRecord
 from surveil.lookup import CameraRef, lookup_window
 from web.body import json_object, optional_str, optional_time_us, required_str, required_time_us
@@ -20,15 +20,7 @@ from web.serialize import coverage_json
 from web.timefmt import iso_from_us
 
 COUNTER_KEYS = ("code", "name", "site")
-RECEIPT_KEYS = (
-    "receipt_no",
-    "counter",
-    "accepted_at",
-    "completed_at",
-    "case_no",
-    "service",
-    "handler",
-)
+RECEIPT_KEYS = RECEIPT_INPUT_FIELDS
 
 
 def _require_role(request: web.Request, *roles: str) -> None:
