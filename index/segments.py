@@ -36,6 +36,10 @@ _UPSERT_FIELDS = (
 )
 
 
+# Longer than any segment can be: segment_seconds is at most 3600 s, plus up to
+# one GOP before the cut keyframe arrives.
+MAX_SEGMENT_SPAN_US = 2 * 3600 * 1_000_000
+
 _ROW_FIELDS = tuple(f.name for f in dataclasses.fields(SegmentRow))
 
 
@@ -141,7 +145,14 @@ async def segments_overlapping(
     to its current end_us; 'missing' ones so callers can show the hole); an
     unknown camera name yields an empty list.
     """
-    stmt = _with_camera().where(Segment.start_us < end_us, Segment.end_us > start_us)
+    stmt = _with_camera().where(
+        Segment.start_us < end_us,
+        Segment.end_us > start_us,
+        # No segment is longer than MAX_SEGMENT_SPAN_US, so this bound is
+        # redundant for the result but turns the (camera_id, start_us) index
+        # scan into a short range instead of everything before end_us.
+        Segment.start_us > start_us - MAX_SEGMENT_SPAN_US,
+    )
     if camera is not None:
         stmt = stmt.where(Camera.name == camera)
     stmt = stmt.order_by(Camera.name, Segment.start_us, Segment.id).limit(limit)
