@@ -110,6 +110,10 @@ class _AudioToAac:
         enc = self._holder.add_stream("aac", rate=self.sample_rate, layout="mono")
         enc.bit_rate = 32000
         enc.codec_context.time_base = Fraction(1, self.sample_rate)
+        # Open now: the AAC AudioSpecificConfig (extradata) exists only once the
+        # encoder is open, and the first segment's esds needs it before any
+        # audio has been encoded.
+        enc.codec_context.open()
         self.stream = enc
         self.time_base = Fraction(1, self.sample_rate)
 
