@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -707,7 +708,7 @@ def test_openapi_path_parameters_are_declared() -> None:
     for path, item in doc["paths"].items():
         for op in item.values():
             declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
-            in_path = {part[1:-1] for part in path.split("/") if part.startswith("{")}
+            in_path = set(re.findall(r"\{([^}:]+)(?::[^}]*)?\}", path))
             assert declared == in_path, path
             if op.get("security") != []:
                 assert "401" in op["responses"], path

@@ -104,7 +104,7 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
             status=409,
             code="segment_open",
         )
-    path = _segment_path(request.app[DATA_DIR_KEY], segment.path, segment_id)
+    path = segment_file_path(request.app[DATA_DIR_KEY], segment.path, segment_id)
     if segment.state == "missing" or not await asyncio.to_thread(path.is_file):
         raise ApiError(
             f"the file of segment {segment_id} is no longer on disk",
@@ -115,7 +115,7 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
     return await send_file(request, path, sha256)
 
 
-def _segment_path(data_dir: Path, relative: str, segment_id: int) -> Path:
+def segment_file_path(data_dir: Path, relative: str, segment_id: int) -> Path:
     rel = PurePosixPath(relative)
     # The index is trusted, but a corrupt row must not turn into a read outside data_dir.
     if rel.is_absolute() or ".." in rel.parts or not rel.parts:

@@ -403,6 +403,57 @@ _PATHS: JsonDict = {
             },
         }
     },
+    "/api/v1/clips/{camera}.mp4": {
+        "get": {
+            "operationId": "getClip",
+            "summary": "One seekable MP4 of a camera's footage in a time range, with HTTP Range",
+            "description": "Stitched from the original segments without transcoding, starting "
+            "at the keyframe at or before start. A clip never spans a gap: it is the first "
+            "unbroken run of footage in the window (see lookup for the gaps). The same "
+            "request gives the same bytes and ETag. X-Clip-Start-Us and X-Clip-Duration-Us "
+            "give the clip's real start and length.",
+            "parameters": [
+                {
+                    "name": "camera",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "start",
+                    "in": "query",
+                    "required": True,
+                    "description": "Window start; must include a UTC offset (send '+' as %2B).",
+                    "schema": _ISO_TIME,
+                },
+                {
+                    "name": "end",
+                    "in": "query",
+                    "required": True,
+                    "description": "Window end; at most 12 hours after start.",
+                    "schema": _ISO_TIME,
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The whole clip.",
+                    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "206": {
+                    "description": "The requested byte range.",
+                    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "304": {"description": "Not modified (If-None-Match matched the ETag)."},
+                "400": _error("BadRequest"),
+                "401": _error("Unauthorized"),
+                "404": _json(_ref("Error"), "No sealed footage in the window (no_footage)."),
+                "409": _json(_ref("Error"), "Segments cannot be stitched (clip_unavailable)."),
+                "410": _json(_ref("Error"), "A segment file is gone (segment_gone)."),
+                "416": {"description": "The Range cannot be satisfied."},
+                "500": _error("InternalError"),
+            },
+        }
+    },
     "/api/v1/lookup": {
         "get": {
             "operationId": "lookup",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web import api, lookup_api, receipts_api
+from web import api, clips_api, lookup_api, receipts_api
 
 
 def setup_routes(app: web.Application) -> None:
@@ -14,6 +14,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/recordings", api.recordings, name="recordings")
     app.router.add_get("/api/v1/segments/{id}", api.segment_file, name="segment_file")
     app.router.add_get("/api/v1/lookup", lookup_api.lookup, name="lookup")
+    app.router.add_get("/api/v1/clips/{camera}.mp4", clips_api.clip, name="clip")
     app.router.add_get("/api/v1/counters", receipts_api.list_counters, name="counters")
     app.router.add_post("/api/v1/counters", receipts_api.create_counter, name="create_counter")
     app.router.add_get("/api/v1/counters/{code}", receipts_api.get_counter, name="counter")
