@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from segmenter.boxes import FileLayout, scan_file
-from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path
-from segmenter.storage import fsync_dir, hash_file, make_dirs_durable
+from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, SegmentName, parse_segment_path
+from segmenter.storage import Sealed, fsync_dir, hash_file, make_dirs_durable
 
 logger = logging.getLogger(__name__)
 US = 1_000_000
@@ -131,15 +131,29 @@ def recover_part_file(data_dir: Path, part: Path) -> RecoveredSegment | Quaranti
         sealed.bytes,
         truncated,
     )
+    return segment_record(
+        final.relative_to(data_dir).as_posix(), name, sealed, layout, truncated_bytes=truncated
+    )
+
+
+def segment_record(
+    rel_path: str,
+    name: SegmentName,
+    sealed: Sealed,
+    layout: FileLayout,
+    *,
+    truncated_bytes: int = 0,
+) -> RecoveredSegment:
+    """What a sealed segment file says about itself: name, size, hash, media."""
     return RecoveredSegment(
-        rel_path=final.relative_to(data_dir).as_posix(),
+        rel_path=rel_path,
         camera=name.camera,
         start_us=name.start_us,
         run_id=name.run_id,
         sequence=name.sequence,
         bytes=sealed.bytes,
         sha256=sealed.sha256,
-        truncated_bytes=truncated,
+        truncated_bytes=truncated_bytes,
         media=summarize(layout),
     )
 

@@ -25,7 +25,7 @@ from segmenter.recovery import (
     RecoveredSegment,
     recover_data_dir,
     scan_path,
-    summarize,
+    segment_record,
     summarize_file,
 )
 from segmenter.storage import hash_file
@@ -220,18 +220,7 @@ async def _reindex_orphans(db: Database, data_dir: Path, now: int, handled: set[
             layout, _ = scan_path(path)
             if not layout.fragments:
                 continue  # not a segment we wrote; verify reports it
-            sealed = hash_file(path)
-            item = RecoveredSegment(
-                rel_path=rel,
-                camera=name.camera,
-                start_us=name.start_us,
-                run_id=name.run_id,
-                sequence=name.sequence,
-                bytes=sealed.bytes,
-                sha256=sealed.sha256,
-                truncated_bytes=0,
-                media=summarize(layout),
-            )
+            item = segment_record(rel, name, hash_file(path), layout)
             await db.write(
                 lambda s, it=item: _index_recovered(  # type: ignore[misc]
                     s, it, now, state="sealed", kind="segment_reindexed"
