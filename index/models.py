@@ -22,7 +22,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from index.records import CLOCK_SYNC_STATES, SEGMENT_STATES, TOKEN_ROLES
+from index.records import (
+    AUDIT_ACTOR_KINDS,
+    AUDIT_OUTCOMES,
+    CLOCK_SYNC_STATES,
+    SEGMENT_STATES,
+    TOKEN_ROLES,
+    USER_ROLES,
+)
 
 # Deterministic constraint names, so migrations can refer to them and both
 # backends reflect the same names.
@@ -69,6 +76,45 @@ class Camera(Base):
     )
     created_us: Mapped[int] = mapped_column(
         BigInteger, comment="When the row was first inserted, µs since epoch UTC"
+    )
+    origin: Mapped[str] = mapped_column(
+        String(10),
+        server_default="config",
+        comment="Who manages the camera: 'config' (the TOML file) or 'api' (web UI and API)",
+    )
+    onvif_host: Mapped[str | None] = mapped_column(
+        String(255), comment="ONVIF device host name or address; NULL for a plain stream URL"
+    )
+    onvif_port: Mapped[int | None] = mapped_column(
+        Integer, comment="ONVIF device HTTP port; NULL for a plain stream URL"
+    )
+    onvif_profile: Mapped[str | None] = mapped_column(
+        String(200), comment="ONVIF media profile token recorded; NULL: chosen by resolution"
+    )
+    username: Mapped[str | None] = mapped_column(
+        String(200), comment="User name for the camera (ONVIF and RTSP); NULL if none"
+    )
+    secret_enc: Mapped[str | None] = mapped_column(
+        Text,
+        comment="Camera password encrypted with the key file in the data directory "
+        "(Fernet); the key is never in the index",
+    )
+    device_json: Mapped[str | None] = mapped_column(
+        Text, comment="JSON of the last ONVIF probe: model, firmware, serial, profiles"
+    )
+    clock_offset_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Camera clock minus host clock at the last probe, µs; NULL if unknown"
+    )
+    probed_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="When the camera was last probed, µs since epoch UTC; NULL if never"
+    )
+    updated_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="When the row last changed, µs since epoch UTC; NULL if never"
+    )
+    deleted_us: Mapped[int | None] = mapped_column(
+        BigInteger,
+        comment="When the camera was deleted (its footage is kept), µs since epoch UTC; "
+        "NULL if not deleted",
     )
 
 
@@ -349,3 +395,105 @@ class Hold(Base):
         comment="End of the held span, µs since epoch UTC; NULL: up to now (open receipt)",
     )
     reason: Mapped[str] = mapped_column(String(200), comment="Why the footage is held")
+
+
+class User(Base):
+    """A person who signs in to the web pages."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", USER_ROLES), name="role"),
+        {"comment": "Accounts for the web pages; passwords only as argon2id hashes"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    username: Mapped[str] = mapped_column(
+        String(64), unique=True, comment="Login name; stable identity"
+    )
+    password_hash: Mapped[str] = mapped_column(
+        Text, comment="argon2id hash (PHC string) of the password; the password is never stored"
+    )
+    role: Mapped[str] = mapped_column(String(16), comment="Role: admin, staff or auditor")
+    created_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When the account was created, µs since epoch UTC"
+    )
+    disabled_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="When the account was disabled, µs since epoch UTC; NULL if active"
+    )
+    last_login_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Last successful login, µs since epoch UTC; NULL if never"
+    )
+
+
+class UserCounter(Base):
+    """Which counters a staff account may see (its scope)."""
+
+    __tablename__ = "user_counters"
+    __table_args__ = ({"comment": "Counters a staff account is scoped to"},)
+
+    user_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("users.id"), primary_key=True, comment="Staff account"
+    )
+    counter_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("counters.id"), primary_key=True, comment="Counter in its scope"
+    )
+
+
+class WebSession(Base):
+    """A signed-in browser session."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index("ix_sessions_user_id", "user_id"),
+        {"comment": "Web sessions; only a hash of each session id is stored"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    sid_hash: Mapped[str] = mapped_column(
+        String(64), unique=True, comment="sha256 hex of the session id cookie; the id is not stored"
+    )
+    user_id: Mapped[int] = mapped_column(RowId, ForeignKey("users.id"), comment="Account signed in")
+    csrf_token: Mapped[str] = mapped_column(
+        String(64), comment="Per-session anti-CSRF token every state change must echo"
+    )
+    created_us: Mapped[int] = mapped_column(
+        BigInteger, comment="Login time, µs since epoch UTC (absolute timeout counts from here)"
+    )
+    last_seen_us: Mapped[int] = mapped_column(
+        BigInteger, comment="Last request, µs since epoch UTC (idle timeout counts from here)"
+    )
+    ended_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="When the session ended, µs since epoch UTC; NULL while active"
+    )
+    end_reason: Mapped[str | None] = mapped_column(
+        String(32), comment="logout, idle, expired, password changed, disabled; NULL while active"
+    )
+    remote: Mapped[str | None] = mapped_column(String(64), comment="Client address at login")
+
+
+class AuditEntry(Base):
+    """One audited action. Append-only: triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint(_in("actor_kind", AUDIT_ACTOR_KINDS), name="actor_kind"),
+        CheckConstraint(_in("outcome", AUDIT_OUTCOMES), name="outcome"),
+        Index("ix_audit_log_at_us", "at_us"),
+        {"comment": "Append-only audit trail: who did what, when, from where, with what outcome"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    at_us: Mapped[int] = mapped_column(BigInteger, comment="When, µs since epoch UTC")
+    actor: Mapped[str] = mapped_column(
+        String(200), comment="User name, token name, or '-' when unauthenticated"
+    )
+    actor_kind: Mapped[str] = mapped_column(String(16), comment="user, token, anonymous or system")
+    remote: Mapped[str | None] = mapped_column(String(64), comment="Client address; NULL if none")
+    action: Mapped[str] = mapped_column(
+        String(64), comment="What was attempted, e.g. login, camera.create, GET /api/v1/cameras"
+    )
+    target: Mapped[str | None] = mapped_column(
+        String(300), comment="What it was done to (camera name, user name, ...); NULL if none"
+    )
+    outcome: Mapped[str] = mapped_column(String(16), comment="ok, denied or failed")
+    detail: Mapped[str] = mapped_column(Text, comment="JSON object with action-specific detail")

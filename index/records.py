@@ -8,6 +8,10 @@ from typing import Final
 SEGMENT_STATES: Final = ("open", "sealed", "recovered", "missing")
 CLOCK_SYNC_STATES: Final = ("synced", "unsynced", "unknown")
 TOKEN_ROLES: Final = ("admin", "staff", "auditor")
+USER_ROLES: Final = TOKEN_ROLES
+CAMERA_ORIGINS: Final = ("config", "api")
+AUDIT_ACTOR_KINDS: Final = ("user", "token", "anonymous", "system")
+AUDIT_OUTCOMES: Final = ("ok", "denied", "failed")
 
 
 @dataclass(frozen=True)
@@ -156,3 +160,58 @@ class HoldRecord:
     start_us: int
     end_us: int | None
     reason: str
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A web account; the password hash stays in the index layer."""
+
+    id: int
+    username: str
+    role: str  # one of USER_ROLES
+    counters: tuple[str, ...]  # counter codes a staff account is scoped to
+    created_us: int
+    disabled_us: int | None
+    last_login_us: int | None
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A web session (the id itself is never stored, only its hash)."""
+
+    id: int
+    user_id: int
+    csrf_token: str
+    created_us: int
+    last_seen_us: int
+    ended_us: int | None
+    end_reason: str | None
+    remote: str | None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One row of the append-only audit log."""
+
+    id: int
+    at_us: int
+    actor: str
+    actor_kind: str  # one of AUDIT_ACTOR_KINDS
+    remote: str | None
+    action: str
+    target: str | None
+    outcome: str  # one of AUDIT_OUTCOMES
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True)
+class AuditIn:
+    """What an audited action reports; the index stamps id (and at_us if not given)."""
+
+    actor: str
+    actor_kind: str
+    action: str
+    outcome: str
+    remote: str | None = None
+    target: str | None = None
+    detail: dict[str, object] | None = None

@@ -10,9 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from index import counters as counter_queries
+from index import receipts as receipt_queries
 from index import runs, segments
 from index.db import Database
+from index.holds import holds_for_receipt
+from index.receipts import ReceiptSettings, hold_end_us
+from index.records import CounterRecord, HoldRecord, ReceiptRecord
 from surveil.coverage import Coverage, compute_coverage
+
+PLAYABLE_STATES = ("sealed", "recovered")
 
 # Longest window one lookup may cover; a receipt is hours at most, and an
 # unbounded window would let one request read the whole index.
@@ -48,4 +55,73 @@ async def lookup_window(
             out.append(
                 CameraLookup(cam.name, cam.id, compute_coverage(start_us, end_us, segs, gaps))
             )
+    return out
+
+
+@dataclass(frozen=True)
+class ReceiptFootage:
+    """A receipt, the holds it placed, and per held camera its footage up to now."""
+
+    receipt: ReceiptRecord
+    holds: tuple[HoldRecord, ...]
+    cameras: tuple[CameraLookup, ...]
+
+
+async def receipt_footage(
+    db: Database, receipt_no: str, now_us: int, settings: ReceiptSettings
+) -> ReceiptFootage:
+    """The receipt's footage per camera over its hold window; raises ReceiptNotFound.
+
+    An open receipt's window runs to now (capped by the open-hold maximum); footage cannot
+    exist beyond now, whatever the post-roll says.
+    """
+    async with db.read() as s:
+        record = await receipt_queries.get_receipt(s, receipt_no)
+        holds = await holds_for_receipt(s, record.id)
+    cameras: list[CameraLookup] = []
+    for h in holds:
+        end_us = min(hold_end_us(h.end_us, record, now_us, settings), now_us)
+        if end_us > h.start_us:
+            cameras += await lookup_window(
+                db, [CameraRef(h.camera_id, h.camera)], h.start_us, end_us
+            )
+    return ReceiptFootage(record, tuple(holds), tuple(cameras))
+
+
+async def counter_footage(
+    db: Database, code: str, start_us: int, end_us: int
+) -> tuple[CounterRecord, list[CameraLookup]]:
+    """Per camera of the counter, coverage of [start_us, end_us); raises CounterNotFound."""
+    async with db.read() as s:
+        counter = await counter_queries.get_counter(s, code)
+        cams = await counter_queries.cameras_for_counter(s, counter.id)
+    return counter, await lookup_window(db, [CameraRef(i, n) for i, n in cams], start_us, end_us)
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """An unbroken stretch of playable footage (one run) inside a window: one clip."""
+
+    start_us: int
+    end_us: int
+    video_codec: str
+
+
+def playable_stretches(cov: Coverage) -> list[Stretch]:
+    """The window's footage as clips: contiguous sealed segments of one run, clipped to it."""
+    out: list[Stretch] = []
+    run_id: int | None = None
+    for seg in cov.segments:
+        if seg.state not in PLAYABLE_STATES:
+            run_id = None
+            continue
+        start = max(seg.start_us, cov.window_start_us)
+        end = min(seg.end_us, cov.window_end_us)
+        if end <= start:
+            continue
+        if out and seg.run_id == run_id and start <= out[-1].end_us:
+            out[-1] = Stretch(out[-1].start_us, max(end, out[-1].end_us), out[-1].video_codec)
+        else:
+            out.append(Stretch(start, end, seg.video_codec))
+        run_id = seg.run_id
     return out

@@ -21,9 +21,10 @@ from index.segments import open_segment, update_segment
 from index.tokens import create_token, list_tokens, revoke_token
 from surveil.clock import FakeClock
 from surveil.status import CameraStatus
+from web.access import ROUTE_ROLES
 from web.app import create_app
 from web.auth import new_token, token_hash
-from web.keys import ROLE_KEY
+from web.keys import PRINCIPAL_KEY
 from web.openapi import openapi_document
 from web.timefmt import iso_from_us, us_from_iso
 
@@ -343,15 +344,18 @@ async def test_token_use_is_recorded_at_most_once_a_minute(world: World) -> None
     assert await _last_used(world) == T0 + 61 * SECOND
 
 
-async def test_role_is_available_to_handlers(db: Database, tmp_path: Path) -> None:
+async def test_role_is_available_to_handlers(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     token, digest = new_token()
     await db.write(lambda s: create_token(s, "audit", "auditor", digest, T0))
 
     async def whoami(request: web.Request) -> web.Response:
-        return web.json_response({"role": request[ROLE_KEY]})
+        return web.json_response({"role": request[PRINCIPAL_KEY].role})
 
+    monkeypatch.setitem(ROUTE_ROLES, "whoami", frozenset({"auditor"}))
     app = create_app(db, StubStatus([]), tmp_path, FakeClock(T0))
-    app.router.add_get("/api/v1/whoami", whoami)
+    app.router.add_get("/api/v1/whoami", whoami, name="whoami")
     client = await _client(app)
     try:
         resp = await client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {token}"})

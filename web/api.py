@@ -13,6 +13,7 @@ from cameras.urls import redact_url
 from index.cameras import get_camera, list_cameras
 from index.errors import CameraNotFound, SegmentNotFound
 from index.segments import get_segment, segments_overlapping
+from web.access import Forbidden, principal, require_camera
 from web.errors import ApiError
 from web.files import send_file
 from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, STATUS_KEY
@@ -55,6 +56,11 @@ async def cameras(request: web.Request) -> web.Response:
     async with request.app[DB_KEY].read() as s:
         records = {r.name: r for r in await list_cameras(s)}
     statuses = {st.name: st for st in request.app[STATUS_KEY].camera_status()}
+    who = principal(request)
+    if who.counters is not None:
+        # Staff see the cameras of their counters only.
+        records = {n: r for n, r in records.items() if who.may_see_any(r.counters)}
+        statuses = {n: st for n, st in statuses.items() if n in records}
     now_us = request.app[CLOCK_KEY].now_us()
     items = [
         camera_json(name, records.get(name), statuses.get(name), now_us)
@@ -69,6 +75,8 @@ async def recordings(request: web.Request) -> web.Response:
     reject_unknown(query, ("camera", "start", "end"))
     camera = optional_str(query, "camera")
     start_us, end_us = time_range_us(query)
+    if camera is None and principal(request).counters is not None:
+        raise Forbidden("name a camera: your account sees only its counters' cameras")
     async with request.app[DB_KEY].read() as s:
         if camera is not None:
             try:
@@ -77,6 +85,9 @@ async def recordings(request: web.Request) -> web.Response:
                 raise ApiError(
                     f"no camera named {camera!r}", status=404, code="camera_not_found"
                 ) from None
+    if camera is not None:
+        await require_camera(request, camera)
+    async with request.app[DB_KEY].read() as s:
         segments = await segments_overlapping(s, camera, start_us, end_us, limit=MAX_SEGMENTS)
     return web.json_response(
         {
@@ -97,6 +108,7 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
             raise ApiError(
                 f"no segment with id {segment_id}", status=404, code="segment_not_found"
             ) from None
+    await require_camera(request, segment.camera)
     if segment.state == "open":
         raise ApiError(
             f"segment {segment_id} is still being written; "

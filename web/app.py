@@ -10,11 +10,21 @@ from index.db import Database
 from index.receipts import ReceiptSettings
 from surveil.clock import Clock
 from surveil.status import StatusSource
-from web.auth import TOUCHER_KEY, TokenToucher, auth_middleware
+from web.access import guard_middleware
+from web.auth import (
+    LIMITER_KEY,
+    SESSION_TOUCH_INTERVAL_US,
+    SESSION_TOUCHER_KEY,
+    TOUCHER_KEY,
+    LoginLimiter,
+    TokenToucher,
+    Toucher,
+)
 from web.errors import error_middleware
 from web.headers import set_response_headers
-from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, RECEIPTS_KEY, STATUS_KEY
+from web.keys import AUTH_KEY, CLOCK_KEY, DATA_DIR_KEY, DB_KEY, RECEIPTS_KEY, STATUS_KEY
 from web.routes import setup_routes
+from web.settings import AuthSettings
 
 
 def create_app(
@@ -23,16 +33,21 @@ def create_app(
     data_dir: Path,
     clock: Clock,
     receipts: ReceiptSettings | None = None,
+    auth: AuthSettings | None = None,
 ) -> web.Application:
     """Build the web application around an opened database; the caller owns db's lifetime."""
     # error_middleware is outermost so that auth failures become JSON errors too.
-    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    app = web.Application(middlewares=[error_middleware, guard_middleware])
     app[DB_KEY] = db
     app[STATUS_KEY] = status
     app[DATA_DIR_KEY] = data_dir
     app[CLOCK_KEY] = clock
     app[RECEIPTS_KEY] = receipts or ReceiptSettings()
+    settings = auth or AuthSettings()
+    app[AUTH_KEY] = settings
     app[TOUCHER_KEY] = TokenToucher()
+    app[SESSION_TOUCHER_KEY] = Toucher(SESSION_TOUCH_INTERVAL_US)
+    app[LIMITER_KEY] = LoginLimiter(settings.login_max_failures, settings.login_window_us)
     app.on_response_prepare.append(set_response_headers)
     setup_routes(app)
     return app

@@ -13,12 +13,13 @@ from aiohttp import web
 
 from index.segments import segments_overlapping
 from segmenter.clip import ClipError, ClipPlan, plan_clip
+from surveil.lookup import PLAYABLE_STATES
+from web.access import require_camera
 from web.api import segment_file_path
 from web.errors import ApiError
 from web.keys import DATA_DIR_KEY, DB_KEY
 from web.params import reject_unknown, time_range_us
 
-PLAYABLE_STATES = ("sealed", "recovered")
 CHUNK = 256 * 1024
 # A stitched clip of hours is fine to serve (bytes come from disk on demand),
 # but a window longer than this is almost surely a mistake in the request.
@@ -32,6 +33,7 @@ async def clip(request: web.Request) -> web.StreamResponse:
     start_us, end_us = time_range_us(request.query)
     if end_us - start_us > MAX_CLIP_US:
         raise ApiError("a clip may be at most 12 hours long", status=400, code="bad_request")
+    await require_camera(request, camera)
     async with request.app[DB_KEY].read() as s:
         segs = await segments_overlapping(s, camera, start_us, end_us)
     playable = [seg for seg in segs if seg.state in PLAYABLE_STATES]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from index import counters as counter_queries
 from index.errors import CounterNotFound
-from surveil.lookup import CameraRef, lookup_window
+from surveil.lookup import counter_footage
+from web.access import require_counter
 from web.errors import ApiError
 from web.keys import DB_KEY
 from web.params import reject_unknown, required_str, time_range_us
@@ -20,16 +20,13 @@ async def lookup(request: web.Request) -> web.Response:
     reject_unknown(query, ("counter", "start", "end"))
     code = required_str(query, "counter")
     start_us, end_us = time_range_us(query)
-    db = request.app[DB_KEY]
-    async with db.read() as s:
-        try:
-            counter = await counter_queries.get_counter(s, code)
-        except CounterNotFound:
-            raise ApiError(
-                f"no counter with code {code!r}", status=404, code="counter_not_found"
-            ) from None
-        cams = await counter_queries.cameras_for_counter(s, counter.id)
-    results = await lookup_window(db, [CameraRef(i, n) for i, n in cams], start_us, end_us)
+    require_counter(request, code)
+    try:
+        counter, results = await counter_footage(request.app[DB_KEY], code, start_us, end_us)
+    except CounterNotFound:
+        raise ApiError(
+            f"no counter with code {code!r}", status=404, code="counter_not_found"
+        ) from None
     return web.json_response(
         {
             "counter": counter.code,

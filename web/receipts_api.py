@@ -8,28 +8,19 @@ from index import counters as counter_queries
 from index import receipts as receipt_queries
 from index.counters import COUNTER_CODE_MAX
 from index.errors import CounterNotFound, ReceiptNotFound
-from index.holds import holds_for_receipt
 from index.receipts import RECEIPT_INPUT_FIELDS, ReceiptIn, hold_end_us
 from index.records import CounterRecord, HoldRecord, ReceiptRecord
-from surveil.lookup import CameraRef, lookup_window
+from surveil.lookup import receipt_footage
+from web.access import require_counter, visible_counters
 from web.body import json_object, optional_str, optional_time_us, required_str, required_time_us
 from web.errors import ApiError
-from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY, ROLE_KEY
+from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY
 from web.params import reject_unknown
 from web.serialize import coverage_json
 from web.timefmt import iso_from_us
 
 COUNTER_KEYS = ("code", "name", "site")
 RECEIPT_KEYS = RECEIPT_INPUT_FIELDS
-
-
-def _require_role(request: web.Request, *roles: str) -> None:
-    if request[ROLE_KEY] not in roles:
-        raise ApiError(
-            f"this action needs one of the roles {', '.join(roles)}",
-            status=403,
-            code="forbidden",
-        )
 
 
 def _iso(us: int | None) -> str | None:
@@ -88,16 +79,17 @@ def _counter_fields(body: dict[str, object]) -> tuple[str, str | None]:
 
 
 async def list_counters(request: web.Request) -> web.Response:
-    """Every counter, by code."""
+    """Every counter in the caller's scope, by code."""
     reject_unknown(request.query, ())
     async with request.app[DB_KEY].read() as s:
         records = await counter_queries.list_counters(s)
+    shown = set(visible_counters(request, [c.code for c in records]))
+    records = [c for c in records if c.code in shown]
     return web.json_response({"counters": [counter_json(c) for c in records]})
 
 
 async def create_counter(request: web.Request) -> web.Response:
     """Create a counter; 409 if the code is taken."""
-    _require_role(request, "admin")
     body = await json_object(request, COUNTER_KEYS)
     code = required_str(body, "code", COUNTER_CODE_MAX)
     name, site = _counter_fields(body)
@@ -110,6 +102,7 @@ async def create_counter(request: web.Request) -> web.Response:
 
 async def get_counter(request: web.Request) -> web.Response:
     code = request.match_info["code"]
+    require_counter(request, code)
     async with request.app[DB_KEY].read() as s:
         try:
             record = await counter_queries.get_counter(s, code)
@@ -120,7 +113,6 @@ async def get_counter(request: web.Request) -> web.Response:
 
 async def update_counter(request: web.Request) -> web.Response:
     """Change a counter's name and site (the code is its identity and stays)."""
-    _require_role(request, "admin")
     code = request.match_info["code"]
     body = await json_object(request, ("name", "site"))
     name, site = _counter_fields(body)
@@ -135,7 +127,6 @@ async def update_counter(request: web.Request) -> web.Response:
 
 async def delete_counter(request: web.Request) -> web.Response:
     """Delete a counter; 409 while receipts refer to it."""
-    _require_role(request, "admin")
     code = request.match_info["code"]
     try:
         await request.app[DB_KEY].write(lambda s: counter_queries.delete_counter(s, code))
@@ -149,7 +140,6 @@ async def delete_counter(request: web.Request) -> web.Response:
 
 async def post_receipt(request: web.Request) -> web.Response:
     """Record a receipt: 201 when new, 200 when the same receipt was already recorded."""
-    _require_role(request, "admin", "staff")
     body = await json_object(request, RECEIPT_KEYS)
     rin = ReceiptIn(
         receipt_no=required_str(body, "receipt_no", 100),
@@ -160,6 +150,7 @@ async def post_receipt(request: web.Request) -> web.Response:
         service=optional_str(body, "service"),
         handler=optional_str(body, "handler"),
     )
+    require_counter(request, rin.counter)
     app = request.app
     now_us = app[CLOCK_KEY].now_us()
     settings = app[RECEIPTS_KEY]
@@ -174,11 +165,16 @@ async def post_receipt(request: web.Request) -> web.Response:
 
 async def complete_receipt(request: web.Request) -> web.Response:
     """Set a receipt's completion time; the same time again is a no-op."""
-    _require_role(request, "admin", "staff")
     receipt_no = request.match_info["receipt_no"]
     body = await json_object(request, ("completed_at",))
     completed_us = required_time_us(body, "completed_at")
     app = request.app
+    async with app[DB_KEY].read() as s:
+        try:
+            existing = await receipt_queries.get_receipt(s, receipt_no)
+        except ReceiptNotFound:
+            raise _receipt_not_found(receipt_no) from None
+    require_counter(request, existing.counter)
     now_us = app[CLOCK_KEY].now_us()
     settings = app[RECEIPTS_KEY]
     try:
@@ -193,32 +189,22 @@ async def complete_receipt(request: web.Request) -> web.Response:
 
 
 async def get_receipt(request: web.Request) -> web.Response:
-    """A receipt with the holds it placed on its counter's cameras."""
+    """A receipt with the holds it placed and, per camera, its footage up to now."""
     reject_unknown(request.query, ())
     receipt_no = request.match_info["receipt_no"]
-    async with request.app[DB_KEY].read() as s:
-        try:
-            record = await receipt_queries.get_receipt(s, receipt_no)
-        except ReceiptNotFound:
-            raise _receipt_not_found(receipt_no) from None
-        holds = await holds_for_receipt(s, record.id)
     now_us = request.app[CLOCK_KEY].now_us()
-    settings = request.app[RECEIPTS_KEY]
-    # The receipt's footage, per camera, over its hold window (an open receipt:
-    # up to now); one hold per camera of the counter.
-    cameras = []
-    for h in holds:
-        # Footage cannot exist beyond now, whatever the post-roll says.
-        end_us = min(hold_end_us(h.end_us, record, now_us, settings), now_us)
-        if end_us > h.start_us:
-            [found] = await lookup_window(
-                request.app[DB_KEY], [CameraRef(h.camera_id, h.camera)], h.start_us, end_us
-            )
-            cameras.append(coverage_json(found.camera, found.coverage))
+    try:
+        found = await receipt_footage(
+            request.app[DB_KEY], receipt_no, now_us, request.app[RECEIPTS_KEY]
+        )
+    except ReceiptNotFound:
+        raise _receipt_not_found(receipt_no) from None
+    record = found.receipt
+    require_counter(request, record.counter)
     return web.json_response(
         {
             **receipt_json(record),
-            "holds": [hold_json(h, record, now_us, request) for h in holds],
-            "cameras": cameras,
+            "holds": [hold_json(h, record, now_us, request) for h in found.holds],
+            "cameras": [coverage_json(c.camera, c.coverage) for c in found.cameras],
         }
     )

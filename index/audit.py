@@ -1,0 +1,80 @@
+"""The append-only audit log: inserts and filtered reads, never updates or deletes."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from index.errors import InvalidRecord
+from index.models import AuditEntry
+from index.records import AUDIT_ACTOR_KINDS, AUDIT_OUTCOMES, AuditIn, AuditRecord
+
+AUDIT_PAGE_MAX = 1000
+
+
+def _record(row: AuditEntry) -> AuditRecord:
+    return AuditRecord(
+        id=row.id,
+        at_us=row.at_us,
+        actor=row.actor,
+        actor_kind=row.actor_kind,
+        remote=row.remote,
+        action=row.action,
+        target=row.target,
+        outcome=row.outcome,
+        detail=json.loads(row.detail),
+    )
+
+
+async def add_audit(s: AsyncSession, entry: AuditIn, now_us: int) -> AuditRecord:
+    """Append one entry; ValueError for an unknown actor kind or outcome."""
+    if entry.actor_kind not in AUDIT_ACTOR_KINDS:
+        raise ValueError(f"audit actor_kind {entry.actor_kind!r} is not one of {AUDIT_ACTOR_KINDS}")
+    if entry.outcome not in AUDIT_OUTCOMES:
+        raise ValueError(f"audit outcome {entry.outcome!r} is not one of {AUDIT_OUTCOMES}")
+    row = AuditEntry(
+        at_us=now_us,
+        actor=entry.actor[:200],
+        actor_kind=entry.actor_kind,
+        remote=None if entry.remote is None else entry.remote[:64],
+        action=entry.action[:64],
+        target=None if entry.target is None else entry.target[:300],
+        outcome=entry.outcome,
+        detail=json.dumps(entry.detail or {}, ensure_ascii=False, sort_keys=True),
+    )
+    s.add(row)
+    await s.flush()
+    return _record(row)
+
+
+async def list_audit(
+    s: AsyncSession,
+    *,
+    start_us: int | None = None,
+    end_us: int | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    before_id: int | None = None,
+    limit: int = 200,
+) -> list[AuditRecord]:
+    """Newest first, filtered; page with before_id (the last id of the previous page)."""
+    if not 1 <= limit <= AUDIT_PAGE_MAX:
+        raise InvalidRecord(f"limit must be between 1 and {AUDIT_PAGE_MAX}")
+    stmt = select(AuditEntry)
+    if start_us is not None:
+        stmt = stmt.where(AuditEntry.at_us >= start_us)
+    if end_us is not None:
+        stmt = stmt.where(AuditEntry.at_us < end_us)
+    if actor:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if action:
+        stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))
+    if outcome:
+        stmt = stmt.where(AuditEntry.outcome == outcome)
+    if before_id is not None:
+        stmt = stmt.where(AuditEntry.id < before_id)
+    stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit)
+    return [_record(row) for row in (await s.execute(stmt)).scalars()]

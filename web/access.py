@@ -1,0 +1,167 @@
+"""Who may call what: the route policy, the guard middleware, staff scope, and auditing.
+
+Every named route has an entry in ROUTE_ROLES, and a route without one is refused, so a new
+endpoint is closed until someone decides who may use it (tests/test_access.py walks every
+route × every role). Denials (401, 403) are written to the audit log with who, what, when
+and from where.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from index.audit import add_audit
+from index.cameras import get_camera
+from index.records import USER_ROLES, AuditIn
+from web.auth import authenticate, check_csrf, unauthorized
+from web.errors import ApiError
+from web.keys import CLOCK_KEY, DB_KEY, PRINCIPAL_KEY
+from web.principal import Principal
+
+logger = logging.getLogger(__name__)
+
+PUBLIC: Final = frozenset[str]()
+ALL: Final = frozenset(USER_ROLES)
+ADMIN: Final = frozenset({"admin"})
+DESK: Final = frozenset({"admin", "staff"})  # acceptance work: receipts
+OVERSIGHT: Final = frozenset({"admin", "auditor"})  # monitoring and the audit trail
+
+# Route name -> roles allowed (PUBLIC: no sign-in needed). Staff are further limited to
+# their counters inside the handlers (require_counter / require_camera).
+ROUTE_ROLES: dict[str, frozenset[str]] = {
+    "health": PUBLIC,
+    "openapi": PUBLIC,
+    "cameras": ALL,
+    "recordings": ALL,
+    "segment_file": ALL,
+    "lookup": ALL,
+    "clip": ALL,
+    "counters": ALL,
+    "counter": ALL,
+    "create_counter": ADMIN,
+    "update_counter": ADMIN,
+    "delete_counter": ADMIN,
+    "post_receipt": DESK,
+    "receipt": ALL,
+    "complete_receipt": DESK,
+}
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL_KEY]
+
+
+def require_counter(request: web.Request, code: str) -> None:
+    """Forbidden unless the caller's scope includes the counter."""
+    if not principal(request).may_see_counter(code):
+        raise Forbidden(f"counter {code!r} is not among your counters")
+
+
+async def require_camera(request: web.Request, camera: str) -> None:
+    """Forbidden unless the camera covers a counter in the caller's scope."""
+    who = principal(request)
+    if who.counters is None:
+        return
+    async with request.app[DB_KEY].read() as s:
+        record = await get_camera(s, camera)
+    if not who.may_see_any(record.counters):
+        raise Forbidden(f"camera {camera!r} covers none of your counters")
+
+
+def visible_counters(request: web.Request, codes: Sequence[str]) -> list[str]:
+    """The codes the caller may see, in order."""
+    who = principal(request)
+    return [c for c in codes if who.may_see_counter(c)]
+
+
+def audit_entry(
+    request: web.Request,
+    action: str,
+    outcome: str,
+    target: str | None = None,
+    detail: dict[str, object] | None = None,
+) -> AuditIn:
+    """An audit row for this request, attributed to its caller (or '-' if anonymous)."""
+    who = request.get(PRINCIPAL_KEY)
+    return AuditIn(
+        actor=who.name if who else "-",
+        actor_kind=who.kind if who else "anonymous",
+        remote=request.remote,
+        action=action,
+        target=target,
+        outcome=outcome,
+        detail=detail,
+    )
+
+
+async def audit(
+    request: web.Request,
+    action: str,
+    outcome: str,
+    target: str | None = None,
+    detail: dict[str, object] | None = None,
+) -> None:
+    """Append an audit row in its own transaction (for actions with no write of their own)."""
+    entry = audit_entry(request, action, outcome, target, detail)
+    now_us = request.app[CLOCK_KEY].now_us()
+    await request.app[DB_KEY].write(lambda s: add_audit(s, entry, now_us))
+
+
+def _wants_page(request: web.Request) -> bool:
+    return not request.path.startswith("/api/")
+
+
+@web.middleware
+async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate, apply ROUTE_ROLES and CSRF, and audit every denial."""
+    match = request.match_info
+    roles: frozenset[str] | None
+    if match.http_exception is not None:
+        # The router's own 404/405. Under the API it needs a caller first, so that
+        # strangers cannot map which paths exist; elsewhere nothing to guard.
+        if _wants_page(request):
+            return await handler(request)
+        name, roles = "not_found", ALL
+    else:
+        name = match.route.name or ""
+        roles = ROUTE_ROLES.get(name)
+    if roles is None:
+        logger.error("route %s has no access policy; refusing it", name)
+        raise ApiError("this endpoint has no access policy", status=500)
+    if roles is PUBLIC:
+        return await handler(request)
+    try:
+        who = await authenticate(request)
+        if who is None:
+            if _wants_page(request) and request.method == "GET":
+                raise web.HTTPSeeOther(
+                    str(request.app.router["login"].url_for().with_query(next=request.path_qs))
+                )
+            raise unauthorized(
+                "sign in, or send an API token as 'Authorization: Bearer <token>'", invalid=False
+            )
+        request[PRINCIPAL_KEY] = who
+        if who.role not in roles:
+            raise Forbidden(f"this needs one of the roles {', '.join(sorted(roles))}")
+        await check_csrf(request, who)
+        return await handler(request)
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            await audit(
+                request,
+                f"{request.method} {request.path}"[:64],
+                "denied",
+                target=name,
+                detail={"status": exc.status, "reason": exc.message},
+            )
+        raise
