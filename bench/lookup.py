@@ -27,10 +27,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench.common import machine_info, percentile, write_result
 from index import bulk
 from index.db import Database
-from index.holds import holds_for_receipt
-from index.receipts import ReceiptSettings, get_receipt, hold_end_us
+from index.receipts import ReceiptSettings
 from index.segments import segments_overlapping
-from surveil.lookup import CameraRef, lookup_window
+from surveil.lookup import CameraRef, lookup_window, receipt_footage
 
 SECOND = 1_000_000
 MINUTE = 60 * SECOND
@@ -201,18 +200,9 @@ async def measure(
     refs = [CameraRef(c + 1, lay.camera_name(c)) for c in range(lay.cameras)]
 
     async def receipt_plan(no: str) -> int:
-        # The GET /api/v1/receipts/{no} path (web/receipts_api.get_receipt) minus JSON.
-        async with db.read() as s:
-            record = await get_receipt(s, no)
-            holds = await holds_for_receipt(s, record.id)
-        found = 0
-        for h in holds:
-            end_us = min(hold_end_us(h.end_us, record, now_us, settings), now_us)
-            if end_us > h.start_us:
-                ref = CameraRef(h.camera_id, h.camera)
-                [cl] = await lookup_window(db, [ref], h.start_us, end_us)
-                found += len(cl.coverage.segments)
-        return found
+        # What GET /api/v1/receipts/{no} and the lookup page call, minus JSON and HTML.
+        found = await receipt_footage(db, no, now_us, settings)
+        return sum(len(c.coverage.segments) for c in found.cameras)
 
     # Warm-up, so the first queries do not pay for connection setup.
     for _ in range(min(50, queries)):
