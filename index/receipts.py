@@ -244,3 +244,17 @@ def hold_end_us(
     if end_us is not None:
         return end_us
     return min(now_us, receipt.accepted_us + settings.open_hold_max_us)
+
+
+async def recent_receipts(
+    s: AsyncSession, counter_code: str, limit: int = 10
+) -> list[ReceiptRecord]:
+    """The counter's latest receipts by acceptance time, newest first."""
+    stmt = (
+        select(Receipt, Counter.code)
+        .join(Counter, Counter.id == Receipt.counter_id)
+        .where(Counter.code == counter_code)
+        .order_by(Receipt.accepted_us.desc())
+        .limit(limit)
+    )
+    return [_record(row, str(code)) for row, code in (await s.execute(stmt)).all()]

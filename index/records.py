@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 SEGMENT_STATES: Final = ("open", "sealed", "recovered", "missing")
@@ -24,6 +24,22 @@ class CameraRecord:
     enabled: bool
     counters: tuple[str, ...]
     created_us: int
+    origin: str = "config"  # one of CAMERA_ORIGINS
+    onvif_host: str | None = None
+    onvif_port: int | None = None
+    onvif_profile: str | None = None
+    username: str | None = None
+    # Fernet ciphertext of the password (cameras.credentials); never shown, never logged.
+    secret_enc: str | None = field(default=None, repr=False)
+    device: dict[str, object] | None = None  # the last ONVIF probe (no credentials)
+    clock_offset_us: int | None = None
+    probed_us: int | None = None
+    updated_us: int | None = None
+    deleted_us: int | None = None
+
+    @property
+    def has_password(self) -> bool:
+        return self.secret_enc is not None
 
 
 @dataclass(frozen=True)

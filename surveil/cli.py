@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,13 +12,17 @@ from pathlib import Path
 from cameras.urls import redact_url
 from index import tokens
 from index.db import Database
-from index.records import TOKEN_ROLES
+from index.errors import Conflict, CounterNotFound, InvalidRecord
+from index.records import TOKEN_ROLES, USER_ROLES
+from index.users import UserNotFound
 from surveil import __version__
+from surveil.accounts import add_user, change_password, generate_password
 from surveil.archive import VerifyReport, verify_archive
 from surveil.clock import SystemClock
 from surveil.config import Config, ConfigError, load_config, parse_config
 from surveil.importer import CSV_COLUMNS, import_receipts_csv
 from surveil.logs import setup_logging
+from surveil.passwords import PasswordRejected
 from surveil.service import serve
 from web.auth import new_token
 
@@ -61,6 +66,35 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--data", type=Path, help="data directory (instead of --config)")
     create.add_argument("--name", required=True, help="what the token is for")
     create.add_argument("--role", required=True, choices=sorted(TOKEN_ROLES))
+
+    usr = sub.add_parser("user", help="manage web accounts")
+    usr_sub = usr.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    for action, text in (
+        ("add", "create an account (prompts for the password)"),
+        ("passwd", "set an account's password and end its sessions"),
+    ):
+        cmd = usr_sub.add_parser(action, help=text)
+        cmd.add_argument("--config", type=Path, help="TOML config file")
+        cmd.add_argument("--data", type=Path, help="data directory (instead of --config)")
+        cmd.add_argument("username")
+        cmd.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of stdin (never from the command "
+            "line, where ps would show it)",
+        )
+        cmd.add_argument(
+            "--generate", action="store_true", help="generate a password and print it once"
+        )
+        if action == "add":
+            cmd.add_argument("--role", required=True, choices=sorted(USER_ROLES))
+            cmd.add_argument(
+                "--counter",
+                action="append",
+                default=[],
+                metavar="CODE",
+                help="a counter a staff account may see (repeatable)",
+            )
 
     rec = sub.add_parser("receipts", help="manage receipts")
     rec_sub = rec.add_subparsers(dest="receipts_command", required=True, metavar="ACTION")
@@ -115,10 +149,25 @@ async def _demo(cfg: Config) -> None:
     if not marker.exists():
         token = await _create_token(cfg, "demo", "admin")
         marker.write_text("an admin API token was printed once on first start\n")
+    account_marker = cfg.data_dir / ".demo-admin-issued"
+    password = None
+    if not account_marker.exists():
+        # No default passwords: a generated one, printed once.
+        password = generate_password()
+        db = await Database.open(cfg.effective_database_url)
+        try:
+            await add_user(db, "admin", password, "admin", [], SystemClock().now_us())
+        finally:
+            await db.close()
+        account_marker.write_text("the admin password was printed once on first start\n")
 
     def ready(url: str) -> None:
         print(f"surveil demo is recording a synthetic counter camera into {cfg.data_dir}")
-        print(f"  open: {url}api/v1/health")
+        print(f"  open: {url}  (sign in as admin)")
+        if password:
+            print(f"  admin password (shown once): {password}")
+        else:
+            print(f"  forgot it? surveil user passwd --data {cfg.data_dir} --generate admin")
         if token:
             print(f"  admin API token (shown once): {token}")
             print(f"  try:  curl -H 'Authorization: Bearer {token}' {url}api/v1/cameras")
@@ -131,6 +180,34 @@ async def _demo(cfg: Config) -> None:
         sys.stdout.flush()
 
     await serve(cfg, on_ready=ready)
+
+
+def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """(password, generated): from stdin, generated, or prompted twice on the terminal."""
+    if args.generate:
+        return generate_password(), True
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    if not sys.stdin.isatty():
+        raise ConfigError("no terminal to prompt on: use --password-stdin or --generate")
+    first = getpass.getpass(f"password for {args.username}: ")
+    if getpass.getpass("again: ") != first:
+        raise ConfigError("the two passwords differ")
+    return first, False
+
+
+async def _user_command(cfg: Config, args: argparse.Namespace, password: str) -> str:
+    db = await Database.open(cfg.effective_database_url)
+    try:
+        now = SystemClock().now_us()
+        if args.user_command == "add":
+            user = await add_user(db, args.username, password, args.role, args.counter, now)
+            scope = f" for counters {', '.join(user.counters)}" if user.counters else ""
+            return f"created {user.role} account {user.username!r}{scope}"
+        await change_password(db, args.username, password, now)
+        return f"changed the password of {args.username!r}; its sessions were ended"
+    finally:
+        await db.close()
 
 
 def _print_verify(report: VerifyReport) -> None:
@@ -180,6 +257,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             token = asyncio.run(_create_token(cfg, args.name, args.role))
             print(f"created {args.role} token {args.name!r}; it is shown only now:")
             print(token)
+            return EXIT_OK
+        if args.command == "user":
+            cfg.data_dir.mkdir(parents=True, exist_ok=True)
+            password, generated = _read_password(args)
+            try:
+                print(asyncio.run(_user_command(cfg, args, password)))
+            except (PasswordRejected, InvalidRecord, Conflict, CounterNotFound, UserNotFound) as e:
+                print(f"surveil: {e}", file=sys.stderr)
+                return EXIT_FAILED
+            if generated:
+                print(f"password (shown only now): {password}")
             return EXIT_OK
         if args.command == "receipts" and args.receipts_command == "import":
             if not cfg.data_dir.is_dir():

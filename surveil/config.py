@@ -7,18 +7,19 @@ every field and a test keeps the two in step.
 
 from __future__ import annotations
 
-import re
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cameras.urls import redact_url
+from index.cameras import CAMERA_NAME_RE
 from index.counters import COUNTER_CODE_RE
 from index.receipts import ReceiptSettings
-
-CAMERA_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+from web.settings import WebSettings
 
 
 class ConfigError(Exception):
@@ -34,6 +35,62 @@ class WebConfig(_Strict):
         default="127.0.0.1:8080",
         description="Address and port the web UI and API listen on, as HOST:PORT.",
     )
+
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="IANA time zone in which pages show and read times (the index is UTC).",
+    )
+    session_idle_minutes: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=24 * 60,
+        description="A signed-in session ends after this many minutes without a request.",
+    )
+    session_max_hours: float = Field(
+        default=12.0,
+        ge=0.1,
+        le=24 * 7,
+        description="A signed-in session ends this many hours after login, however active.",
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Failed logins (per user name and per client address) before "
+        "further attempts are refused for the rest of login_window_minutes.",
+    )
+    login_window_minutes: float = Field(
+        default=15.0,
+        ge=1.0,
+        le=24 * 60,
+        description="The window over which failed logins are counted.",
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark cookies Secure; set when the UI is served over HTTPS "
+        "(directly or behind a TLS proxy).",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone must be an IANA zone like Asia/Shanghai, got {v!r}"
+            ) from None
+        return v
+
+    def settings(self) -> WebSettings:
+        return WebSettings(
+            session_idle_us=round(self.session_idle_minutes * 60e6),
+            session_max_us=round(self.session_max_hours * 3600e6),
+            login_max_failures=self.login_max_failures,
+            login_window_us=round(self.login_window_minutes * 60e6),
+            secure_cookies=self.secure_cookies,
+            timezone=self.timezone,
+        )
 
     @field_validator("listen")
     @classmethod
@@ -114,6 +171,66 @@ class RecordingConfig(_Strict):
                 f"exceed reconnect_max_seconds ({self.reconnect_max_seconds})"
             )
         return self
+
+
+class OnvifConfig(_Strict):
+    discovery_address: str = Field(
+        default="239.255.255.250:3702",
+        description="Where WS-Discovery probes are sent, as HOST:PORT (IPv4): the "
+        "standard multicast group, or one address for unicast discovery.",
+    )
+    discovery_bind: str = Field(
+        default="0.0.0.0",
+        description="Local IPv4 address discovery probes are sent from; for multicast "
+        "it picks the network interface.",
+    )
+    timeout_seconds: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=60.0,
+        description="Timeout of each ONVIF request (probe, snapshot).",
+    )
+    reprobe_minutes: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=1440.0,
+        description="How often ONVIF cameras are probed again for their clock offset and "
+        "stream URI; 0 turns re-probing off.",
+    )
+    clock_alarm_seconds: float = Field(
+        default=1.0,
+        ge=0.05,
+        le=3600.0,
+        description="A camera whose clock is off by more than this gets an alarm.",
+    )
+
+    @field_validator("discovery_address")
+    @classmethod
+    def _discovery_address(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not _is_ipv4(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"discovery_address must be IPV4:PORT, got {v!r}")
+        return v
+
+    @field_validator("discovery_bind")
+    @classmethod
+    def _discovery_bind(cls, v: str) -> str:
+        if not _is_ipv4(v):
+            raise ValueError(f"discovery_bind must be an IPv4 address, got {v!r}")
+        return v
+
+    @property
+    def discovery_target(self) -> tuple[str, int]:
+        host, _, port = self.discovery_address.rpartition(":")
+        return host, int(port)
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class CameraConfig(_Strict):
@@ -256,6 +373,10 @@ class Config(_Strict):
     )
     receipts: ReceiptsConfig = Field(
         default_factory=ReceiptsConfig, description="Receipt holds and validation limits."
+    )
+    onvif: OnvifConfig = Field(
+        default_factory=OnvifConfig,
+        description="ONVIF discovery, probing and camera clock checks.",
     )
 
     @field_validator("database_url")

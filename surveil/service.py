@@ -10,10 +10,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from cameras.credentials import CredentialBox, CredentialError
 from index.db import Database
 from surveil.archive import RecoveryReport, recover_archive
 from surveil.clock import Clock, SystemClock
-from surveil.config import Config
+from surveil.config import Config, ConfigError
 from surveil.supervisor import Supervisor
 from web.app import create_app
 
@@ -35,12 +36,25 @@ class Service:
     async def start(self) -> None:
         cfg = self.cfg
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            # Before anything else: a key file others can read must stop the service.
+            credentials = CredentialBox.open(cfg.data_dir)
+        except CredentialError as exc:
+            raise ConfigError(str(exc)) from None
         self.db = db = await Database.open(cfg.effective_database_url)
         try:
             # Recovery runs before any recorder so it never races a writer.
             self.recovery = await recover_archive(db, cfg.data_dir, self.clock)
-            self.supervisor = Supervisor(cfg, db, self.clock)
-            app = create_app(db, self.supervisor, cfg.data_dir, self.clock, cfg.receipts.settings())
+            self.supervisor = Supervisor(cfg, db, self.clock, credentials)
+            app = create_app(
+                db,
+                self.supervisor,
+                cfg.data_dir,
+                self.clock,
+                cfg.receipts.settings(),
+                cfg.web.settings(),
+                cameras=self.supervisor,
+            )
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, cfg.web.host, cfg.web.port)

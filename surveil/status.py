@@ -20,6 +20,10 @@ class CameraStatus:
     freshness_p50_s: float | None = None
     freshness_p99_s: float | None = None
     frames: int = 0  # video frames recorded since the recorder started
+    # Camera clock minus host clock at the last ONVIF probe (None: unknown or not ONVIF).
+    clock_offset_s: float | None = None
+    # Human-readable conditions that need attention, e.g. "camera clock off by 3.2 s".
+    alarms: tuple[str, ...] = ()
 
 
 class StatusSource(Protocol):

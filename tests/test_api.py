@@ -314,7 +314,7 @@ async def test_unknown_api_path_needs_token_before_404(world: World) -> None:
     resp = await world.client.get("/api/v1/nothing-here", headers=world.auth())
     assert resp.status == 404
     assert _error_code(await resp.json()) == "not_found"
-    resp = await world.client.post("/api/v1/cameras", headers=world.auth())
+    resp = await world.client.put("/api/v1/cameras", headers=world.auth())
     assert resp.status == 405
     assert "GET" in resp.headers["Allow"]
     assert _error_code(await resp.json()) == "method_not_allowed"
@@ -403,6 +403,8 @@ async def test_cameras_merge_index_and_status(world: World) -> None:
         "freshness_p50_s": None,
         "freshness_p99_s": None,
         "frames": 0,
+        "clock_offset_s": None,
+        "alarms": [],
     }
     # In the index but not reported by the supervisor.
     assert cam2["state"] == "disabled"

@@ -21,19 +21,25 @@ import pytest
 
 from index import segments, tokens
 from index.db import Database
+from index.users import password_hash_for
+from surveil.passwords import verify_password
 from web.auth import token_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{40,}$")
 
 
-def surveil(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def surveil(
+    *args: str, timeout: float = 60, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "surveil", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
     )
 
 
@@ -45,6 +51,16 @@ async def _token_role(data_dir: Path, token: str) -> str | None:
     finally:
         await db.close()
     return None if found is None else found.role
+
+
+async def _password_ok(data_dir: Path, username: str, password: str) -> bool:
+    db = await Database.open(f"sqlite+aiosqlite:///{data_dir / 'index.sqlite3'}")
+    try:
+        async with db.read() as s:
+            found = await password_hash_for(s, username)
+    finally:
+        await db.close()
+    return found is not None and verify_password(found[1], password)
 
 
 async def _segment_paths(data_dir: Path) -> list[str]:
@@ -71,6 +87,48 @@ def test_token_create_prints_the_token_last(tmp_path: Path) -> None:
     # A second token is a different one.
     again = surveil("token", "create", "--data", str(data), "--name", "x", "--role", "admin")
     assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] != token
+
+
+def test_user_add_reads_the_password_from_stdin_and_enforces_the_rule(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    done = surveil(
+        "user",
+        "add",
+        "--data",
+        data,
+        "chief",
+        "--role",
+        "admin",
+        "--password-stdin",
+        input="long-enough-secret\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "created admin account 'chief'" in done.stdout
+    assert "long-enough-secret" not in done.stdout + done.stderr
+    assert asyncio.run(_password_ok(tmp_path / "data", "chief", "long-enough-secret"))
+    short = surveil(
+        "user",
+        "add",
+        "--data",
+        data,
+        "wang",
+        "--role",
+        "staff",
+        "--password-stdin",
+        input="short\n",
+    )
+    assert short.returncode == 1 and "10 to 256 characters" in short.stderr
+    unknown = surveil(
+        "user", "add", "--data", data, "li", "--role", "staff", "--counter", "Z9", "--generate"
+    )
+    assert unknown.returncode == 1 and "no counter with code 'Z9'" in unknown.stderr
+    again = surveil("user", "add", "--data", data, "chief", "--role", "admin", "--generate")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    changed = surveil("user", "passwd", "--data", data, "chief", "--generate")
+    assert changed.returncode == 0, changed.stderr
+    new = changed.stdout.strip().splitlines()[-1].rpartition(" ")[2]
+    assert asyncio.run(_password_ok(tmp_path / "data", "chief", new))
+    assert not asyncio.run(_password_ok(tmp_path / "data", "chief", "long-enough-secret"))
 
 
 def test_token_create_rejects_an_unknown_role(tmp_path: Path) -> None:
@@ -173,7 +231,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         deadline = time.monotonic() + 60
         url = None
         while url is None and time.monotonic() < deadline and proc.poll() is None:
-            m = re.search(r"open: (http://127\.0\.0\.1:\d+/)api/v1/health", "".join(out))
+            m = re.search(r"open: (http://127\.0\.0\.1:\d+/) ", "".join(out))
             url = m.group(1) if m else None
             time.sleep(0.1)
         assert url is not None, f"demo printed no URL: {''.join(out)}{''.join(err)}"
@@ -198,6 +256,10 @@ def test_demo_prints_how_to_use_it_and_stops_cleanly(demo: Demo) -> None:
     m = re.search(r"admin API token \(shown once\): (\S+)", demo.stdout)
     assert m and TOKEN_RE.match(m.group(1)), demo.stdout
     assert asyncio.run(_token_role(demo.data_dir, m.group(1))) == "admin"
+    # No default password: a generated one, printed once, that signs in as admin.
+    m = re.search(r"admin password \(shown once\): (\S+)", demo.stdout)
+    assert m and len(m.group(1)) >= 16, demo.stdout
+    assert asyncio.run(_password_ok(demo.data_dir, "admin", m.group(1)))
     assert f"surveil verify --data {demo.data_dir}" in demo.stdout
 
 

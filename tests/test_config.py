@@ -16,6 +16,7 @@ from surveil.config import (
     Config,
     ConfigError,
     CounterConfig,
+    OnvifConfig,
     ReceiptsConfig,
     RecordingConfig,
     WebConfig,
@@ -346,6 +347,7 @@ def test_models_walk_finds_every_model() -> None:
         CameraConfig,
         CounterConfig,
         ReceiptsConfig,
+        OnvifConfig,
     }
 
 

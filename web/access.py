@@ -49,6 +49,24 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "post_receipt": DESK,
     "receipt": ALL,
     "complete_receipt": DESK,
+    # Cameras: changes and probes of devices are admin work; the live snapshot is for setting
+    # up and checking cameras (admin, auditor), staff see their counters' footage as clips.
+    "camera": ALL,
+    "create_camera": ADMIN,
+    "update_camera": ADMIN,
+    "delete_camera": ADMIN,
+    "probe_camera": ADMIN,
+    "discover_cameras": ADMIN,
+    "camera_snapshot": OVERSIGHT,
+    # Pages.
+    "static": PUBLIC,
+    "login": PUBLIC,
+    "login_submit": PUBLIC,
+    "home": ALL,
+    "logout": ALL,
+    "lookup_page": ALL,
+    "desk_page": DESK,
+    "desk_scan": DESK,
 }
 
 

@@ -22,9 +22,19 @@ from web.auth import (
 )
 from web.errors import error_middleware
 from web.headers import set_response_headers
-from web.keys import AUTH_KEY, CLOCK_KEY, DATA_DIR_KEY, DB_KEY, RECEIPTS_KEY, STATUS_KEY
+from web.keys import (
+    CAMERA_CONTROL_KEY,
+    CLOCK_KEY,
+    DATA_DIR_KEY,
+    DB_KEY,
+    RECEIPTS_KEY,
+    SETTINGS_KEY,
+    STATUS_KEY,
+    CameraControl,
+)
+from web.pages import setup_pages
 from web.routes import setup_routes
-from web.settings import AuthSettings
+from web.settings import WebSettings
 
 
 def create_app(
@@ -33,7 +43,8 @@ def create_app(
     data_dir: Path,
     clock: Clock,
     receipts: ReceiptSettings | None = None,
-    auth: AuthSettings | None = None,
+    settings: WebSettings | None = None,
+    cameras: CameraControl | None = None,
 ) -> web.Application:
     """Build the web application around an opened database; the caller owns db's lifetime."""
     # error_middleware is outermost so that auth failures become JSON errors too.
@@ -43,11 +54,14 @@ def create_app(
     app[DATA_DIR_KEY] = data_dir
     app[CLOCK_KEY] = clock
     app[RECEIPTS_KEY] = receipts or ReceiptSettings()
-    settings = auth or AuthSettings()
-    app[AUTH_KEY] = settings
+    if cameras is not None:
+        app[CAMERA_CONTROL_KEY] = cameras
+    settings = settings or WebSettings()
+    app[SETTINGS_KEY] = settings
     app[TOUCHER_KEY] = TokenToucher()
     app[SESSION_TOUCHER_KEY] = Toucher(SESSION_TOUCH_INTERVAL_US)
     app[LIMITER_KEY] = LoginLimiter(settings.login_max_failures, settings.login_window_us)
     app.on_response_prepare.append(set_response_headers)
+    setup_pages(app)
     setup_routes(app)
     return app

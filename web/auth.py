@@ -26,9 +26,9 @@ from index.tokens import token_by_hash, touch_token
 from index.users import UserNotFound, get_user_by_id
 from surveil.clock import Clock
 from web.errors import ApiError, Unauthorized
-from web.keys import AUTH_KEY, CLOCK_KEY, DB_KEY
+from web.keys import CLOCK_KEY, DB_KEY, SETTINGS_KEY
 from web.principal import Principal
-from web.settings import AuthSettings
+from web.settings import WebSettings
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def user_principal(user: UserRecord, session_id: int, csrf_token: str) -> Princi
 async def _session_principal(request: web.Request, sid: str) -> Principal | None:
     """The signed-in user for this cookie, or None; ends sessions that timed out."""
     app = request.app
-    db, clock, settings = app[DB_KEY], app[CLOCK_KEY], app[AUTH_KEY]
+    db, clock, settings = app[DB_KEY], app[CLOCK_KEY], app[SETTINGS_KEY]
     now_us = clock.now_us()
     async with db.read() as s:
         session = await active_session(s, token_hash(sid))
@@ -204,7 +204,7 @@ async def start_session(request: web.Request, user: UserRecord) -> SessionStart:
     return SessionStart(sid=sid, session_id=record.id, csrf_token=csrf)
 
 
-def set_session_cookie(response: web.StreamResponse, sid: str, settings: AuthSettings) -> None:
+def set_session_cookie(response: web.StreamResponse, sid: str, settings: WebSettings) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         sid,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from cameras.urls import redact_url
 from index.errors import Conflict, InvalidRecord, RecordNotFound
+from web.keys import PAGE_CONTEXT_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -67,19 +69,39 @@ _HTTP_CODES = {
 }
 
 
+def _error(
+    request: web.Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """JSON under the API; an HTML page (same message) for the pages."""
+    if request.path.startswith(API_PREFIX) or PAGE_CONTEXT_KEY not in request.app:
+        return error_response(status, code, message, headers)
+    context = {
+        **request.app[PAGE_CONTEXT_KEY](request),
+        "status": status,
+        "message": redact_url(message),
+    }
+    response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
+    response.headers.update(headers or {})
+    return response
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Map domain errors to HTTP statuses; hide unexpected exceptions behind a generic 500."""
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return _error(request, exc.status, exc.code, exc.message, exc.headers)
     except RecordNotFound as exc:
-        return error_response(404, "not_found", str(exc) or "not found")
+        return _error(request, 404, "not_found", str(exc) or "not found")
     except Conflict as exc:
-        return error_response(409, "conflict", str(exc) or "conflict")
+        return _error(request, 409, "conflict", str(exc) or "conflict")
     except InvalidRecord as exc:
-        return error_response(400, "bad_request", str(exc) or "invalid values")
+        return _error(request, 400, "bad_request", str(exc) or "invalid values")
     except web.HTTPException as exc:
         # Router 404/405 and the like: JSON under the API, aiohttp's own pages elsewhere.
         if exc.status < 400 or not request.path.startswith(API_PREFIX):
@@ -90,4 +112,4 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         # The exception text may contain a stream URL or SQL parameters: log it, never echo it.
         logger.exception("unhandled error in %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "internal server error; see the server log")
+        return _error(request, 500, "internal_error", "internal server error; see the server log")

@@ -7,6 +7,10 @@ from aiohttp import hdrs, web
 from web.keys import CONTENT_ETAG_KEY
 
 API_PREFIX = "/api/"
+PAGE_CSP = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
 
 
 async def set_response_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -18,6 +22,13 @@ async def set_response_headers(request: web.Request, response: web.StreamRespons
         # Footage and camera state are not for shared caches or a kiosk's disk.
         headers.setdefault(hdrs.CACHE_CONTROL, "no-store")
         headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+    else:
+        # Pages: own resources only, no inline script; inline style attributes draw the
+        # timeline. Pages show confidential data: never cached or framed.
+        headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        headers.setdefault("X-Frame-Options", "DENY")
+        if not request.path.startswith("/static/"):
+            headers.setdefault(hdrs.CACHE_CONTROL, "no-store")
     content_etag = response.get(CONTENT_ETAG_KEY)
     if content_etag is not None:
         response.etag = content_etag

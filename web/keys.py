@@ -3,22 +3,57 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from cameras.credentials import CredentialBox
 from index.db import Database
 from index.receipts import ReceiptSettings
 from surveil.clock import Clock
+from surveil.config import OnvifConfig
 from surveil.status import StatusSource
 from web.principal import Principal
-from web.settings import AuthSettings
+from web.settings import WebSettings
+
+
+class CameraControl(Protocol):
+    """What the camera API needs from the supervisor (surveil.supervisor.Supervisor)."""
+
+    @property
+    def credentials(self) -> CredentialBox:
+        """Encrypts camera passwords for the index and decrypts them for snapshots."""
+        ...
+
+    @property
+    def onvif(self) -> OnvifConfig: ...
+
+    def camera_url(self, name: str) -> str | None:
+        """A camera's stream URL with its credentials, for snapshots; never log it."""
+        ...
+
+    async def reconcile(self) -> None:
+        """Start, stop or restart recorders to match the committed cameras."""
+        ...
+
 
 DB_KEY = web.AppKey("db", Database)
 STATUS_KEY = web.AppKey("status", StatusSource)
 DATA_DIR_KEY = web.AppKey("data_dir", Path)
 CLOCK_KEY = web.AppKey("clock", Clock)
 RECEIPTS_KEY = web.AppKey("receipts", ReceiptSettings)
-AUTH_KEY = web.AppKey("auth", AuthSettings)
+SETTINGS_KEY = web.AppKey("settings", WebSettings)
+
+
+# Builds the context every page template needs (set by web.pages.setup_pages).
+class PageContext(Protocol):
+    def __call__(self, request: web.Request) -> dict[str, Any]: ...
+
+
+PAGE_CONTEXT_KEY = web.AppKey("page_context", PageContext)
+# Absent when the app runs without a supervisor (tests of other endpoints): camera
+# changes then answer 503.
+CAMERA_CONTROL_KEY = web.AppKey("camera_control", CameraControl)
 
 # Set by the auth middleware on every authenticated request.
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

@@ -73,6 +73,8 @@ _SCHEMAS: JsonDict = {
             "freshness_p50_s",
             "freshness_p99_s",
             "frames",
+            "clock_offset_s",
+            "alarms",
         ],
         "properties": {
             "name": {"type": "string"},
@@ -110,6 +112,17 @@ _SCHEMAS: JsonDict = {
             "frames": {
                 "type": "integer",
                 "description": "Video frames recorded since the recorder started.",
+            },
+            "clock_offset_s": {
+                "type": ["number", "null"],
+                "description": "Camera clock minus host clock at the last ONVIF probe, in "
+                "seconds; null if unknown (not an ONVIF camera, or never probed).",
+            },
+            "alarms": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Conditions that need attention, e.g. 'camera clock off by "
+                "3.2 s (ahead)' or 'ONVIF probe failed: ...'.",
             },
         },
     },
@@ -697,6 +710,313 @@ _PATHS.update(
                     "403": _error("Forbidden"),
                     "404": _json(_ref("Error"), "Unknown receipt (receipt_not_found)."),
                     "409": _error("Conflict"),
+                    "500": _error("InternalError"),
+                },
+            }
+        },
+    }
+)
+
+_CAMERA_NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
+_NAME = {"name": "name", "in": "path", "required": True, "schema": _CAMERA_NAME}
+_WRITE_ONLY_PASSWORD = {
+    "type": ["string", "null"],
+    "maxLength": 200,
+    "writeOnly": True,
+    "description": "Write-only: encrypted at rest, never returned; null or '' clears it.",
+}
+_ONVIF_IN: JsonDict = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "host": {"type": "string", "maxLength": 255, "description": "Device address."},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 80},
+        "username": {"type": ["string", "null"], "maxLength": 200},
+        "password": _WRITE_ONLY_PASSWORD,
+        "profile": {
+            "type": ["string", "null"],
+            "description": "Media profile token to record; default: the largest H.264/H.265.",
+        },
+    },
+}
+
+_SCHEMAS.update(
+    {
+        "OnvifIn": {**_ONVIF_IN, "required": ["host"]},
+        "CameraIn": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "description": "Either onvif (the device is probed first and its stream URI "
+            "recorded) or url. A url with user:password@ is accepted; the credentials are "
+            "moved to username and password and the URL is stored without them.",
+            "properties": {
+                "name": _CAMERA_NAME,
+                "url": {"type": "string", "pattern": "^rtsps?://", "maxLength": 2000},
+                "username": {"type": ["string", "null"], "maxLength": 200},
+                "password": _WRITE_ONLY_PASSWORD,
+                "onvif": _ref("OnvifIn"),
+                "counters": {"type": "array", "items": {"type": "string"}, "maxItems": 64},
+                "enabled": {"type": "boolean", "default": True},
+            },
+        },
+        "CameraUpdate": {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "description": "Only the keys given change. An ONVIF camera changes host, port, "
+            "credentials or profile inside onvif (it is probed again); a URL camera uses "
+            "url, username, password.",
+            "properties": {
+                "url": {"type": "string", "pattern": "^rtsps?://", "maxLength": 2000},
+                "username": {"type": ["string", "null"], "maxLength": 200},
+                "password": _WRITE_ONLY_PASSWORD,
+                "onvif": _ONVIF_IN,
+                "counters": {"type": "array", "items": {"type": "string"}, "maxItems": 64},
+                "enabled": {"type": "boolean"},
+            },
+        },
+        "CameraDetail": {
+            "allOf": [
+                _ref("Camera"),
+                {
+                    "type": "object",
+                    "required": [
+                        "origin",
+                        "url",
+                        "username",
+                        "has_password",
+                        "onvif",
+                        "device",
+                        "probed",
+                        "created",
+                        "updated",
+                        "deleted",
+                    ],
+                    "properties": {
+                        "state": {
+                            "type": "string",
+                            "enum": ["recording", "connecting", "offline", "disabled", "deleted"],
+                        },
+                        "origin": {
+                            "type": "string",
+                            "enum": ["config", "api"],
+                            "description": "config: read-only here, managed in the config "
+                            "file; api: managed through this API.",
+                        },
+                        "url": {"type": "string", "description": "Never with credentials."},
+                        "username": _NULLABLE_STR,
+                        "has_password": {"type": "boolean"},
+                        "onvif": {
+                            "type": ["object", "null"],
+                            "properties": {
+                                "host": {"type": "string"},
+                                "port": {"type": ["integer", "null"]},
+                                "profile": _NULLABLE_STR,
+                            },
+                        },
+                        "device": {
+                            "type": ["object", "null"],
+                            "description": "The last ONVIF probe: identity and profiles.",
+                        },
+                        "probed": _NULLABLE_ISO_TIME,
+                        "created": _ISO_TIME,
+                        "updated": _NULLABLE_ISO_TIME,
+                        "deleted": {
+                            **_NULLABLE_ISO_TIME,
+                            "description": "When the camera was deleted; its footage is kept.",
+                        },
+                    },
+                },
+            ]
+        },
+        "ProbeIn": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "An ONVIF device (host, port, username, password, profile) or a "
+            "stream (url, username, password; snapshot decodes one keyframe).",
+            "properties": {
+                **_ONVIF_IN["properties"],
+                "url": {"type": "string", "pattern": "^rtsps?://"},
+                "snapshot": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "Also return a JPEG preview as a data: URL.",
+                },
+            },
+        },
+        "ProbeResult": {
+            "type": "object",
+            "required": ["url", "device", "clock_offset_s", "snapshot"],
+            "properties": {
+                "url": {"type": "string", "description": "Stream URI that would be recorded."},
+                "device": {"type": ["object", "null"]},
+                "clock_offset_s": {"type": ["number", "null"]},
+                "snapshot": {
+                    "type": ["string", "null"],
+                    "description": "data:image/jpeg;base64,... when asked for.",
+                },
+            },
+        },
+        "DiscoverIn": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "timeout_s": {"type": "number", "minimum": 0.2, "maximum": 10, "default": 3}
+            },
+        },
+        "DiscoveredDevices": {
+            "type": "object",
+            "required": ["devices"],
+            "properties": {
+                "devices": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["address", "xaddrs", "sender"],
+                        "properties": {
+                            "address": {"type": "string"},
+                            "xaddrs": {"type": "array", "items": {"type": "string"}},
+                            "sender": {"type": "string"},
+                            "name": _NULLABLE_STR,
+                            "hardware": _NULLABLE_STR,
+                            "location": _NULLABLE_STR,
+                            "types": {"type": "array", "items": {"type": "string"}},
+                            "scopes": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                }
+            },
+        },
+    }
+)
+
+_CAMERA_ERRORS: JsonDict = {
+    "422": _json(
+        _ref("Error"),
+        "The device refused the credentials (onvif_auth_failed) or is not a usable ONVIF "
+        "camera (not_onvif).",
+    ),
+    "502": _json(_ref("Error"), "The camera could not be reached or refused (camera_unreachable)."),
+    "504": _json(_ref("Error"), "The camera did not answer in time (camera_unreachable)."),
+}
+
+_PATHS["/api/v1/cameras"]["post"] = {
+    "operationId": "createCamera",
+    "summary": "Add a camera by ONVIF or stream URL (admin); recording starts at once",
+    "requestBody": _body("CameraIn"),
+    "responses": {
+        "201": _json(_ref("CameraDetail"), "Created."),
+        "400": _error("BadRequest"),
+        "401": _error("Unauthorized"),
+        "403": _error("Forbidden"),
+        "409": _json(_ref("Error"), "The name is taken (also by a deleted camera)."),
+        **_CAMERA_ERRORS,
+        "500": _error("InternalError"),
+    },
+}
+_PATHS.update(
+    {
+        "/api/v1/cameras/probe": {
+            "post": {
+                "operationId": "probeCamera",
+                "summary": "Probe an ONVIF device or test a stream without saving (admin)",
+                "requestBody": _body("ProbeIn"),
+                "responses": {
+                    "200": _json(_ref("ProbeResult"), "What the device reported."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    **_CAMERA_ERRORS,
+                    "500": _error("InternalError"),
+                },
+            }
+        },
+        "/api/v1/cameras/{name}": {
+            "get": {
+                "operationId": "getCamera",
+                "summary": "A camera's settings and live status (never its password)",
+                "parameters": [_NAME],
+                "responses": {
+                    "200": _json(_ref("CameraDetail"), "The camera."),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _json(_ref("Error"), "Unknown camera (camera_not_found)."),
+                    "500": _error("InternalError"),
+                },
+            },
+            "patch": {
+                "operationId": "updateCamera",
+                "summary": "Change an API camera (admin); a changed stream reconnects it",
+                "parameters": [_NAME],
+                "requestBody": _body("CameraUpdate"),
+                "responses": {
+                    "200": _json(_ref("CameraDetail"), "The changed camera."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _error("NotFound"),
+                    "409": _json(
+                        _ref("Error"), "The camera is managed in the config file, or changed."
+                    ),
+                    **_CAMERA_ERRORS,
+                    "500": _error("InternalError"),
+                },
+            },
+            "delete": {
+                "operationId": "deleteCamera",
+                "summary": "Stop recording an API camera and mark it deleted (admin)",
+                "description": "The camera's row, runs and segments are kept and stay "
+                "reachable (recordings, lookup); its name cannot be used again.",
+                "parameters": [_NAME],
+                "responses": {
+                    "204": {"description": "Deleted; footage kept."},
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _error("NotFound"),
+                    "409": _json(_ref("Error"), "The camera is managed in the config file."),
+                    "500": _error("InternalError"),
+                },
+            },
+        },
+        "/api/v1/cameras/{name}/snapshot": {
+            "get": {
+                "operationId": "getCameraSnapshot",
+                "summary": "A live JPEG from the camera (admin, auditor)",
+                "description": "From the ONVIF snapshot URI when the camera has one, else one "
+                "keyframe decoded from its stream. X-Snapshot-Source says which.",
+                "parameters": [_NAME],
+                "responses": {
+                    "200": {
+                        "description": "The picture.",
+                        "content": {
+                            "image/jpeg": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _json(_ref("Error"), "Unknown camera (camera_not_found)."),
+                    **_CAMERA_ERRORS,
+                    "500": _error("InternalError"),
+                },
+            }
+        },
+        "/api/v1/discover": {
+            "post": {
+                "operationId": "discoverCameras",
+                "summary": "WS-Discovery of ONVIF cameras (admin)",
+                "description": "Sends a Probe to [onvif] discovery_address and lists the "
+                "devices that answer within timeout_s.",
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": _ref("DiscoverIn")}},
+                },
+                "responses": {
+                    "200": _json(_ref("DiscoveredDevices"), "Devices that answered."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "502": _json(_ref("Error"), "The probe could not be sent."),
                     "500": _error("InternalError"),
                 },
             }

@@ -28,6 +28,13 @@ def camera_json(
     else:
         enabled = status is None or status.state != "disabled"
         counters = []
+    clock_offset_s: float | None = None
+    alarms: list[str] = []
+    if status is not None:
+        clock_offset_s = _finite(status.clock_offset_s)
+        alarms = [redact_url(a) for a in status.alarms]
+    if clock_offset_s is None and record is not None and record.clock_offset_us is not None:
+        clock_offset_s = round(record.clock_offset_us / 1e6, 3)
     if status is None:
         # Not reported by the supervisor: it is not recording, whatever the reason.
         return {
@@ -44,6 +51,8 @@ def camera_json(
             "freshness_p50_s": None,
             "freshness_p99_s": None,
             "frames": 0,
+            "clock_offset_s": clock_offset_s,
+            "alarms": alarms,
         }
     last_us = status.last_packet_us
     return {
@@ -61,7 +70,45 @@ def camera_json(
         "freshness_p50_s": _finite(status.freshness_p50_s),
         "freshness_p99_s": _finite(status.freshness_p99_s),
         "frames": status.frames,
+        "clock_offset_s": clock_offset_s,
+        "alarms": alarms,
     }
+
+
+def _maybe_iso(us: int | None) -> str | None:
+    return None if us is None else iso_from_us(us)
+
+
+def camera_detail_json(
+    record: CameraRecord, status: CameraStatus | None, now_us: int
+) -> JsonObject:
+    """One camera with its settings: never a password, only whether one is stored."""
+    out = camera_json(record.name, record, status, now_us)
+    if record.deleted_us is not None:
+        out["state"] = "deleted"
+    out.update(
+        {
+            "origin": record.origin,
+            "url": redact_url(record.source_url),
+            "username": record.username,
+            "has_password": record.has_password,
+            "onvif": (
+                None
+                if record.onvif_host is None
+                else {
+                    "host": record.onvif_host,
+                    "port": record.onvif_port,
+                    "profile": record.onvif_profile,
+                }
+            ),
+            "device": record.device,
+            "probed": _maybe_iso(record.probed_us),
+            "created": iso_from_us(record.created_us),
+            "updated": _maybe_iso(record.updated_us),
+            "deleted": _maybe_iso(record.deleted_us),
+        }
+    )
+    return out
 
 
 def segment_url(segment_id: int) -> str:

@@ -1,0 +1,167 @@
+"""Camera setup shared by the API and the supervisor: credentials out of URLs and back in,
+ONVIF probes as index-ready JSON, snapshots.
+
+Nothing here logs a URL that carries credentials; the URL with credentials exists only in
+memory, on its way to PyAV or to an ONVIF request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from cameras.credentials import CredentialBox
+from cameras.onvif import DeviceProbe, OnvifDevice, stream_url_with_credentials, strip_credentials
+from cameras.snapshot import keyframe_jpeg
+from index.records import CameraRecord
+
+SNAPSHOT_TIMEOUT_S = 8.0
+
+
+@dataclass(frozen=True)
+class SplitUrl:
+    """A stream URL without userinfo, and the credentials that were in it (percent-decoded)."""
+
+    url: str
+    username: str | None
+    password: str | None
+
+
+def split_credentials(url: str) -> SplitUrl:
+    """Move user:password out of url; ValueError (without echoing url) if it is malformed."""
+    try:
+        parts = urlsplit(url)
+        username, password = parts.username, parts.password
+        _ = parts.port  # raises ValueError for a non-numeric port
+    except ValueError:
+        raise ValueError("camera url is malformed") from None
+    if not parts.hostname:
+        raise ValueError("camera url has no host")
+    netloc = parts.netloc.rpartition("@")[2]
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return SplitUrl(
+        url=clean,
+        username=None if username is None else unquote(username) or None,
+        password=None if password is None else unquote(password),
+    )
+
+
+def camera_password(record: CameraRecord, box: CredentialBox) -> str:
+    """The camera's password in clear ('' if none); CredentialError if it cannot be decrypted."""
+    return box.decrypt(record.secret_enc) if record.secret_enc is not None else ""
+
+
+def stream_url(record: CameraRecord, box: CredentialBox) -> str:
+    """The URL to open for an API camera, with its credentials injected. Never log it."""
+    if not record.username:
+        return record.source_url
+    return stream_url_with_credentials(
+        record.source_url, record.username, camera_password(record, box)
+    )
+
+
+def device_json(probe: DeviceProbe) -> dict[str, object]:
+    """What the index and the API keep of a probe (URIs carry no credentials)."""
+    return {
+        "manufacturer": probe.manufacturer,
+        "model": probe.model,
+        "firmware": probe.firmware,
+        "serial": probe.serial,
+        "hardware_id": probe.hardware_id,
+        "clock_offset_us": probe.clock_offset_us,
+        "clock_rtt_us": probe.clock_rtt_us,
+        "main_profile": probe.main_profile_token,
+        "sub_profile": probe.sub_profile_token,
+        "profiles": [
+            {
+                "token": p.token,
+                "name": p.name,
+                "encoding": p.encoding,
+                "width": p.width,
+                "height": p.height,
+                "fps": p.fps,
+                "stream_uri": strip_credentials(p.stream_uri),
+                "snapshot_uri": None
+                if p.snapshot_uri is None
+                else strip_credentials(p.snapshot_uri),
+            }
+            for p in probe.profiles
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class OnvifTarget:
+    host: str
+    port: int
+    username: str
+    password: str
+    profile: str | None = None
+
+
+async def probe_onvif(target: OnvifTarget, timeout_s: float) -> DeviceProbe:
+    """Probe the device; raises OnvifError subclasses with scrubbed messages."""
+    async with OnvifDevice(
+        target.host, target.port, target.username, target.password, timeout_s=timeout_s
+    ) as device:
+        return await device.probe(target.profile)
+
+
+async def probe_onvif_with_snapshot(
+    target: OnvifTarget, timeout_s: float
+) -> tuple[DeviceProbe, bytes | None]:
+    """Probe and, if the chosen profile has a snapshot URI, fetch one JPEG in the same session."""
+    async with OnvifDevice(
+        target.host, target.port, target.username, target.password, timeout_s=timeout_s
+    ) as device:
+        probe = await device.probe(target.profile)
+        if probe.main.snapshot_uri is None:
+            return probe, None
+        return probe, await device.snapshot(probe.main_profile_token)
+
+
+def onvif_target(record: CameraRecord, box: CredentialBox) -> OnvifTarget | None:
+    """How to reach an API camera's ONVIF service; None for a plain-URL camera."""
+    if record.onvif_host is None:
+        return None
+    return OnvifTarget(
+        host=record.onvif_host,
+        port=record.onvif_port or 80,
+        username=record.username or "",
+        password=camera_password(record, box),
+        profile=record.onvif_profile,
+    )
+
+
+def chosen_profile(record: CameraRecord) -> dict[str, object] | None:
+    """The recorded profile of an ONVIF camera, from its last probe."""
+    device = record.device or {}
+    token = record.onvif_profile or device.get("main_profile")
+    profiles = device.get("profiles")
+    if not isinstance(profiles, list):
+        return None
+    for p in profiles:
+        if isinstance(p, dict) and p.get("token") == token:
+            return p
+    return None
+
+
+async def camera_snapshot(
+    record: CameraRecord, box: CredentialBox, url: str | None, timeout_s: float
+) -> tuple[bytes, str]:
+    """(JPEG, how it was made): the ONVIF snapshot URI when the camera has one, else one
+    keyframe decoded from the stream. Raises CameraError subclasses."""
+    target = onvif_target(record, box)
+    profile = chosen_profile(record)
+    if target is not None and profile is not None and profile.get("snapshot_uri"):
+        async with OnvifDevice(
+            target.host, target.port, target.username, target.password, timeout_s=timeout_s
+        ) as device:
+            return await device.snapshot(str(profile["token"])), "onvif"
+    if url is None:
+        url = stream_url(record, box)
+    data = await asyncio.wait_for(
+        asyncio.to_thread(keyframe_jpeg, url, timeout_s), timeout=timeout_s * 2 + 5
+    )
+    return data, "keyframe"

@@ -1,0 +1,287 @@
+"""The access matrix: every named route × every role (and no caller) against ROUTE_ROLES.
+
+Walks the application's own route table, so a new route is covered the moment it is
+added, and one without a policy fails here. Denials must be 401/403 and audited;
+allowed calls must get past the guard (their status may still be 400/404/503 from the
+handler, since the requests carry placeholder values). A second test checks staff
+counter scope on every route that takes a counter, camera, receipt or segment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from index.audit import list_audit
+from index.cameras import ensure_camera
+from index.counters import ensure_counter, link_camera_counters
+from index.db import Database
+from index.receipts import ReceiptIn, ReceiptSettings, record_receipt
+from index.records import SegmentRow
+from index.runs import start_run
+from index.segments import upsert_segment
+from index.tokens import create_token
+from surveil.accounts import add_user
+from surveil.clock import FakeClock
+from web.access import PUBLIC, ROUTE_ROLES
+from web.app import create_app
+from web.auth import new_token
+from web.timefmt import us_from_iso
+
+T0 = us_from_iso("2026-11-26T02:00:00+00:00")
+SECOND = 1_000_000
+ROLES = ("admin", "staff", "auditor")
+# Placeholder values for path parameters.
+PARAMS = {
+    "camera": "cam-b",
+    "name": "cam-b",
+    "code": "B02",
+    "receipt_no": "R-B",
+    "id": "1",
+    "username": "nobody",
+    "filename": "surveil.css",
+}
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# The specification, written out independently of web/access.py: who may call what.
+# "public" needs no caller. Staff are further confined to their counters (tested below).
+A, S, U = "admin", "staff", "auditor"
+SPEC: dict[str, tuple[str, ...] | str] = {
+    "health": "public",
+    "openapi": "public",
+    "static": "public",
+    "login": "public",
+    "login_submit": "public",
+    "home": (A, S, U),
+    "logout": (A, S, U),
+    "lookup_page": (A, S, U),
+    "desk_page": (A, S),
+    "desk_scan": (A, S),
+    "cameras": (A, S, U),
+    "recordings": (A, S, U),
+    "segment_file": (A, S, U),
+    "lookup": (A, S, U),
+    "clip": (A, S, U),
+    "counters": (A, S, U),
+    "counter": (A, S, U),
+    "create_counter": (A,),
+    "update_counter": (A,),
+    "delete_counter": (A,),
+    "post_receipt": (A, S),
+    "receipt": (A, S, U),
+    "complete_receipt": (A, S),
+}
+
+
+class NoStatus:
+    def camera_status(self) -> list[Any]:
+        return []
+
+
+@dataclass
+class Matrix:
+    client: TestClient
+    app: web.Application
+    db: Database
+    tokens: dict[str, str]
+
+
+async def _seed(s: AsyncSession) -> None:
+    for code in ("A01", "B02"):
+        await ensure_counter(s, code, f"counter {code}", None, T0)
+    for name, code in (("cam-a", "A01"), ("cam-b", "B02")):
+        cam = await ensure_camera(s, name, f"rtsp://h/{name}", [code], True, T0)
+        await link_camera_counters(s, cam.id, [code], T0)
+        run = await start_run(s, cam.id, T0, "startup")
+        await upsert_segment(
+            s,
+            SegmentRow(
+                camera_id=cam.id,
+                run_id=run,
+                sequence=0,
+                path=f"{name}/0.mp4",
+                start_us=T0,
+                end_us=T0 + 60 * SECOND,
+                duration_us=60 * SECOND,
+                bytes=10,
+                sha256="0" * 64,
+                state="sealed",
+                video_codec="h264",
+                audio_codec=None,
+                fragments=1,
+                clock_sync="synced",
+                camera_clock_offset_us=None,
+                created_us=T0,
+                sealed_us=T0,
+            ),
+        )
+    for no, code in (("R-A", "A01"), ("R-B", "B02")):
+        await record_receipt(s, ReceiptIn(no, code, T0 + 10 * SECOND), T0, ReceiptSettings())
+
+
+@pytest.fixture
+async def matrix(db: Database, tmp_path: Path) -> AsyncIterator[Matrix]:
+    await db.write(_seed)
+    tokens: dict[str, str] = {}
+    for role in ROLES:
+        token, digest = new_token()
+        tokens[role] = token
+        await db.write(lambda s, r=role, d=digest: create_token(s, f"tok-{r}", r, d, T0))
+    # No camera control: camera changes answer 503 and discovery sends nothing.
+    app = create_app(db, NoStatus(), tmp_path, FakeClock(T0 + 120 * SECOND))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield Matrix(client, app, db, tokens)
+    finally:
+        await client.close()
+
+
+def _routes(app: web.Application) -> list[tuple[str, str, str]]:
+    """(name, method, path) for every named route, with placeholders filled in."""
+    out = []
+    for route in app.router.routes():
+        name = route.name
+        if name is None or route.method == "HEAD":
+            continue
+        info = route.resource.get_info() if route.resource else {}
+        if "path" in info:
+            path = info["path"]
+        elif "formatter" in info:
+            path = re.sub(r"\{(\w+)(:[^}]*)?\}", lambda m: PARAMS[m.group(1)], info["formatter"])
+        else:  # static
+            path = f"{info['prefix']}/{PARAMS['filename']}"
+        out.append((name, route.method, path))
+    return out
+
+
+async def _call(m: Matrix, method: str, path: str, token: str | None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    kw: dict[str, Any] = {"headers": headers, "allow_redirects": False}
+    if method in UNSAFE:
+        kw["json"] = {}
+    async with m.client.request(method, path, **kw) as resp:
+        await resp.read()
+        return resp.status
+
+
+def test_every_route_has_a_policy(tmp_path: Path) -> None:
+    app = create_app(None, NoStatus(), tmp_path, FakeClock(T0))  # type: ignore[arg-type]
+    names = {name for name, _, _ in _routes(app)}
+    assert names - set(ROUTE_ROLES) == set(), "routes without an access policy"
+    assert set(ROUTE_ROLES) - names == set(), "policies for routes that do not exist"
+
+
+def test_policy_matches_the_specification(tmp_path: Path) -> None:
+    app = create_app(None, NoStatus(), tmp_path, FakeClock(T0))  # type: ignore[arg-type]
+    names = {name for name, _, _ in _routes(app)}
+    assert names - set(SPEC) == set(), "routes missing from this test's SPEC"
+    for name in names:
+        expected = SPEC[name]
+        actual = ROUTE_ROLES[name]
+        if expected == "public":
+            assert actual is PUBLIC, name
+        else:
+            assert actual == frozenset(expected), name
+
+
+async def test_access_matrix(matrix: Matrix) -> None:
+    routes = _routes(matrix.app)
+    assert len(routes) >= 25
+    problems: list[str] = []
+    for name, method, path in routes:
+        spec = SPEC[name]
+        roles = PUBLIC if spec == "public" else frozenset(spec)
+        for role in (None, *ROLES):
+            status = await _call(matrix, method, path, matrix.tokens[role] if role else None)
+            if roles is PUBLIC:
+                ok = status not in (401, 403) or name == "login_submit"
+            elif role is None:
+                ok = status == 401 or (status == 303 and method == "GET" and "/api/" not in path)
+            elif role in roles:
+                ok = status not in (401, 403)
+            else:
+                ok = status == 403
+            if not ok:
+                problems.append(f"{role or 'anonymous'} {method} {path} ({name}) -> {status}")
+    assert problems == []
+    # Every refusal is in the audit log, attributed to the caller.
+    async with matrix.db.read() as s:
+        denied = await list_audit(s, outcome="denied", limit=1000)
+    by_actor = {(e.actor, e.target) for e in denied}
+    for name, _method, _path in routes:
+        roles = SPEC[name]
+        if roles == "public":
+            continue
+        for role in ROLES:
+            if role not in roles:
+                assert (f"tok-{role}", name) in by_actor, (role, name)
+    assert all(e.remote == "127.0.0.1" for e in denied)
+
+
+STAFF_PASSWORD = "counter-a-password"
+
+
+async def test_staff_are_confined_to_their_counters(matrix: Matrix) -> None:
+    await add_user(matrix.db, "clerk", STAFF_PASSWORD, "staff", ["A01"], T0)
+    page = await (await matrix.client.get("/login")).text()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf
+    resp = await matrix.client.post(
+        "/login",
+        data={"username": "clerk", "password": STAFF_PASSWORD, "csrf_token": csrf.group(1)},
+        allow_redirects=False,
+    )
+    assert resp.status == 303
+    desk = await (await matrix.client.get("/desk")).text()
+    session_csrf = re.search(r'name="csrf_token" value="([^"]+)"', desk)
+    assert session_csrf
+    hdr = {"X-CSRF-Token": session_csrf.group(1)}
+    window = "start=2026-11-26T02:00:00Z&end=2026-11-26T02:01:00Z"
+    ids = {}
+    async with matrix.client.get(f"/api/v1/recordings?camera=cam-a&{window}") as r:
+        ids["a"] = (await r.json())["segments"][0]["id"]
+    theirs_ok = [
+        ("GET", f"/api/v1/lookup?counter=A01&{window}"),
+        ("GET", "/api/v1/receipts/R-A"),
+        ("GET", "/api/v1/counters/A01"),
+        ("GET", f"/api/v1/recordings?camera=cam-a&{window}"),
+        ("GET", "/lookup?receipt=R-A"),
+    ]
+    for method, path in theirs_ok:
+        async with matrix.client.request(method, path) as r:
+            assert r.status == 200, (path, r.status, await r.text())
+    not_theirs = [
+        ("GET", f"/api/v1/lookup?counter=B02&{window}"),
+        ("GET", "/api/v1/receipts/R-B"),
+        ("GET", "/api/v1/counters/B02"),
+        ("GET", f"/api/v1/recordings?camera=cam-b&{window}"),
+        ("GET", f"/api/v1/recordings?{window}"),
+        ("GET", f"/api/v1/segments/{ids['a'] + 1}"),
+        ("GET", f"/api/v1/clips/cam-b.mp4?{window}"),
+        ("GET", "/lookup?receipt=R-B"),
+        ("GET", "/desk?counter=B02"),
+        ("POST", "/api/v1/receipts/R-B/complete"),
+    ]
+    for method, path in not_theirs:
+        body = {"completed_at": "2026-11-26T02:00:30Z"} if method == "POST" else None
+        async with matrix.client.request(method, path, json=body, headers=hdr) as r:
+            assert r.status == 403, (path, r.status, await r.text())
+    body = {"receipt_no": "R-NEW", "counter": "B02", "accepted_at": "2026-11-26T02:00:30Z"}
+    async with matrix.client.post("/api/v1/receipts", json=body, headers=hdr) as r:
+        assert r.status == 403
+    async with matrix.client.get("/api/v1/cameras") as r:
+        assert [c["name"] for c in (await r.json())["cameras"]] == ["cam-a"]
+    async with matrix.client.get("/api/v1/counters") as r:
+        assert [c["code"] for c in (await r.json())["counters"]] == ["A01"]
+    async with matrix.db.read() as s:
+        denied = await list_audit(s, outcome="denied", actor="clerk", limit=100)
+    assert len(denied) == len(not_theirs) + 1
