@@ -78,6 +78,13 @@ SPEC: dict[str, tuple[str, ...] | str] = {
     "post_receipt": (A, S),
     "receipt": (A, S, U),
     "complete_receipt": (A, S),
+    "create_camera": (A,),
+    "probe_camera": (A,),
+    "camera": (A, S, U),
+    "update_camera": (A,),
+    "delete_camera": (A,),
+    "camera_snapshot": (A, U),
+    "discover_cameras": (A,),
 }
 
 
@@ -253,6 +260,7 @@ async def test_staff_are_confined_to_their_counters(matrix: Matrix) -> None:
         ("GET", f"/api/v1/lookup?counter=A01&{window}"),
         ("GET", "/api/v1/receipts/R-A"),
         ("GET", "/api/v1/counters/A01"),
+        ("GET", "/api/v1/cameras/cam-a"),
         ("GET", f"/api/v1/recordings?camera=cam-a&{window}"),
         ("GET", "/lookup?receipt=R-A"),
     ]
@@ -267,6 +275,7 @@ async def test_staff_are_confined_to_their_counters(matrix: Matrix) -> None:
         ("GET", f"/api/v1/recordings?{window}"),
         ("GET", f"/api/v1/segments/{ids['a'] + 1}"),
         ("GET", f"/api/v1/clips/cam-b.mp4?{window}"),
+        ("GET", "/api/v1/cameras/cam-b"),
         ("GET", "/lookup?receipt=R-B"),
         ("GET", "/desk?counter=B02"),
         ("POST", "/api/v1/receipts/R-B/complete"),
