@@ -107,3 +107,95 @@ async def test_camera_password_appears_nowhere(
 
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
     assert CANARY not in ps.stdout, "the camera password is on a process command line"
+
+
+async def test_camera_password_given_through_the_api_appears_nowhere(
+    rtsp_camera: Any,
+    onvif_device: Any,
+    service_factory: Any,
+    tmp_path: Path,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Cameras added by ONVIF and by URL through the API, right and wrong passwords,
+    then the API, the pages, the index (audit log included) and ps are searched."""
+    caplog.set_level(logging.DEBUG)
+    cam = rtsp_camera(
+        video="h264", audio="aac", user="operator", password=CANARY, auth_method="digest"
+    )
+    device = await onvif_device(
+        username="operator", password=CANARY, stream_uri=cam.url_without_credentials
+    )
+    cfg = make_config(tmp_path / "data", database_url, [])
+    service = await service_factory(cfg)
+    assert service.db is not None and service.supervisor is not None
+    token, digest = new_token()
+    await service.db.write(lambda s: tokens.create_token(s, "t", "admin", digest, 1))
+    onvif = {"host": "127.0.0.1", "port": device.port, "username": "operator"}
+    bodies: list[str] = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+
+        async def call(method: str, path: str, body: object = None) -> int:
+            async with http.request(method, service.url + path, json=body) as resp:
+                bodies.append((await resp.read()).decode("utf-8", "replace"))
+                return resp.status
+
+        wrong = {"name": "onvif-wrong", "onvif": {**onvif, "password": CANARY + "-x"}}
+        assert await call("POST", "api/v1/cameras", wrong) == 422
+        assert await call("POST", "api/v1/cameras/probe", {**onvif, "password": "nope-x"}) == 422
+        right = {"name": "onvif-right", "onvif": {**onvif, "password": CANARY}}
+        assert await call("POST", "api/v1/cameras", right) == 201, bodies[-1]
+        by_url = {"name": "url-wrong", "url": cam.url_with("operator", CANARY + "-y")}
+        assert await call("POST", "api/v1/cameras", by_url) == 201, bodies[-1]
+        gone = {"name": "gone", "url": "rtsp://127.0.0.1:9/s", "username": "u", "password": CANARY}
+        assert await call("POST", "api/v1/cameras", gone) == 201, bodies[-1]
+        recs = service.supervisor.recorders
+
+        async def settled() -> bool:
+            return (
+                "onvif-right" in recs
+                and recs["onvif-right"].status().state == "recording"
+                and recs["url-wrong"].status().error is not None
+                and recs["gone"].status().error is not None
+            )
+
+        await wait_for(settled, 30, "ONVIF camera recording, two failing")
+        await call("PATCH", "api/v1/cameras/gone", {"password": CANARY + "-z"})
+        for path in (
+            "api/v1/cameras",
+            "api/v1/cameras/onvif-right",
+            "api/v1/cameras/gone",
+            "api/v1/cameras/onvif-right/snapshot",
+        ):
+            await call("GET", path)
+        for page in ("lookup", "desk", "dashboard", "cameras", "counters", "audit"):
+            await call("GET", page)
+    assert any("onvif-right" in b for b in bodies)
+    await asyncio.sleep(1.0)
+    await service.stop()
+
+    from index.db import Database
+
+    rows: list[str] = []
+    db = await Database.open(cfg.effective_database_url)
+    try:
+        async with db.read() as s:
+            for table in ("cameras", "runs", "gaps", "segments", "events", "audit_log"):
+                result = await s.execute(text(f"SELECT * FROM {table}"))
+                rows += [repr(tuple(r)) for r in result]
+    finally:
+        await db.close()
+    out, err = capfd.readouterr()
+    haystacks = {
+        "log records": "\n".join(r.getMessage() for r in caplog.records),
+        "formatted logs": caplog.text,
+        "stdout/stderr": out + err,
+        "API responses and pages": "\n".join(bodies),
+        "index rows": "\n".join(rows),
+    }
+    assert "camera.create" in haystacks["index rows"]  # the audit log was searched
+    for where, text_ in haystacks.items():
+        assert CANARY not in text_, f"the camera password leaked into {where}"
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    assert CANARY not in ps.stdout, "the camera password is on a process command line"
