@@ -97,6 +97,10 @@ class Recorder:
         self.db = db
         self.loop = loop
         self.clock = clock
+        # Camera clock minus host clock from the last ONVIF probe (None: unknown); set by
+        # the supervisor, stamped on each segment row so evidence carries the camera's
+        # own notion of time next to ours.
+        self.camera_clock_offset_us: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, name=f"rec-{name}", daemon=True)
         self._state = "connecting"
@@ -342,7 +346,7 @@ class Recorder:
             audio_codec=seg.audio_codec,
             fragments=seg.durable_fragments,
             clock_sync=self._clock_sync,
-            camera_clock_offset_us=None,
+            camera_clock_offset_us=self.camera_clock_offset_us,
             created_us=self.clock.now_us(),
             sealed_us=sealed_us,
         )

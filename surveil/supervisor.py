@@ -215,6 +215,8 @@ class Supervisor:
                 continue
             self._probe_errors.pop(record.name, None)
             self._clock_offsets[record.name] = probe.clock_offset_us
+            if record.name in self.recorders:
+                self.recorders[record.name].camera_clock_offset_us = probe.clock_offset_us
             profile = probe.profile(record.onvif_profile or probe.main_profile_token)
             uri = split_credentials(profile.stream_uri).url
             now_us = self.clock.now_us()
@@ -304,6 +306,7 @@ class Supervisor:
                 loop=loop,
                 clock=self.clock,
             )
+            recorder.camera_clock_offset_us = self._clock_offsets.get(name, w.clock_offset_us)
             self.recorders[name] = recorder
             self._fingerprints[name] = w.fingerprint
             recorder.start()

@@ -302,6 +302,13 @@ async def test_add_by_onvif_records_and_snapshots(
     assert any("camera clock off by" in alarm for alarm in body["alarms"]), body
     assert sup.recorders["ov1"].status().state == "recording"
 
+    # Segments written from now on carry the camera's clock offset as evidence.
+    async def stamped() -> bool:
+        offsets = [s.camera_clock_offset_us for s in await a.segments("ov1")]
+        return any(o is not None and 4_000_000 <= o <= 6_000_000 for o in offsets)
+
+    await wait_for(stamped, 15, "a segment row with the camera clock offset")
+
     # The password only ever left as ciphertext.
     everything = "\n".join(a.bodies) + caplog.text
     assert ONVIF_PASSWORD not in everything and WRONG not in everything
