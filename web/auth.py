@@ -142,8 +142,9 @@ async def _session_principal(request: web.Request, sid: str) -> Principal | None
         await db.write(lambda s: end_session(s, session_id, reason, now_us))
         return None
     if app[SESSION_TOUCHER_KEY].due(clock, session.id):
+        # Awaited, not submitted: the idle timeout of the next request reads this row.
         session_id = session.id
-        db.submit(lambda s: touch_session(s, session_id, now_us))
+        await db.write(lambda s: touch_session(s, session_id, now_us))
     return user_principal(user, session.id, session.csrf_token)
 
 
