@@ -10,13 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cameras.urls import redact_url
-from index import tokens
 from index.db import Database
 from index.errors import Conflict, CounterNotFound, InvalidRecord
 from index.records import TOKEN_ROLES, USER_ROLES
 from index.users import UserNotFound
 from surveil import __version__
-from surveil.accounts import add_user, change_password, generate_password
+from surveil.accounts import add_token, add_user, change_password, generate_password
 from surveil.archive import VerifyReport, verify_archive
 from surveil.clock import SystemClock
 from surveil.config import Config, ConfigError, load_config, parse_config
@@ -135,8 +134,7 @@ async def _create_token(cfg: Config, name: str, role: str) -> str:
     token, digest = new_token()
     db = await Database.open(cfg.effective_database_url)
     try:
-        now = SystemClock().now_us()
-        await db.write(lambda s: tokens.create_token(s, name, role, digest, now))
+        await add_token(db, name, role, digest, SystemClock().now_us())
     finally:
         await db.close()
     return token
