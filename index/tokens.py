@@ -10,6 +10,10 @@ from index.models import ApiToken
 from index.records import TOKEN_ROLES, TokenRecord
 
 
+class TokenNotFound(RecordNotFound):
+    """No API token with that id."""
+
+
 def _record(row: ApiToken) -> TokenRecord:
     return TokenRecord(
         id=row.id,
@@ -69,3 +73,11 @@ async def list_tokens(s: AsyncSession) -> list[TokenRecord]:
     """Every token, revoked ones included, oldest first."""
     rows = (await s.execute(select(ApiToken).order_by(ApiToken.id))).scalars()
     return [_record(row) for row in rows]
+
+
+async def get_token(s: AsyncSession, token_id: int) -> TokenRecord:
+    """The token with this id, revoked or not (never its hash); raises TokenNotFound."""
+    row = await s.get(ApiToken, token_id)
+    if row is None:
+        raise TokenNotFound(f"no token with id {token_id}")
+    return _record(row)

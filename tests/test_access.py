@@ -85,6 +85,39 @@ SPEC: dict[str, tuple[str, ...] | str] = {
     "delete_camera": (A,),
     "camera_snapshot": (A, U),
     "discover_cameras": (A,),
+    # Dashboard, cameras and counters pages.
+    "dashboard_page": (A, U),
+    "cameras_page": (A,),
+    "camera_discover": (A,),
+    "camera_probe": (A,),
+    "camera_add_onvif": (A,),
+    "camera_add_url": (A,),
+    "camera_edit_page": (A,),
+    "camera_edit": (A,),
+    "camera_enable": (A,),
+    "camera_delete_page": (A,),
+    "camera_delete": (A,),
+    "counters_page": (A,),
+    "counter_create": (A,),
+    "counter_update": (A,),
+    "counter_delete": (A,),
+    "counter_cameras": (A,),
+    # Users, API tokens and the audit log.
+    "users": (A,),
+    "create_user": (A,),
+    "user": (A,),
+    "update_user": (A,),
+    "tokens": (A,),
+    "create_token": (A,),
+    "revoke_token": (A,),
+    "audit_log": (A, U),
+    "users_page": (A,),
+    "users_create": (A,),
+    "users_update": (A,),
+    "tokens_page": (A,),
+    "tokens_create": (A,),
+    "tokens_revoke": (A,),
+    "audit_page": (A, U),
 }
 
 
@@ -138,6 +171,9 @@ async def _seed(s: AsyncSession) -> None:
 async def matrix(db: Database, tmp_path: Path) -> AsyncIterator[Matrix]:
     await db.write(_seed)
     tokens: dict[str, str] = {}
+    # Token id 1 (the placeholder id) is a spare: the matrix revokes it.
+    _, spare = new_token()
+    await db.write(lambda s: create_token(s, "spare", "staff", spare, T0))
     for role in ROLES:
         token, digest = new_token()
         tokens[role] = token

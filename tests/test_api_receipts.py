@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from index.audit import list_audit
 from index.cameras import ensure_camera
 from index.counters import link_camera_counters
 from index.db import Database
@@ -258,6 +259,14 @@ async def test_counters_crud(api: Api) -> None:
     assert resp.status == 204
     status, body = await api.get("/api/v1/counters/B01")
     assert status == 404 and _code(body) == "counter_not_found"
+    # Every change is in the audit log, attributed to the token; refusals change nothing.
+    async with api.db.read() as s:
+        changes = await list_audit(s, action="counter.", outcome="ok")
+    assert [(e.action, e.target, e.actor) for e in reversed(changes)] == [
+        ("counter.create", "B01", "admin"),
+        ("counter.update", "B01", "admin"),
+        ("counter.delete", "B01", "admin"),
+    ]
 
 
 async def test_counter_with_receipts_cannot_be_deleted(api: Api) -> None:

@@ -9,43 +9,40 @@ carries one (errors from cameras are scrubbed of the password that was sent).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from cameras.credentials import CredentialError
-from cameras.discovery import discover
 from cameras.onvif import (
     DeviceProbe,
-    OnvifAuthError,
-    OnvifError,
     OnvifNotSupported,
-    OnvifUnreachable,
-    stream_url_with_credentials,
 )
-from cameras.snapshot import keyframe_jpeg
-from cameras.source import CameraError, CameraRejected, CameraUnreachable
-from cameras.urls import scrub
-from index.audit import add_audit
+from cameras.source import CameraError
 from index.cameras import (
     CAMERA_NAME_RE,
     CAMERA_NAME_RULE,
     CameraSpec,
-    create_api_camera,
-    delete_api_camera,
     get_active_camera,
     get_api_camera,
     get_camera,
     spec_of,
-    update_api_camera,
 )
-from index.errors import CameraNotFound, Conflict
-from index.records import AuditIn, CameraRecord
+from index.errors import CameraNotFound
+from index.records import CameraRecord
+from surveil.camera_admin import (
+    apply_change,
+    describe_failure,
+    discover_devices,
+    onvif_spec,
+    remove_camera,
+    save_camera_change,
+    save_new_camera,
+    stream_preview,
+)
 from surveil.camera_setup import (
     OnvifTarget,
     camera_snapshot,
@@ -70,6 +67,15 @@ DISCOVER_KEYS = ("timeout_s",)
 MAX_COUNTERS = 64
 DISCOVER_MAX_S = 10.0
 URL_MAX = 2000
+# HTTP status of each kind of camera failure (a timeout is 504 whatever its kind).
+FAILURE_STATUS = {
+    "onvif_auth_failed": 422,
+    "not_onvif": 422,
+    "camera_unreachable": 502,
+    "camera_rejected": 502,
+    "onvif_error": 502,
+    "camera_error": 502,
+}
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -92,23 +98,14 @@ def _name(request: web.Request) -> str:
 
 def _camera_error(exc: CameraError, secrets: list[str]) -> ApiError:
     """The HTTP error for a camera's failure; the message never carries the password."""
-    message = scrub(str(exc), secrets)
-    if isinstance(exc, OnvifAuthError):
-        return ApiError(
-            f"the camera refused the user name or password ({message})",
-            status=422,
-            code="onvif_auth_failed",
-        )
-    if isinstance(exc, OnvifNotSupported):
-        return ApiError(message, status=422, code="not_onvif")
-    if isinstance(exc, OnvifUnreachable | CameraUnreachable):
-        status = 504 if "timed out" in message else 502
-        return ApiError(message, status=status, code="camera_unreachable")
-    if isinstance(exc, CameraRejected):
-        return ApiError(message, status=502, code="camera_rejected")
-    if isinstance(exc, OnvifError):
-        return ApiError(message, status=502, code="onvif_error")
-    return ApiError(message, status=502, code="camera_error")
+    failure = describe_failure(exc, secrets)
+    message = failure.message
+    if failure.code == "onvif_auth_failed":
+        message = f"the camera refused the user name or password ({message})"
+    status = FAILURE_STATUS.get(failure.code, 502)
+    if failure.timed_out:
+        status = 504
+    return ApiError(message, status=status, code=failure.code)
 
 
 def _bool(body: Mapping[str, object], key: str, default: bool) -> bool:
@@ -203,38 +200,10 @@ def _onvif_spec(
     base: CameraSpec, target: OnvifTarget, probe: DeviceProbe, control: CameraControl, now_us: int
 ) -> CameraSpec:
     """base with the ONVIF device's settings and the chosen profile's stream URI."""
-    split = split_credentials(probe.main.stream_uri)
-    if not split.url.startswith(("rtsp://", "rtsps://")):
-        raise ApiError(
-            f"the camera's stream URI is not RTSP ({split.url.partition(':')[0]})",
-            status=422,
-            code="not_onvif",
-        )
-    return replace(
-        base,
-        source_url=split.url,
-        username=target.username or None,
-        secret_enc=control.credentials.encrypt(target.password) if target.password else None,
-        onvif_host=target.host,
-        onvif_port=target.port,
-        onvif_profile=target.profile,
-        device=device_json(probe),
-        clock_offset_us=probe.clock_offset_us,
-        probed_us=now_us,
-    )
-
-
-def _detail(spec: CameraSpec) -> dict[str, object]:
-    """Audit detail of a camera's settings: no password, only whether one is set."""
-    return {
-        "url": spec.source_url,
-        "username": spec.username,
-        "password_set": spec.secret_enc is not None,
-        "onvif": None if spec.onvif_host is None else f"{spec.onvif_host}:{spec.onvif_port}",
-        "profile": spec.onvif_profile,
-        "counters": list(spec.counters),
-        "enabled": spec.enabled,
-    }
+    try:
+        return onvif_spec(base, target, probe, control.credentials, now_us)
+    except OnvifNotSupported as exc:
+        raise ApiError(str(exc), status=422, code="not_onvif") from None
 
 
 async def _respond(request: web.Request, record: CameraRecord, status: int = 200) -> web.Response:
@@ -245,12 +214,7 @@ async def _respond(request: web.Request, record: CameraRecord, status: int = 200
 
 
 async def _reconcile(control: CameraControl, name: str) -> None:
-    # The change is committed; a failure to apply it now must not turn into an error
-    # that suggests it was not saved.
-    try:
-        await control.reconcile()
-    except Exception:
-        logger.exception("%s: applying the camera change failed", name)
+    await apply_change(control.reconcile, name)
 
 
 # -- handlers ---------------------------------------------------------------------------
@@ -281,14 +245,8 @@ async def create_camera(request: web.Request) -> web.Response:
         url, username, password = _stream_url(body)
         secret = control.credentials.encrypt(password) if password else None
         spec = replace(spec, source_url=url, username=username, secret_enc=secret)
-    entry = audit_entry(request, "camera.create", "ok", name, _detail(spec))
-
-    async def write(s: AsyncSession) -> CameraRecord:
-        record = await create_api_camera(s, spec, now_us)
-        await add_audit(s, entry, now_us)
-        return record
-
-    record = await request.app[DB_KEY].write(write)
+    entry = audit_entry(request, "camera.create", "ok", name)
+    record = await save_new_camera(request.app[DB_KEY], spec, entry, now_us)
     await _reconcile(control, name)
     return await _respond(request, record, 201)
 
@@ -355,22 +313,10 @@ async def update_camera(request: web.Request) -> web.Response:
             password = _password(body)
             secret = None if password is None else control.credentials.encrypt(password)
             spec = replace(spec, secret_enc=secret)
-    updated_us = record.updated_us
-
-    async def write(s: AsyncSession) -> tuple[CameraRecord, list[str]]:
-        current = await get_api_camera(s, name)
-        if current.updated_us != updated_us:
-            raise Conflict(f"camera {name!r} was changed meanwhile; read it and try again")
-        new, changed = await update_api_camera(s, spec, now_us)
-        detail: dict[str, object] = {"changed": changed}
-        detail.update({k: v for k, v in _detail(spec).items() if k in changed})
-        if "secret_enc" in changed:
-            detail["password_set"] = spec.secret_enc is not None
-        entry: AuditIn = audit_entry(request, "camera.update", "ok", name, detail)
-        await add_audit(s, entry, now_us)
-        return new, changed
-
-    new_record, changed = await request.app[DB_KEY].write(write)
+    entry = audit_entry(request, "camera.update", "ok", name)
+    new_record, changed = await save_camera_change(
+        request.app[DB_KEY], spec, entry, now_us, expect_updated_us=record.updated_us
+    )
     if changed:
         await _reconcile(control, name)
     return await _respond(request, new_record)
@@ -390,13 +336,8 @@ async def delete_camera(request: web.Request) -> web.Response:
     control = _control(request)
     name = _name(request)
     now_us = request.app[CLOCK_KEY].now_us()
-    entry = audit_entry(request, "camera.delete", "ok", name, {"footage": "kept"})
-
-    async def write(s: AsyncSession) -> None:
-        await delete_api_camera(s, name, now_us)
-        await add_audit(s, entry, now_us)
-
-    await request.app[DB_KEY].write(write)
+    entry = audit_entry(request, "camera.delete", "ok", name)
+    await remove_camera(request.app[DB_KEY], name, entry, now_us)
     await _reconcile(control, name)
     return web.Response(status=204)
 
@@ -411,13 +352,14 @@ async def probe_camera(request: web.Request) -> web.Response:
         if set(body) & {"host", "port", "profile"}:
             raise BadRequest("give either 'url' or 'host' (ONVIF), not both")
         url, username, password = _stream_url(body)
-        full = url
-        if username:
-            full = stream_url_with_credentials(url, username, password or "")
         try:
-            preview = await asyncio.to_thread(keyframe_jpeg, full, timeout_s)
+            preview = await stream_preview(url, username, password, timeout_s)
         except CameraError as exc:
             raise _camera_error(exc, [password or ""]) from None
+        except TimeoutError:
+            raise ApiError(
+                "the camera gave no picture in time", status=504, code="camera_unreachable"
+            ) from None
         return web.json_response(
             {"url": url, "device": None, "clock_offset_s": None, "snapshot": _data_url(preview)}
         )
@@ -457,14 +399,8 @@ async def discover_cameras(request: web.Request) -> web.Response:
         if not 0.2 <= value <= DISCOVER_MAX_S:
             raise BadRequest(f"'timeout_s' must be between 0.2 and {DISCOVER_MAX_S:g}")
         timeout_s = float(value)
-    host, port = control.onvif.discovery_target
     try:
-        devices = await discover(
-            timeout_s=timeout_s,
-            target_host=host,
-            target_port=port,
-            bind_host=control.onvif.discovery_bind,
-        )
+        devices = await discover_devices(control.onvif, timeout_s)
     except OSError as exc:
         raise ApiError(
             f"discovery could not send its probe: {exc.strerror or type(exc).__name__}",

@@ -1024,6 +1024,363 @@ _PATHS.update(
     }
 )
 
+# -- users, API tokens, audit log (web/accounts_api.py) ---------------------------------
+
+_USERNAME = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",
+    "description": "Login name: letters, digits, '.', '_', '@', '-'.",
+}
+_ROLE = {"type": "string", "enum": ["admin", "staff", "auditor"]}
+_PASSWORD_IN = {
+    "type": "string",
+    "writeOnly": True,
+    "description": "Write-only; stored as an argon2id hash. Rule: 10-256 characters, no "
+    "blank at either end, not containing the user name (else 400 password_rejected).",
+}
+_COUNTER_CODES = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "Counter codes a staff account works at (ignored for other roles).",
+}
+_SCHEMAS.update(
+    {
+        "User": {
+            "type": "object",
+            "required": [
+                "username",
+                "role",
+                "counters",
+                "active",
+                "created",
+                "created_us",
+                "disabled",
+                "disabled_us",
+                "last_login",
+                "last_login_us",
+            ],
+            "properties": {
+                "username": _USERNAME,
+                "role": _ROLE,
+                "counters": {"type": "array", "items": {"type": "string"}},
+                "active": {"type": "boolean", "description": "false once disabled."},
+                "created": _ISO_TIME,
+                "created_us": {"type": "integer"},
+                "disabled": _NULLABLE_ISO_TIME,
+                "disabled_us": _NULLABLE_US,
+                "last_login": _NULLABLE_ISO_TIME,
+                "last_login_us": _NULLABLE_US,
+            },
+        },
+        "UserList": {
+            "type": "object",
+            "required": ["users"],
+            "properties": {"users": {"type": "array", "items": _ref("User")}},
+        },
+        "UserIn": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["username", "password", "role"],
+            "properties": {
+                "username": _USERNAME,
+                "password": _PASSWORD_IN,
+                "role": _ROLE,
+                "counters": _COUNTER_CODES,
+            },
+        },
+        "UserUpdate": {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "description": "Only the keys given change. Disabling or a new password ends "
+            "every session of the account.",
+            "properties": {
+                "role": _ROLE,
+                "counters": _COUNTER_CODES,
+                "disabled": {"type": "boolean"},
+                "password": _PASSWORD_IN,
+            },
+        },
+        "Token": {
+            "type": "object",
+            "required": [
+                "id",
+                "name",
+                "role",
+                "active",
+                "created",
+                "created_us",
+                "last_used",
+                "last_used_us",
+                "revoked",
+                "revoked_us",
+            ],
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": "string"},
+                "role": _ROLE,
+                "active": {"type": "boolean", "description": "false once revoked."},
+                "created": _ISO_TIME,
+                "created_us": {"type": "integer"},
+                "last_used": _NULLABLE_ISO_TIME,
+                "last_used_us": _NULLABLE_US,
+                "revoked": _NULLABLE_ISO_TIME,
+                "revoked_us": _NULLABLE_US,
+            },
+        },
+        "TokenList": {
+            "type": "object",
+            "required": ["tokens"],
+            "properties": {"tokens": {"type": "array", "items": _ref("Token")}},
+        },
+        "TokenIn": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "role"],
+            "properties": {
+                "name": {"type": "string", "maxLength": 200, "description": "What uses it."},
+                "role": _ROLE,
+            },
+        },
+        "NewToken": {
+            "allOf": [
+                _ref("Token"),
+                {
+                    "type": "object",
+                    "required": ["token"],
+                    "properties": {
+                        "token": {
+                            "type": "string",
+                            "description": "The bearer token. Shown only in this response; "
+                            "the index keeps only its SHA-256.",
+                        }
+                    },
+                },
+            ]
+        },
+        "AuditEntry": {
+            "type": "object",
+            "required": [
+                "id",
+                "at",
+                "at_us",
+                "actor",
+                "actor_kind",
+                "remote",
+                "action",
+                "target",
+                "outcome",
+                "detail",
+            ],
+            "properties": {
+                "id": {"type": "integer"},
+                "at": _ISO_TIME,
+                "at_us": {"type": "integer"},
+                "actor": {"type": "string", "description": "User or token name; '-' if none."},
+                "actor_kind": {
+                    "type": "string",
+                    "enum": ["user", "token", "anonymous", "system"],
+                },
+                "remote": _NULLABLE_STR,
+                "action": {
+                    "type": "string",
+                    "description": "e.g. login, user.create, token.revoke, receipt.start, "
+                    "or 'METHOD path' for a refused request.",
+                },
+                "target": _NULLABLE_STR,
+                "outcome": {"type": "string", "enum": ["ok", "denied", "failed"]},
+                "detail": {"type": "object", "description": "Never holds a secret."},
+            },
+        },
+        "AuditPage": {
+            "type": "object",
+            "required": ["entries", "next_before", "next"],
+            "properties": {
+                "entries": {"type": "array", "items": _ref("AuditEntry")},
+                "next_before": {
+                    "type": ["integer", "null"],
+                    "description": "Pass as 'before' for the next (older) page; null at the end.",
+                },
+                "next": {
+                    "type": ["string", "null"],
+                    "description": "The next page's path and query.",
+                },
+            },
+        },
+    }
+)
+
+_USERNAME_PARAM = {"name": "username", "in": "path", "required": True, "schema": _USERNAME}
+_TOKEN_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
+def _query(name: str, schema: JsonDict, description: str) -> JsonDict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_PATHS.update(
+    {
+        "/api/v1/users": {
+            "get": {
+                "operationId": "listUsers",
+                "summary": "Every account, by name (admin); never a password hash",
+                "responses": {
+                    "200": _json(_ref("UserList"), "All accounts."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "500": _error("InternalError"),
+                },
+            },
+            "post": {
+                "operationId": "createUser",
+                "summary": "Create an account (admin); audited as user.create",
+                "requestBody": _body("UserIn"),
+                "responses": {
+                    "201": _json(_ref("User"), "Created."),
+                    "400": _json(
+                        _ref("Error"),
+                        "Invalid values, or the password breaks the rule (password_rejected).",
+                    ),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _json(_ref("Error"), "Unknown counter (counter_not_found)."),
+                    "409": _json(_ref("Error"), "The user name is taken."),
+                    "500": _error("InternalError"),
+                },
+            },
+        },
+        "/api/v1/users/{username}": {
+            "get": {
+                "operationId": "getUser",
+                "summary": "One account (admin)",
+                "parameters": [_USERNAME_PARAM],
+                "responses": {
+                    "200": _json(_ref("User"), "The account."),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _json(_ref("Error"), "Unknown user (user_not_found)."),
+                    "500": _error("InternalError"),
+                },
+            },
+            "patch": {
+                "operationId": "updateUser",
+                "summary": "Change role, counters, disabled state or password (admin)",
+                "description": "Audited as user.update, user.disable, user.enable and "
+                "user.password. Disabling or a new password ends the account's sessions.",
+                "parameters": [_USERNAME_PARAM],
+                "requestBody": _body("UserUpdate"),
+                "responses": {
+                    "200": _json(_ref("User"), "The changed account."),
+                    "400": _json(
+                        _ref("Error"),
+                        "Invalid values, or the password breaks the rule (password_rejected).",
+                    ),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _json(
+                        _ref("Error"),
+                        "Unknown user or counter (user_not_found, counter_not_found).",
+                    ),
+                    "409": _json(
+                        _ref("Error"),
+                        "It would demote or disable the last active admin, or disable "
+                        "the caller's own account.",
+                    ),
+                    "500": _error("InternalError"),
+                },
+            },
+        },
+        "/api/v1/tokens": {
+            "get": {
+                "operationId": "listTokens",
+                "summary": "Every API token, revoked ones included (admin); never a secret",
+                "responses": {
+                    "200": _json(_ref("TokenList"), "All tokens, oldest first."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "500": _error("InternalError"),
+                },
+            },
+            "post": {
+                "operationId": "createToken",
+                "summary": "Create an API token (admin); the secret is in this answer only",
+                "requestBody": _body("TokenIn"),
+                "responses": {
+                    "201": _json(_ref("NewToken"), "Created."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "500": _error("InternalError"),
+                },
+            },
+        },
+        "/api/v1/tokens/{id}": {
+            "delete": {
+                "operationId": "revokeToken",
+                "summary": "Revoke an API token (admin); its row stays",
+                "description": "Takes effect on the next request. Revoking again keeps the "
+                "first revocation time.",
+                "parameters": [_TOKEN_ID],
+                "responses": {
+                    "200": _json(_ref("Token"), "The revoked token."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "404": _json(_ref("Error"), "Unknown token (token_not_found)."),
+                    "500": _error("InternalError"),
+                },
+            }
+        },
+        "/api/v1/audit": {
+            "get": {
+                "operationId": "listAudit",
+                "summary": "The audit log, newest first (admin, auditor)",
+                "parameters": [
+                    _query("start", _ISO_TIME, "Entries at or after this time."),
+                    _query("end", _ISO_TIME, "Entries before this time."),
+                    _query("actor", {"type": "string"}, "Exactly this actor."),
+                    _query("action", {"type": "string"}, "Actions starting with this."),
+                    _query(
+                        "outcome",
+                        {"type": "string", "enum": ["ok", "denied", "failed"]},
+                        "Only entries with this outcome.",
+                    ),
+                    _query(
+                        "before",
+                        {"type": "integer", "minimum": 1},
+                        "Only entries with a smaller id: next_before of the previous page.",
+                    ),
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                        "Entries per page.",
+                    ),
+                ],
+                "responses": {
+                    "200": _json(_ref("AuditPage"), "One page of entries."),
+                    "400": _error("BadRequest"),
+                    "401": _error("Unauthorized"),
+                    "403": _error("Forbidden"),
+                    "500": _error("InternalError"),
+                },
+            }
+        },
+    }
+)
+
 _DOCUMENT: JsonDict = {
     "openapi": "3.1.0",
     "info": {

@@ -10,8 +10,9 @@ from index.counters import COUNTER_CODE_MAX
 from index.errors import CounterNotFound, ReceiptNotFound
 from index.receipts import RECEIPT_INPUT_FIELDS, ReceiptIn, hold_end_us
 from index.records import CounterRecord, HoldRecord, ReceiptRecord
+from surveil import camera_admin as counter_admin
 from surveil.lookup import receipt_footage
-from web.access import require_counter, visible_counters
+from web.access import audit_entry, require_counter, visible_counters
 from web.body import json_object, optional_str, optional_time_us, required_str, required_time_us
 from web.errors import ApiError
 from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY
@@ -94,8 +95,9 @@ async def create_counter(request: web.Request) -> web.Response:
     code = required_str(body, "code", COUNTER_CODE_MAX)
     name, site = _counter_fields(body)
     now_us = request.app[CLOCK_KEY].now_us()
-    record = await request.app[DB_KEY].write(
-        lambda s: counter_queries.create_counter(s, code, name, site, now_us)
+    entry = audit_entry(request, "counter.create", "ok")
+    record = await counter_admin.create_counter(
+        request.app[DB_KEY], code, name, site, entry, now_us
     )
     return web.json_response(counter_json(record), status=201)
 
@@ -116,9 +118,11 @@ async def update_counter(request: web.Request) -> web.Response:
     code = request.match_info["code"]
     body = await json_object(request, ("name", "site"))
     name, site = _counter_fields(body)
+    entry = audit_entry(request, "counter.update", "ok")
+    now_us = request.app[CLOCK_KEY].now_us()
     try:
-        record = await request.app[DB_KEY].write(
-            lambda s: counter_queries.update_counter(s, code, name, site)
+        record = await counter_admin.update_counter(
+            request.app[DB_KEY], code, name, site, entry, now_us
         )
     except CounterNotFound:
         raise _counter_not_found(code) from None
@@ -128,8 +132,10 @@ async def update_counter(request: web.Request) -> web.Response:
 async def delete_counter(request: web.Request) -> web.Response:
     """Delete a counter; 409 while receipts refer to it."""
     code = request.match_info["code"]
+    entry = audit_entry(request, "counter.delete", "ok")
+    now_us = request.app[CLOCK_KEY].now_us()
     try:
-        await request.app[DB_KEY].write(lambda s: counter_queries.delete_counter(s, code))
+        await counter_admin.delete_counter(request.app[DB_KEY], code, entry, now_us)
     except CounterNotFound:
         raise _counter_not_found(code) from None
     return web.Response(status=204)

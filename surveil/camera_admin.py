@@ -1,0 +1,334 @@
+"""Camera and counter administration shared by the JSON API (web/cameras_api.py) and the
+admin pages (web/camera_pages.py): what a camera's failure means, a camera spec from an
+ONVIF probe, audited writes, discovery.
+
+Nothing here knows about HTTP. Every write runs with its audit row in one transaction; the
+caller asks the supervisor to reconcile afterwards (``apply_change``). Messages never carry a
+password: camera errors are scrubbed of the secrets that were sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cameras.credentials import CredentialBox
+from cameras.discovery import DiscoveredDevice, discover
+from cameras.onvif import (
+    DeviceProbe,
+    OnvifAuthError,
+    OnvifError,
+    OnvifNotSupported,
+    OnvifUnreachable,
+    stream_url_with_credentials,
+)
+from cameras.snapshot import keyframe_jpeg
+from cameras.source import CameraError, CameraRejected, CameraUnreachable
+from cameras.urls import redact_url, scrub
+from index import counters as counter_queries
+from index.audit import add_audit
+from index.cameras import (
+    CameraSpec,
+    create_api_camera,
+    delete_api_camera,
+    get_api_camera,
+    list_api_cameras,
+    spec_of,
+    update_api_camera,
+)
+from index.db import Database
+from index.errors import Conflict
+from index.records import AuditIn, CameraRecord, CounterRecord
+from surveil.camera_setup import OnvifTarget, device_json, split_credentials
+from surveil.config import OnvifConfig
+
+logger = logging.getLogger(__name__)
+
+
+# -- camera failures -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameraFailure:
+    """What went wrong with a camera, for people and machines; message carries no secret."""
+
+    code: str  # onvif_auth_failed | not_onvif | camera_unreachable | camera_rejected | ...
+    message: str
+    timed_out: bool = False
+
+
+def describe_failure(exc: CameraError, secrets: Sequence[str]) -> CameraFailure:
+    """Classify a camera's error; the message is scrubbed of secrets and URL passwords."""
+    message = redact_url(scrub(str(exc), [s for s in secrets if s]))
+    if isinstance(exc, OnvifAuthError):
+        return CameraFailure("onvif_auth_failed", message)
+    if isinstance(exc, OnvifNotSupported):
+        return CameraFailure("not_onvif", message)
+    if isinstance(exc, OnvifUnreachable | CameraUnreachable):
+        return CameraFailure("camera_unreachable", message, "timed out" in message)
+    if isinstance(exc, CameraRejected):
+        return CameraFailure("camera_rejected", message)
+    if isinstance(exc, OnvifError):
+        return CameraFailure("onvif_error", message)
+    return CameraFailure("camera_error", message)
+
+
+# -- specs ---------------------------------------------------------------------------------
+
+
+def onvif_spec(
+    base: CameraSpec, target: OnvifTarget, probe: DeviceProbe, box: CredentialBox, now_us: int
+) -> CameraSpec:
+    """base with the ONVIF device's settings and the chosen profile's stream URI.
+
+    OnvifNotSupported if the device's stream URI is not RTSP.
+    """
+    split = split_credentials(probe.main.stream_uri)
+    if not split.url.startswith(("rtsp://", "rtsps://")):
+        raise OnvifNotSupported(
+            f"the camera's stream URI is not RTSP ({split.url.partition(':')[0]})"
+        )
+    return replace(
+        base,
+        source_url=split.url,
+        username=target.username or None,
+        secret_enc=box.encrypt(target.password) if target.password else None,
+        onvif_host=target.host,
+        onvif_port=target.port,
+        onvif_profile=target.profile,
+        device=device_json(probe),
+        clock_offset_us=probe.clock_offset_us,
+        probed_us=now_us,
+    )
+
+
+def audit_detail(spec: CameraSpec) -> dict[str, object]:
+    """Audit detail of a camera's settings: no password, only whether one is set."""
+    return {
+        "url": spec.source_url,
+        "username": spec.username,
+        "password_set": spec.secret_enc is not None,
+        "onvif": None if spec.onvif_host is None else f"{spec.onvif_host}:{spec.onvif_port}",
+        "profile": spec.onvif_profile,
+        "counters": list(spec.counters),
+        "enabled": spec.enabled,
+    }
+
+
+def change_detail(spec: CameraSpec, changed: Sequence[str]) -> dict[str, object]:
+    detail: dict[str, object] = {"changed": list(changed)}
+    detail.update({k: v for k, v in audit_detail(spec).items() if k in changed})
+    if "secret_enc" in changed:
+        detail["password_set"] = spec.secret_enc is not None
+    return detail
+
+
+# -- audited writes ------------------------------------------------------------------------
+
+
+async def save_new_camera(
+    db: Database,
+    spec: CameraSpec,
+    entry: AuditIn,
+    now_us: int,
+) -> CameraRecord:
+    """Insert an API camera with its audit row (entry's detail is filled in)."""
+    entry = replace(entry, detail=audit_detail(spec))
+
+    async def write(s: AsyncSession) -> CameraRecord:
+        record = await create_api_camera(s, spec, now_us)
+        await add_audit(s, entry, now_us)
+        return record
+
+    return await db.write(write)
+
+
+async def save_camera_change(
+    db: Database,
+    spec: CameraSpec,
+    entry: AuditIn,
+    now_us: int,
+    expect_updated_us: int | None = None,
+) -> tuple[CameraRecord, list[str]]:
+    """Replace an API camera's settings with spec, audited; (record, changed fields).
+
+    With expect_updated_us, Conflict if the camera changed since it was read.
+    """
+
+    async def write(s: AsyncSession) -> tuple[CameraRecord, list[str]]:
+        current = await get_api_camera(s, spec.name)
+        if expect_updated_us is not None and current.updated_us != expect_updated_us:
+            raise Conflict(f"camera {spec.name!r} was changed meanwhile; read it and try again")
+        new, changed = await update_api_camera(s, spec, now_us)
+        await add_audit(s, replace(entry, detail=change_detail(spec, changed)), now_us)
+        return new, changed
+
+    return await db.write(write)
+
+
+async def remove_camera(db: Database, name: str, entry: AuditIn, now_us: int) -> None:
+    """Soft-delete an API camera (footage kept), audited."""
+    entry = replace(entry, detail={"footage": "kept"})
+
+    async def write(s: AsyncSession) -> None:
+        await delete_api_camera(s, name, now_us)
+        await add_audit(s, entry, now_us)
+
+    await db.write(write)
+
+
+async def set_counter_cameras(
+    db: Database,
+    code: str,
+    cameras: Sequence[str],
+    entry: AuditIn,
+    now_us: int,
+) -> list[str]:
+    """Make exactly `cameras` (API cameras) cover counter `code`; other API cameras stop
+    covering it. One audited camera.update per camera changed; names of those cameras.
+    Config cameras are not touched (their links come from the config file)."""
+    wanted = set(cameras)
+
+    async def write(s: AsyncSession) -> list[str]:
+        await counter_queries.get_counter(s, code)  # CounterNotFound
+        records = await list_api_cameras(s)
+        unknown = wanted - {r.name for r in records}
+        if unknown:
+            raise Conflict(
+                f"camera {sorted(unknown)[0]!r} is not an API camera; "
+                "config cameras are linked in the config file"
+            )
+        changed_names: list[str] = []
+        for record in records:
+            has = code in record.counters
+            if has == (record.name in wanted):
+                continue
+            counters = (
+                tuple(c for c in record.counters if c != code) if has else (*record.counters, code)
+            )
+            spec = replace(spec_of(record), counters=counters)
+            _, changed = await update_api_camera(s, spec, now_us)
+            detail = change_detail(spec, changed)
+            await add_audit(s, replace(entry, target=record.name, detail=detail), now_us)
+            changed_names.append(record.name)
+        return changed_names
+
+    return await db.write(write)
+
+
+async def apply_change(reconcile: Callable[[], Awaitable[None]], name: str) -> None:
+    """Ask the supervisor to follow a committed change; a failure is logged, not raised,
+    because the change is saved and must not look as if it was not."""
+    try:
+        await reconcile()
+    except Exception:
+        logger.exception("%s: applying the camera change failed", name)
+
+
+# -- counters ------------------------------------------------------------------------------
+
+
+async def create_counter(
+    db: Database,
+    code: str,
+    name: str,
+    site: str | None,
+    entry: AuditIn,
+    now_us: int,
+) -> CounterRecord:
+    entry = replace(entry, target=code, detail={"name": name, "site": site})
+
+    async def write(s: AsyncSession) -> CounterRecord:
+        record = await counter_queries.create_counter(s, code, name, site, now_us)
+        await add_audit(s, entry, now_us)
+        return record
+
+    return await db.write(write)
+
+
+async def update_counter(
+    db: Database,
+    code: str,
+    name: str,
+    site: str | None,
+    entry: AuditIn,
+    now_us: int,
+) -> CounterRecord:
+    entry = replace(entry, target=code, detail={"name": name, "site": site})
+
+    async def write(s: AsyncSession) -> CounterRecord:
+        record = await counter_queries.update_counter(s, code, name, site)
+        await add_audit(s, entry, now_us)
+        return record
+
+    return await db.write(write)
+
+
+async def delete_counter(db: Database, code: str, entry: AuditIn, now_us: int) -> None:
+    """Delete a counter, audited; Conflict while receipts refer to it. API cameras that
+    covered it stop covering it (each change audited as camera.update)."""
+    counter_entry = replace(entry, target=code)
+
+    async def write(s: AsyncSession) -> None:
+        await counter_queries.delete_counter(s, code)
+        for record in await list_api_cameras(s):
+            if code in record.counters:
+                counters = tuple(c for c in record.counters if c != code)
+                spec = replace(spec_of(record), counters=counters)
+                _, changed = await update_api_camera(s, spec, now_us)
+                detail = change_detail(spec, changed)
+                camera_entry = replace(
+                    entry, action="camera.update", target=record.name, detail=detail
+                )
+                await add_audit(s, camera_entry, now_us)
+        await add_audit(s, counter_entry, now_us)
+
+    await db.write(write)
+
+
+# -- probes and discovery ------------------------------------------------------------------
+
+
+async def stream_preview(
+    url: str, username: str | None, password: str | None, timeout_s: float
+) -> bytes:
+    """One keyframe of the stream as JPEG (a connection test for a plain-URL camera)."""
+    full = url
+    if username:
+        full = stream_url_with_credentials(url, username, password or "")
+    return await asyncio.wait_for(
+        asyncio.to_thread(keyframe_jpeg, full, timeout_s), timeout=timeout_s * 2 + 5
+    )
+
+
+async def discover_devices(onvif: OnvifConfig, timeout_s: float) -> list[DiscoveredDevice]:
+    """WS-Discovery on the configured address; OSError if the probe cannot be sent."""
+    host, port = onvif.discovery_target
+    return await discover(
+        timeout_s=timeout_s, target_host=host, target_port=port, bind_host=onvif.discovery_bind
+    )
+
+
+@dataclass(frozen=True)
+class DeviceAddress:
+    host: str
+    port: int
+
+
+def device_address(device: DiscoveredDevice) -> DeviceAddress | None:
+    """Host and port of a discovered device's first HTTP service address."""
+    for xaddr in device.xaddrs:
+        try:
+            parts = urlsplit(xaddr)
+            port = parts.port
+        except ValueError:
+            continue
+        if parts.scheme in ("http", "https") and parts.hostname:
+            default = 443 if parts.scheme == "https" else 80
+            return DeviceAddress(parts.hostname, port or default)
+    return None
