@@ -7,23 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from index import tokens
+from tests.browser import ARTIFACTS, chromium_page
 from tests.harness import all_segments, make_config, wait_for
 from web.auth import new_token
 from web.timefmt import iso_from_us
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 async def test_clip_plays_across_segment_boundary_in_chromium(
     rtsp_camera: Any, service_factory: Any, tmp_path: Path
 ) -> None:
-    playwright = pytest.importorskip("playwright.async_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed; run scripts/setup --test")
     cam = rtsp_camera(video="h264", audio="aac", fps=25, gop=25)
     cfg = make_config(tmp_path / "data", None, [{"name": "a01", "url": cam.url}])
     service = await service_factory(cfg)
@@ -66,39 +60,23 @@ async def test_clip_plays_across_segment_boundary_in_chromium(
 
     boundary_s = (boundary_us - clip_start_us) / 1e6
     assert boundary_s > 0
-    async with playwright.async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--autoplay-policy=no-user-gesture-required",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
+    async with chromium_page(headers=auth) as page:
+        await page.set_content(
+            f'<video id="v" src="{url}" muted autoplay playsinline style="width:320px"></video>'
         )
-        try:
-            context = await browser.new_context(extra_http_headers=auth)
-            page = await context.new_page()
-            await page.set_content(
-                f'<video id="v" src="{url}" muted autoplay playsinline style="width:320px"></video>'
+        # Play until well past the boundary between the first two segments.
+        target = boundary_s + 1.0
+        for _ in range(200):
+            state = await page.evaluate(
+                "() => { const v = document.getElementById('v');"
+                " return {t: v.currentTime, err: v.error && v.error.message,"
+                " d: v.duration, rs: v.readyState}; }"
             )
-            # Play until well past the boundary between the first two segments.
-            target = boundary_s + 1.0
-            for _ in range(200):
-                state = await page.evaluate(
-                    "() => { const v = document.getElementById('v');"
-                    " return {t: v.currentTime, err: v.error && v.error.message,"
-                    " d: v.duration, rs: v.readyState}; }"
-                )
-                assert not state["err"], f"media error: {state['err']}"
-                if state["t"] > target:
-                    break
-                await asyncio.sleep(0.1)
-            assert state["t"] > target, f"playback stalled at {state} (boundary {boundary_s} s)"
-            # The browser knows the clip's length (mehd), so it can seek in it.
-            assert abs(state["d"] - clip_duration_s) < 0.2, (state, clip_duration_s)
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "clip-playback.png"))
-        finally:
-            await browser.close()
+            assert not state["err"], f"media error: {state['err']}"
+            if state["t"] > target:
+                break
+            await asyncio.sleep(0.1)
+        assert state["t"] > target, f"playback stalled at {state} (boundary {boundary_s} s)"
+        # The browser knows the clip's length (mehd), so it can seek in it.
+        assert abs(state["d"] - clip_duration_s) < 0.2, (state, clip_duration_s)
+        await page.screenshot(path=str(ARTIFACTS / "clip-playback.png"))
