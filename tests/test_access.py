@@ -31,6 +31,7 @@ from index.segments import upsert_segment
 from index.tokens import create_token
 from surveil.accounts import add_user
 from surveil.clock import FakeClock
+from tests.forms import csrf_of, form_login
 from web.access import PUBLIC, ROUTE_ROLES
 from web.app import create_app
 from web.auth import new_token
@@ -275,19 +276,10 @@ STAFF_PASSWORD = "counter-a-password"
 
 async def test_staff_are_confined_to_their_counters(matrix: Matrix) -> None:
     await add_user(matrix.db, "clerk", STAFF_PASSWORD, "staff", ["A01"], T0)
-    page = await (await matrix.client.get("/login")).text()
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert csrf
-    resp = await matrix.client.post(
-        "/login",
-        data={"username": "clerk", "password": STAFF_PASSWORD, "csrf_token": csrf.group(1)},
-        allow_redirects=False,
-    )
+    resp = await form_login(matrix.client, "clerk", STAFF_PASSWORD)
     assert resp.status == 303
     desk = await (await matrix.client.get("/desk")).text()
-    session_csrf = re.search(r'name="csrf_token" value="([^"]+)"', desk)
-    assert session_csrf
-    hdr = {"X-CSRF-Token": session_csrf.group(1)}
+    hdr = {"X-CSRF-Token": csrf_of(desk)}
     window = "start=2026-11-26T02:00:00Z&end=2026-11-26T02:01:00Z"
     ids = {}
     async with matrix.client.get(f"/api/v1/recordings?camera=cam-a&{window}") as r:

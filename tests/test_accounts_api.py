@@ -8,7 +8,6 @@ so the tests create few accounts.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from index.tokens import create_token
 from index.users import create_user
 from surveil.clock import FakeClock
 from surveil.passwords import hash_password
+from tests.forms import csrf_of, form_login
 from web.app import create_app
 from web.auth import new_token, token_hash
 from web.settings import WebSettings
@@ -72,18 +72,8 @@ class Hall:
         return await resp.text()
 
     async def login(self, user: str, password: str | None = None) -> int:
-        page = await (await self.client.get("/login")).text()
-        resp = await self.client.post(
-            "/login",
-            data={
-                "username": user,
-                "password": PASSWORDS[user] if password is None else password,
-                "csrf_token": csrf_of(page),
-                "next": "/",
-            },
-            allow_redirects=False,
-        )
-        return resp.status
+        secret = PASSWORDS[user] if password is None else password
+        return int((await form_login(self.client, user, secret)).status)
 
     async def audit(self, **kw: Any) -> list[AuditRecord]:
         async with self.db.read() as s:
@@ -92,12 +82,6 @@ class Hall:
     async def signed_in(self) -> bool:
         resp = await self.client.get("/lookup", allow_redirects=False)
         return resp.status == 200
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, page
-    return found.group(1)
 
 
 @functools.cache

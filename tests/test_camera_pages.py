@@ -31,6 +31,7 @@ from surveil.accounts import add_user
 from surveil.clock import FakeClock
 from surveil.config import OnvifConfig
 from surveil.status import CameraStatus
+from tests.forms import csrf_of, form_login
 from web import camera_pages
 from web.app import create_app
 from web.timefmt import us_from_iso
@@ -80,12 +81,7 @@ class Site:
     bodies: list[str] = field(default_factory=list)
 
     async def login(self, user: str) -> None:
-        page = await (await self.client.get("/login")).text()
-        resp = await self.client.post(
-            "/login",
-            data={"username": user, "password": PASSWORDS[user], "csrf_token": csrf_of(page)},
-            allow_redirects=False,
-        )
+        resp = await form_login(self.client, user, PASSWORDS[user])
         assert resp.status == 303, await resp.text()
 
     async def get(self, path: str) -> tuple[int, str]:
@@ -110,12 +106,6 @@ class Site:
     async def camera(self, name: str) -> CameraRecord:
         async with self.db.read() as s:
             return await camera_queries.get_camera(s, name)
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, page
-    return found.group(1)
 
 
 async def _seed(s: AsyncSession) -> None:

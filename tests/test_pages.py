@@ -6,7 +6,6 @@ browser tests (tests/test_pages_browser.py) cover what only a browser can show.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from index.runs import end_run, start_run
 from index.segments import upsert_segment
 from surveil.accounts import add_user
 from surveil.clock import FakeClock
+from tests.forms import csrf_of, form_login
 from web.app import create_app
 from web.auth import SESSION_COOKIE, token_hash
 from web.i18n import CATALOG
@@ -52,25 +52,11 @@ class Site:
     clock: FakeClock
 
     async def login(self, user: str, password: str | None = None) -> Any:
-        form = await self.client.get("/login")
-        page = await form.text()
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        assert csrf, page
-        return await self.client.post(
-            "/login",
-            data={
-                "username": user,
-                "password": PASSWORDS[user] if password is None else password,
-                "csrf_token": csrf.group(1),
-                "next": "/lookup",
-            },
-            allow_redirects=False,
-        )
+        secret = PASSWORDS[user] if password is None else password
+        return await form_login(self.client, user, secret, "/lookup")
 
     def csrf_of(self, page: str) -> str:
-        found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        assert found, page
-        return found.group(1)
+        return csrf_of(page)
 
     async def audit(self, **kw: Any) -> list[Any]:
         async with self.db.read() as s:
