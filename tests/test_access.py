@@ -25,13 +25,13 @@ from index.cameras import ensure_camera
 from index.counters import ensure_counter, link_camera_counters
 from index.db import Database
 from index.receipts import ReceiptIn, ReceiptSettings, record_receipt
-from index.records import SegmentRow
 from index.runs import start_run
 from index.segments import upsert_segment
 from index.tokens import create_token
 from surveil.accounts import add_user
 from surveil.clock import FakeClock
 from tests.forms import csrf_of, form_login
+from tests.rows import sealed_segment
 from web.access import PUBLIC, ROUTE_ROLES
 from web.app import create_app
 from web.auth import new_token
@@ -144,25 +144,7 @@ async def _seed(s: AsyncSession) -> None:
         run = await start_run(s, cam.id, T0, "startup")
         await upsert_segment(
             s,
-            SegmentRow(
-                camera_id=cam.id,
-                run_id=run,
-                sequence=0,
-                path=f"{name}/0.mp4",
-                start_us=T0,
-                end_us=T0 + 60 * SECOND,
-                duration_us=60 * SECOND,
-                bytes=10,
-                sha256="0" * 64,
-                state="sealed",
-                video_codec="h264",
-                audio_codec=None,
-                fragments=1,
-                clock_sync="synced",
-                camera_clock_offset_us=None,
-                created_us=T0,
-                sealed_us=T0,
-            ),
+            sealed_segment(cam.id, run, 0, f"{name}/0.mp4", T0, T0 + 60 * SECOND),
         )
     for no, code in (("R-A", "A01"), ("R-B", "B02")):
         await record_receipt(s, ReceiptIn(no, code, T0 + 10 * SECOND), T0, ReceiptSettings())

@@ -22,12 +22,12 @@ from index.counters import ensure_counter, link_camera_counters
 from index.db import Database
 from index.models import WebSession
 from index.receipts import ReceiptIn, ReceiptSettings, record_receipt
-from index.records import SegmentRow
 from index.runs import end_run, start_run
 from index.segments import upsert_segment
 from surveil.accounts import add_user
 from surveil.clock import FakeClock
 from tests.forms import csrf_of, form_login
+from tests.rows import sealed_segment
 from web.app import create_app
 from web.auth import SESSION_COOKIE, token_hash
 from web.i18n import CATALOG
@@ -77,24 +77,13 @@ async def _seed(s: AsyncSession) -> None:
             seg_end = min(seg_start + 60, end)
             await upsert_segment(
                 s,
-                SegmentRow(
-                    camera_id=cam.id,
-                    run_id=run,
-                    sequence=i,
-                    path=f"cam-a/r{run_no}/{i}.mp4",
-                    start_us=T0 + seg_start * SECOND,
-                    end_us=T0 + seg_end * SECOND,
-                    duration_us=(seg_end - seg_start) * SECOND,
-                    bytes=1000,
-                    sha256="0" * 64,
-                    state="sealed",
-                    video_codec="h264",
-                    audio_codec=None,
-                    fragments=1,
-                    clock_sync="synced",
-                    camera_clock_offset_us=None,
-                    created_us=T0,
-                    sealed_us=T0,
+                sealed_segment(
+                    cam.id,
+                    run,
+                    i,
+                    f"cam-a/r{run_no}/{i}.mp4",
+                    T0 + seg_start * SECOND,
+                    T0 + seg_end * SECOND,
                 ),
             )
         if run_no == 0:

@@ -18,10 +18,46 @@ import pytest
 from sqlalchemy import text
 
 from index import tokens
+from index.db import Database
 from tests.harness import make_config, wait_for
 from web.auth import new_token
 
 CANARY = "canary-Pw_7f3e"
+# Every table a camera password could end up in, the audit log included.
+TABLES = ("cameras", "runs", "gaps", "segments", "events", "api_tokens", "audit_log", "users")
+
+
+async def _index_rows(database_url: str) -> str:
+    db = await Database.open(database_url)
+    try:
+        async with db.read() as s:
+            rows = []
+            for table in TABLES:
+                result = await s.execute(text(f"SELECT * FROM {table}"))
+                rows += [repr(tuple(r)) for r in result]
+    finally:
+        await db.close()
+    return "\n".join(rows)
+
+
+def _assert_canary_nowhere(
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    bodies: list[str],
+    rows: str,
+) -> None:
+    out, err = capfd.readouterr()
+    haystacks = {
+        "log records": "\n".join(r.getMessage() for r in caplog.records),
+        "formatted logs": caplog.text,
+        "stdout/stderr": out + err,
+        "API responses and pages": "\n".join(bodies),
+        "index rows": rows,
+    }
+    for where, text_ in haystacks.items():
+        assert CANARY not in text_, f"the camera password leaked into {where}"
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    assert CANARY not in ps.stdout, "the camera password is on a process command line"
 
 
 async def test_camera_password_appears_nowhere(
@@ -81,32 +117,9 @@ async def test_camera_password_appears_nowhere(
     await asyncio.sleep(1.0)  # let failed reconnects log a few more times
     await service.stop()
 
-    rows: list[str] = []
-    from index.db import Database
-
-    db = await Database.open(cfg.effective_database_url)
-    try:
-        async with db.read() as s:
-            for table in ("cameras", "runs", "gaps", "segments", "events", "api_tokens"):
-                result = await s.execute(text(f"SELECT * FROM {table}"))
-                rows += [repr(tuple(r)) for r in result]
-    finally:
-        await db.close()
-
-    out, err = capfd.readouterr()
-    haystacks = {
-        "log records": "\n".join(r.getMessage() for r in caplog.records),
-        "formatted logs": caplog.text,
-        "stdout/stderr": out + err,
-        "API responses": "\n".join(bodies),
-        "index rows": "\n".join(rows),
-    }
-    assert "wrong" in haystacks["index rows"]  # the search really covers the failing cameras
-    for where, text_ in haystacks.items():
-        assert CANARY not in text_, f"the camera password leaked into {where}"
-
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
-    assert CANARY not in ps.stdout, "the camera password is on a process command line"
+    rows = await _index_rows(cfg.effective_database_url)
+    assert "wrong" in rows  # the search really covers the failing cameras
+    _assert_canary_nowhere(caplog, capfd, bodies, rows)
 
 
 async def test_camera_password_given_through_the_api_appears_nowhere(
@@ -175,27 +188,6 @@ async def test_camera_password_given_through_the_api_appears_nowhere(
     await asyncio.sleep(1.0)
     await service.stop()
 
-    from index.db import Database
-
-    rows: list[str] = []
-    db = await Database.open(cfg.effective_database_url)
-    try:
-        async with db.read() as s:
-            for table in ("cameras", "runs", "gaps", "segments", "events", "audit_log"):
-                result = await s.execute(text(f"SELECT * FROM {table}"))
-                rows += [repr(tuple(r)) for r in result]
-    finally:
-        await db.close()
-    out, err = capfd.readouterr()
-    haystacks = {
-        "log records": "\n".join(r.getMessage() for r in caplog.records),
-        "formatted logs": caplog.text,
-        "stdout/stderr": out + err,
-        "API responses and pages": "\n".join(bodies),
-        "index rows": "\n".join(rows),
-    }
-    assert "camera.create" in haystacks["index rows"]  # the audit log was searched
-    for where, text_ in haystacks.items():
-        assert CANARY not in text_, f"the camera password leaked into {where}"
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
-    assert CANARY not in ps.stdout, "the camera password is on a process command line"
+    rows = await _index_rows(cfg.effective_database_url)
+    assert "camera.create" in rows  # the audit log was searched
+    _assert_canary_nowhere(caplog, capfd, bodies, rows)
