@@ -6,9 +6,15 @@ from index.records import SegmentRow
 
 
 def sealed_segment(
-    camera_id: int, run_id: int, sequence: int, path: str, start_us: int, end_us: int
+    camera_id: int,
+    run_id: int,
+    sequence: int,
+    path: str,
+    start_us: int,
+    end_us: int,
+    video_codec: str = "h264",
 ) -> SegmentRow:
-    """A sealed H.264 segment row covering [start_us, end_us) (no file behind it)."""
+    """A sealed segment row covering [start_us, end_us) (no file behind it)."""
     return SegmentRow(
         camera_id=camera_id,
         run_id=run_id,
@@ -20,7 +26,7 @@ def sealed_segment(
         bytes=1000,
         sha256="0" * 64,
         state="sealed",
-        video_codec="h264",
+        video_codec=video_codec,
         audio_codec=None,
         fragments=1,
         clock_sync="synced",

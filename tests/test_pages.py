@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from index.audit import list_audit
-from index.cameras import ensure_camera
+from index.cameras import ensure_camera, get_camera
 from index.counters import ensure_counter, link_camera_counters
 from index.db import Database
 from index.models import WebSession
@@ -369,3 +369,31 @@ async def test_desk_refuses_a_counter_outside_the_staff_scope(site: Site) -> Non
     assert resp.status == 403
     resp = await site.client.post("/desk", data={"counter": "A01", "receipt_no": "X-1"})
     assert resp.status == 403
+
+
+async def test_h265_footage_says_the_browser_may_not_play_it_and_offers_the_download(
+    site: Site,
+) -> None:
+    async def seed(s: AsyncSession) -> None:
+        cam = await get_camera(s, "cam-b")
+        run = await start_run(s, cam.id, T0, "startup")
+        for i in range(3):
+            start = T0 + i * 60 * SECOND
+            row = sealed_segment(
+                cam.id, run, i, f"cam-b/{i}.mp4", start, start + 60 * SECOND, "hevc"
+            )
+            await upsert_segment(s, row)
+        rin = ReceiptIn("HEVC-1", "B02", T0 + 30 * SECOND, T0 + 150 * SECOND)
+        await record_receipt(s, rin, T0 + 200 * SECOND, ReceiptSettings(0, 0))
+
+    await site.db.write(seed)
+    await site.login("root")
+    page = await (await site.client.get("/lookup?receipt=HEVC-1&lang=en")).text()
+    assert "This footage is H.265" in page
+    assert page.count("<video") == 1 and " download>" in page
+    h264 = await (
+        await site.client.get(
+            "/lookup?counter=A01&start=2026-11-26T09:55&end=2026-11-26T10:02&lang=en"
+        )
+    ).text()
+    assert "This footage is H.265" not in h264
