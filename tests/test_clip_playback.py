@@ -9,8 +9,9 @@ from typing import Any
 import aiohttp
 
 from index import tokens
+from surveil.config import parse_config
 from tests.browser import ARTIFACTS, chromium_page
-from tests.harness import all_segments, make_config, wait_for
+from tests.harness import all_segments, wait_for
 from web.auth import new_token
 from web.timefmt import iso_from_us
 
@@ -19,7 +20,16 @@ async def test_clip_plays_across_segment_boundary_in_chromium(
     rtsp_camera: Any, service_factory: Any, tmp_path: Path
 ) -> None:
     cam = rtsp_camera(video="h264", audio="aac", fps=25, gop=25)
-    cfg = make_config(tmp_path / "data", None, [{"name": "a01", "url": cam.url}])
+    cfg = parse_config(
+        {
+            "data_dir": str(tmp_path / "data"),
+            "web": {"listen": "127.0.0.1:0"},
+            "recording": {"segment_seconds": 2.0, "rtsp_timeout_seconds": 2.0},
+            "counters": [{"code": "A01", "name": "Window 1"}],
+            "cameras": [{"name": "a01", "url": cam.url, "counters": ["A01"]}],
+            "receipts": {"pre_roll_seconds": 0.0, "post_roll_seconds": 0.0},
+        }
+    )
     service = await service_factory(cfg)
     assert service.db is not None
 
@@ -57,6 +67,21 @@ async def test_clip_plays_across_segment_boundary_in_chromium(
             assert resp.status == 416
         async with http.get(url) as resp:
             assert resp.headers["ETag"] == etag and await resp.read() == whole
+        # The receipt form: a receipt whose window is exactly [start, end) gives the same
+        # bytes (no pre- or post-roll in this service's config).
+        receipt = {
+            "receipt_no": "CLIP-1",
+            "counter": "A01",
+            "accepted_at": iso_from_us(start),
+            "completed_at": iso_from_us(end),
+        }
+        async with http.post(f"{service.url}api/v1/receipts", json=receipt) as resp:
+            assert resp.status == 201, await resp.text()
+        async with http.get(f"{service.url}api/v1/receipts/CLIP-1/clips/a01.mp4") as resp:
+            assert resp.status == 200, await resp.text()
+            assert resp.headers["ETag"] == etag and await resp.read() == whole
+        async with http.get(f"{service.url}api/v1/receipts/CLIP-1/clips/zz.mp4") as resp:
+            assert resp.status == 404
 
     boundary_s = (boundary_us - clip_start_us) / 1e6
     assert boundary_s > 0

@@ -48,6 +48,7 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "delete_counter": ADMIN,
     "post_receipt": DESK,
     "receipt": ALL,
+    "receipt_clip": ALL,
     "complete_receipt": DESK,
     # Cameras: changes and probes of devices are admin work; the live snapshot is for setting
     # up and checking cameras (admin, auditor), staff see their counters' footage as clips.

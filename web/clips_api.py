@@ -11,13 +11,14 @@ import asyncio
 
 from aiohttp import web
 
+from index.errors import ReceiptNotFound
 from index.segments import segments_overlapping
 from segmenter.clip import ClipError, ClipPlan, plan_clip
-from surveil.lookup import PLAYABLE_STATES
-from web.access import require_camera
+from surveil.lookup import PLAYABLE_STATES, receipt_footage
+from web.access import require_camera, require_counter
 from web.api import segment_file_path
 from web.errors import ApiError
-from web.keys import DATA_DIR_KEY, DB_KEY
+from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, RECEIPTS_KEY
 from web.params import reject_unknown, time_range_us
 
 CHUNK = 256 * 1024
@@ -31,9 +32,53 @@ async def clip(request: web.Request) -> web.StreamResponse:
     reject_unknown(request.query, ("start", "end"))
     camera = request.match_info["camera"]
     start_us, end_us = time_range_us(request.query)
+    await require_camera(request, camera)
+    return await _clip(request, camera, start_us, end_us)
+
+
+async def receipt_clip(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/receipts/{receipt_no}/clips/{camera}.mp4[?start=ISO&end=ISO]
+
+    The camera's footage over the receipt's window (pre-roll to post-roll, an open
+    receipt up to now); start/end, if given, narrow it (e.g. to the stretch after a gap).
+    """
+    reject_unknown(request.query, ("start", "end"))
+    receipt_no, camera = request.match_info["receipt_no"], request.match_info["camera"]
+    now_us = request.app[CLOCK_KEY].now_us()
+    try:
+        found = await receipt_footage(
+            request.app[DB_KEY], receipt_no, now_us, request.app[RECEIPTS_KEY]
+        )
+    except ReceiptNotFound:
+        raise ApiError(
+            f"no receipt with number {receipt_no!r}", status=404, code="receipt_not_found"
+        ) from None
+    require_counter(request, found.receipt.counter)
+    window = next((c.coverage for c in found.cameras if c.camera == camera), None)
+    if window is None:
+        raise ApiError(
+            f"camera {camera!r} does not cover counter {found.receipt.counter!r} "
+            f"of receipt {receipt_no!r}",
+            status=404,
+            code="camera_not_found",
+        )
+    start_us, end_us = window.window_start_us, window.window_end_us
+    if "start" in request.query or "end" in request.query:
+        narrow_start, narrow_end = time_range_us(request.query)
+        start_us, end_us = max(start_us, narrow_start), min(end_us, narrow_end)
+        if end_us <= start_us:
+            raise ApiError(
+                "start/end do not overlap the receipt's window", status=400, code="bad_request"
+            )
+    return await _clip(request, camera, start_us, end_us)
+
+
+async def _clip(
+    request: web.Request, camera: str, start_us: int, end_us: int
+) -> web.StreamResponse:
+    """One unbroken run of the camera's sealed footage in [start_us, end_us), as MP4."""
     if end_us - start_us > MAX_CLIP_US:
         raise ApiError("a clip may be at most 12 hours long", status=400, code="bad_request")
-    await require_camera(request, camera)
     async with request.app[DB_KEY].read() as s:
         segs = await segments_overlapping(s, camera, start_us, end_us)
     playable = [seg for seg in segs if seg.state in PLAYABLE_STATES]

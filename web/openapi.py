@@ -467,6 +467,61 @@ _PATHS: JsonDict = {
             },
         }
     },
+    "/api/v1/receipts/{receipt_no}/clips/{camera}.mp4": {
+        "get": {
+            "operationId": "getReceiptClip",
+            "summary": "The receipt's footage from one camera as one seekable MP4",
+            "description": "Like getClip over the receipt's window (accepted minus pre-roll "
+            "to completed plus post-roll; an open receipt up to now). start/end narrow the "
+            "window, e.g. to the stretch after a gap. Staff only for their counters.",
+            "parameters": [
+                {
+                    "name": "receipt_no",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+                {"name": "camera", "in": "path", "required": True, "schema": {"type": "string"}},
+                {
+                    "name": "start",
+                    "in": "query",
+                    "required": False,
+                    "description": "Narrow the window's start (UTC offset required).",
+                    "schema": _ISO_TIME,
+                },
+                {
+                    "name": "end",
+                    "in": "query",
+                    "required": False,
+                    "description": "Narrow the window's end (UTC offset required).",
+                    "schema": _ISO_TIME,
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The whole clip.",
+                    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "206": {
+                    "description": "The requested byte range.",
+                    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "304": {"description": "Not modified (If-None-Match matched the ETag)."},
+                "400": _error("BadRequest"),
+                "401": _error("Unauthorized"),
+                "403": _json(_ref("Error"), "The receipt's counter is not among yours."),
+                "404": _json(
+                    _ref("Error"),
+                    "Unknown receipt (receipt_not_found), a camera not covering its counter "
+                    "(camera_not_found) or no sealed footage (no_footage).",
+                ),
+                "409": _json(_ref("Error"), "Segments cannot be stitched (clip_unavailable)."),
+                "410": _json(_ref("Error"), "A segment file is gone (segment_gone)."),
+                "416": {"description": "The Range cannot be satisfied."},
+                "500": _error("InternalError"),
+            },
+        }
+    },
     "/api/v1/lookup": {
         "get": {
             "operationId": "lookup",

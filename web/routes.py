@@ -52,6 +52,12 @@ def setup_routes(app: web.Application) -> None:
     )
     app.router.add_post("/api/v1/receipts", receipts_api.post_receipt, name="post_receipt")
     # Receipt numbers may contain '/', so the parameter spans path segments.
+    # Before the generic receipt route: receipt numbers may contain '/'.
+    app.router.add_get(
+        "/api/v1/receipts/{receipt_no:.+}/clips/{camera}.mp4",
+        clips_api.receipt_clip,
+        name="receipt_clip",
+    )
     app.router.add_get("/api/v1/receipts/{receipt_no:.+}", receipts_api.get_receipt, name="receipt")
     app.router.add_post(
         "/api/v1/receipts/{receipt_no:.+}/complete",
