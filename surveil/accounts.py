@@ -20,14 +20,20 @@ from index.db import Database
 from index.errors import Conflict, InvalidRecord
 from index.records import AUDIT_OUTCOMES, TOKEN_ROLES, AuditIn, AuditRecord, TokenRecord, UserRecord
 from index.sessions import end_user_sessions
-from surveil.passwords import check_password_rule, hash_password
+from surveil.passwords import PasswordRejected, check_password_rule, hash_password
 
 SYSTEM_ACTOR = AuditIn(actor="cli", actor_kind="system", action="", outcome="ok")
 
 
-def generate_password() -> str:
-    """A random 20-character password (120 bits) for first-run and reset use."""
-    return secrets.token_urlsafe(15)
+def generate_password(username: str = "") -> str:
+    """A random 20-character password (120 bits) that passes the rule for username."""
+    while True:
+        password = secrets.token_urlsafe(15)
+        try:
+            check_password_rule(password, username)
+        except PasswordRejected:
+            continue  # it happens to contain the user name: draw again
+        return password
 
 
 async def add_user(

@@ -151,7 +151,7 @@ async def _demo(cfg: Config) -> None:
     password = None
     if not account_marker.exists():
         # No default passwords: a generated one, printed once.
-        password = generate_password()
+        password = generate_password("admin")
         db = await Database.open(cfg.effective_database_url)
         try:
             await add_user(db, "admin", password, "admin", [], SystemClock().now_us())
@@ -183,7 +183,7 @@ async def _demo(cfg: Config) -> None:
 def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
     """(password, generated): from stdin, generated, or prompted twice on the terminal."""
     if args.generate:
-        return generate_password(), True
+        return generate_password(args.username), True
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n"), False
     if not sys.stdin.isatty():

@@ -10,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 PASSWORD_MIN = 10
 PASSWORD_MAX = 256
+USERNAME_CHECK_MIN = 4
 
 # RFC 9106's second recommended option (64 MiB, t=3, p=4) as argon2-cffi ships it.
 _HASHER = PasswordHasher()
@@ -30,7 +31,8 @@ def check_password_rule(password: str, username: str) -> None:
         )
     if password.strip() != password:
         raise PasswordRejected("the password must not start or end with white space")
-    if username and username.lower() in password.lower():
+    # Short names (li, wang) occur inside ordinary words; only longer ones are checked.
+    if len(username) >= USERNAME_CHECK_MIN and username.lower() in password.lower():
         raise PasswordRejected("the password must not contain the user name")
 
 
