@@ -50,9 +50,16 @@ async def test_camera_killed_mid_window_is_an_explained_gap(
     window_end = time.time_ns() // 1000 - 500_000
     async with service.db.read() as s:
         camera = await cameras.get_camera(s, "a01")
-    [result] = await lookup_window(
-        service.db, [CameraRef(camera.id, camera.name)], window_start, window_end
-    )
+    ref = CameraRef(camera.id, camera.name)
+
+    async def indexed_to_window_end() -> bool:
+        # Footage reaches the index about a second after it is recorded; until then the
+        # window's tail is (rightly) 'nothing recorded', and two lookups could differ.
+        [r] = await lookup_window(service.db, [ref], window_start, window_end)
+        return all(g.end_us < window_end for g in r.coverage.gaps)
+
+    await wait_for(indexed_to_window_end, 10, "footage indexed up to the window's end")
+    [result] = await lookup_window(service.db, [ref], window_start, window_end)
     cov = result.coverage
 
     reasons = [g.reason for g in cov.gaps]
