@@ -34,6 +34,20 @@ def make_config(
     return parse_config(raw)
 
 
+def counter_config(data_dir: Path, camera_url: str, roll_s: float) -> Config:
+    """One camera 'a01' covering counter A01, 2 s segments, pre- and post-roll roll_s."""
+    return parse_config(
+        {
+            "data_dir": str(data_dir),
+            "web": {"listen": "127.0.0.1:0"},
+            "recording": {"segment_seconds": 2.0, "rtsp_timeout_seconds": 2.0},
+            "counters": [{"code": "A01", "name": "一号窗口"}],
+            "cameras": [{"name": "a01", "url": camera_url, "counters": ["A01"]}],
+            "receipts": {"pre_roll_seconds": roll_s, "post_roll_seconds": roll_s},
+        }
+    )
+
+
 async def wait_for(
     predicate: Callable[[], Awaitable[bool]], timeout_s: float, what: str, step_s: float = 0.1
 ) -> float:

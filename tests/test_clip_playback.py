@@ -9,9 +9,8 @@ from typing import Any
 import aiohttp
 
 from index import tokens
-from surveil.config import parse_config
 from tests.browser import ARTIFACTS, chromium_page
-from tests.harness import all_segments, wait_for
+from tests.harness import all_segments, counter_config, wait_for
 from web.auth import new_token
 from web.timefmt import iso_from_us
 
@@ -20,16 +19,7 @@ async def test_clip_plays_across_segment_boundary_in_chromium(
     rtsp_camera: Any, service_factory: Any, tmp_path: Path
 ) -> None:
     cam = rtsp_camera(video="h264", audio="aac", fps=25, gop=25)
-    cfg = parse_config(
-        {
-            "data_dir": str(tmp_path / "data"),
-            "web": {"listen": "127.0.0.1:0"},
-            "recording": {"segment_seconds": 2.0, "rtsp_timeout_seconds": 2.0},
-            "counters": [{"code": "A01", "name": "Window 1"}],
-            "cameras": [{"name": "a01", "url": cam.url, "counters": ["A01"]}],
-            "receipts": {"pre_roll_seconds": 0.0, "post_roll_seconds": 0.0},
-        }
-    )
+    cfg = counter_config(tmp_path / "data", cam.url, roll_s=0.0)
     service = await service_factory(cfg)
     assert service.db is not None
 

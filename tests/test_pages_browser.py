@@ -14,9 +14,8 @@ from typing import Any
 
 from surveil.accounts import add_user
 from surveil.clock import SystemClock
-from surveil.config import parse_config
 from tests.browser import ARTIFACTS, chromium_page, sign_in
-from tests.harness import all_segments, wait_for
+from tests.harness import all_segments, counter_config, wait_for
 
 PASSWORD = "window-one-secret-42"
 
@@ -25,16 +24,7 @@ async def test_clerk_scans_a_receipt_and_plays_it_on_the_lookup_page(
     rtsp_camera: Any, service_factory: Any, tmp_path: Path
 ) -> None:
     cam = rtsp_camera(video="h264", audio="aac", fps=25, gop=25)
-    cfg = parse_config(
-        {
-            "data_dir": str(tmp_path / "data"),
-            "web": {"listen": "127.0.0.1:0"},
-            "recording": {"segment_seconds": 2.0, "rtsp_timeout_seconds": 2.0},
-            "counters": [{"code": "A01", "name": "一号窗口"}],
-            "cameras": [{"name": "a01", "url": cam.url, "counters": ["A01"]}],
-            "receipts": {"pre_roll_seconds": 1.0, "post_roll_seconds": 1.0},
-        }
-    )
+    cfg = counter_config(tmp_path / "data", cam.url, roll_s=1.0)
     service = await service_factory(cfg)
     assert service.db is not None
     await add_user(service.db, "clerk", PASSWORD, "staff", ["A01"], SystemClock().now_us())

@@ -384,6 +384,21 @@ _RESPONSES: JsonDict = {
     "InternalError": _json(_ref("Error"), "Unexpected server error; details are in the log."),
 }
 
+
+_MP4 = {"video/mp4": {"schema": {"type": "string", "format": "binary"}}}
+# What both clip forms answer (each adds its own 404, and the receipt form its 403).
+_CLIP_RESPONSES: dict[str, object] = {
+    "200": {"description": "The whole clip.", "content": _MP4},
+    "206": {"description": "The requested byte range.", "content": _MP4},
+    "304": {"description": "Not modified (If-None-Match matched the ETag)."},
+    "400": _error("BadRequest"),
+    "401": _error("Unauthorized"),
+    "409": _json(_ref("Error"), "Segments cannot be stitched (clip_unavailable)."),
+    "410": _json(_ref("Error"), "A segment file is gone (segment_gone)."),
+    "416": {"description": "The Range cannot be satisfied."},
+    "500": _error("InternalError"),
+}
+
 _PATHS: JsonDict = {
     "/api/v1/health": {
         "get": {
@@ -448,22 +463,8 @@ _PATHS: JsonDict = {
                 },
             ],
             "responses": {
-                "200": {
-                    "description": "The whole clip.",
-                    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
-                },
-                "206": {
-                    "description": "The requested byte range.",
-                    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
-                },
-                "304": {"description": "Not modified (If-None-Match matched the ETag)."},
-                "400": _error("BadRequest"),
-                "401": _error("Unauthorized"),
+                **_CLIP_RESPONSES,
                 "404": _json(_ref("Error"), "No sealed footage in the window (no_footage)."),
-                "409": _json(_ref("Error"), "Segments cannot be stitched (clip_unavailable)."),
-                "410": _json(_ref("Error"), "A segment file is gone (segment_gone)."),
-                "416": {"description": "The Range cannot be satisfied."},
-                "500": _error("InternalError"),
             },
         }
     },
@@ -498,27 +499,13 @@ _PATHS: JsonDict = {
                 },
             ],
             "responses": {
-                "200": {
-                    "description": "The whole clip.",
-                    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
-                },
-                "206": {
-                    "description": "The requested byte range.",
-                    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
-                },
-                "304": {"description": "Not modified (If-None-Match matched the ETag)."},
-                "400": _error("BadRequest"),
-                "401": _error("Unauthorized"),
+                **_CLIP_RESPONSES,
                 "403": _json(_ref("Error"), "The receipt's counter is not among yours."),
                 "404": _json(
                     _ref("Error"),
                     "Unknown receipt (receipt_not_found), a camera not covering its counter "
                     "(camera_not_found) or no sealed footage (no_footage).",
                 ),
-                "409": _json(_ref("Error"), "Segments cannot be stitched (clip_unavailable)."),
-                "410": _json(_ref("Error"), "A segment file is gone (segment_gone)."),
-                "416": {"description": "The Range cannot be satisfied."},
-                "500": _error("InternalError"),
             },
         }
     },
