@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -41,10 +40,9 @@ from web.auth import new_token
 from web.errors import BadRequest
 from web.i18n import request_lang, translate
 from web.keys import CLOCK_KEY, DB_KEY
-from web.pages import render, zone
+from web.pages import local_us, render
 from web.params import positive_id
 
-LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 AUDIT_PAGE_ROWS = 100
 # Messages a redirect may ask for (?done=...): a fixed set, so a link cannot put text on
 # the page.
@@ -266,10 +264,9 @@ def _local_us(request: web.Request, text: str, what: str) -> int | None:
     if not text:
         return None
     try:
-        moment = datetime.strptime(text, LOCAL_INPUT_FORMAT).replace(tzinfo=zone(request))
-    except ValueError:
-        raise BadRequest(f"{what}: {text!r} is not a time like 2026-11-26T09:30") from None
-    return int(moment.timestamp()) * 1_000_000
+        return local_us(request, text, what)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 async def audit_page(request: web.Request) -> web.Response:

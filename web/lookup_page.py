@@ -7,7 +7,6 @@ timeline is computed here as percentages so the page needs no script to draw it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,11 +22,10 @@ from surveil.lookup import CameraLookup, counter_footage, playable_stretches, re
 from web.access import audit_entry, require_counter, visible_counters
 from web.i18n import reason_text, request_lang, translate
 from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY
-from web.pages import local_time, render, zone
+from web.pages import LOCAL_INPUT_FORMAT, local_time, local_us, render
 from web.timefmt import iso_from_us
 
 HEVC_CODECS = frozenset({"hevc", "h265"})
-LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 @dataclass(frozen=True)
@@ -120,14 +118,6 @@ async def _counters(request: web.Request) -> list[CounterRecord]:
     return [c for c in records if c.code in shown]
 
 
-def _parse_local(request: web.Request, text: str, what: str) -> int:
-    try:
-        moment = datetime.strptime(text, LOCAL_INPUT_FORMAT).replace(tzinfo=zone(request))
-    except ValueError:
-        raise InvalidRecord(f"{what}: {text!r} is not a time like 2026-11-26T09:30") from None
-    return int(moment.timestamp()) * 1_000_000
-
-
 def _local_input(request: web.Request, us: int) -> str:
     return local_time(request, us, LOCAL_INPUT_FORMAT)
 
@@ -161,8 +151,8 @@ async def lookup_page(request: web.Request) -> web.Response:
             context["receipt"] = found.receipt
             context["cameras"] = [camera_view(request, c, marks) for c in found.cameras]
         elif "counter" in query:
-            start_us = _parse_local(request, context["start"], translate(lang, "lookup.start"))
-            end_us = _parse_local(request, context["end"], translate(lang, "lookup.end"))
+            start_us = local_us(request, context["start"], translate(lang, "lookup.start"))
+            end_us = local_us(request, context["end"], translate(lang, "lookup.end"))
             require_counter(request, context["counter"])
             counter, results = await counter_footage(
                 db, context["counter"], start_us, min(end_us, now_us)

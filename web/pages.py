@@ -10,7 +10,7 @@ import asyncio
 import hmac
 import secrets
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ from web.auth import (
 from web.i18n import HTML_LANG, LANG_COOKIE, reason_text, request_lang, translate
 from web.keys import CLOCK_KEY, DB_KEY, PAGE_CONTEXT_KEY, PRINCIPAL_KEY, SETTINGS_KEY
 from web.principal import Principal
+from web.timefmt import datetime_from_us
 
 # Navigation: (route name, text key, roles). Entries whose route is not registered
 # are left out, so the menu only ever links to pages that exist.
@@ -48,6 +49,9 @@ NAV = (
     ("tokens_page", "nav.tokens", ("admin",)),
     ("audit_page", "nav.audit", ("admin", "auditor")),
 )
+# What <input type="datetime-local"> sends (minutes, no zone: the configured one applies).
+LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
+
 HOME_BY_ROLE = {"admin": "dashboard_page", "auditor": "dashboard_page", "staff": "lookup_page"}
 
 
@@ -69,8 +73,19 @@ def local_time(request: web.Request, us: int | None, fmt: str = "%Y-%m-%d %H:%M:
     """A µs timestamp as wall-clock text in the configured zone."""
     if us is None:
         return ""
-    moment = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
-    return moment.astimezone(zone(request)).strftime(fmt)
+    return datetime_from_us(us).astimezone(zone(request)).strftime(fmt)
+
+
+def local_us(request: web.Request, text: str, what: str) -> int:
+    """µs since the epoch of a datetime-local form value in the configured zone.
+
+    ValueError, naming the field (what), for anything but LOCAL_INPUT_FORMAT.
+    """
+    try:
+        moment = datetime.strptime(text, LOCAL_INPUT_FORMAT).replace(tzinfo=zone(request))
+    except ValueError:
+        raise ValueError(f"{what}: {text!r} is not a time like 2026-11-26T09:30") from None
+    return int(moment.timestamp()) * 1_000_000
 
 
 def page_context(request: web.Request) -> dict[str, Any]:

@@ -8,10 +8,15 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 
 
+def datetime_from_us(us: int) -> datetime:
+    """The UTC datetime of µs since the epoch, exactly."""
+    # Integer arithmetic: datetime.fromtimestamp(us / 1e6) rounds through a float.
+    return _EPOCH + timedelta(microseconds=us)
+
+
 def iso_from_us(us: int) -> str:
     """ISO 8601 in UTC with microseconds, e.g. 2026-11-26T20:41:00.123456+00:00."""
-    # Integer arithmetic: datetime.fromtimestamp(us / 1e6) rounds through a float.
-    return (_EPOCH + timedelta(microseconds=us)).isoformat(timespec="microseconds")
+    return datetime_from_us(us).isoformat(timespec="microseconds")
 
 
 def us_from_iso(text: str) -> int:
