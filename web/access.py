@@ -9,7 +9,6 @@ and from where.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Final
 
 from aiohttp import web
@@ -17,7 +16,8 @@ from aiohttp.typedefs import Handler
 
 from index.audit import add_audit
 from index.cameras import get_camera
-from index.records import USER_ROLES, AuditIn
+from index.counters import list_counters
+from index.records import USER_ROLES, AuditIn, CounterRecord
 from web.auth import authenticate, check_csrf, unauthorized
 from web.errors import ApiError
 from web.keys import CLOCK_KEY, DB_KEY, PRINCIPAL_KEY
@@ -130,10 +130,12 @@ async def require_camera(request: web.Request, camera: str) -> None:
         raise Forbidden(f"camera {camera!r} covers none of your counters")
 
 
-def visible_counters(request: web.Request, codes: Sequence[str]) -> list[str]:
-    """The codes the caller may see, in order."""
+async def visible_counters(request: web.Request) -> list[CounterRecord]:
+    """The counters the caller may see, by code."""
+    async with request.app[DB_KEY].read() as s:
+        records = await list_counters(s)
     who = principal(request)
-    return [c for c in codes if who.may_see_counter(c)]
+    return [c for c in records if who.may_see_counter(c.code)]
 
 
 def audit_entry(

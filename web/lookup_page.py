@@ -12,10 +12,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from index import counters as counter_queries
 from index import receipts as receipt_queries
 from index.errors import CounterNotFound, InvalidRecord, ReceiptNotFound
-from index.records import CounterRecord, ReceiptRecord
+from index.records import ReceiptRecord
 from surveil.coverage import Coverage
 from surveil.desk import scan_receipt
 from surveil.lookup import CameraLookup, counter_footage, playable_stretches, receipt_footage
@@ -111,13 +110,6 @@ def camera_view(
     return CameraView(found.camera, cov, timeline(request, cov, marks), clips, pending)
 
 
-async def _counters(request: web.Request) -> list[CounterRecord]:
-    async with request.app[DB_KEY].read() as s:
-        records = await counter_queries.list_counters(s)
-    shown = set(visible_counters(request, [c.code for c in records]))
-    return [c for c in records if c.code in shown]
-
-
 def _local_input(request: web.Request, us: int) -> str:
     return local_time(request, us, LOCAL_INPUT_FORMAT)
 
@@ -127,7 +119,7 @@ async def lookup_page(request: web.Request) -> web.Response:
     lang = request_lang(request)
     query = request.query
     now_us = request.app[CLOCK_KEY].now_us()
-    counters = await _counters(request)
+    counters = await visible_counters(request)
     context: dict[str, Any] = {
         "counters": counters,
         "receipt_no": query.get("receipt", "").strip(),
@@ -179,7 +171,7 @@ async def lookup_page(request: web.Request) -> web.Response:
 
 async def desk_page(request: web.Request) -> web.Response:
     """GET /desk?counter=A01: the scan form and the counter's latest receipts."""
-    counters = await _counters(request)
+    counters = await visible_counters(request)
     code = request.query.get("counter") or (counters[0].code if counters else "")
     recent: list[ReceiptRecord] = []
     message = None

@@ -82,10 +82,7 @@ def _counter_fields(body: dict[str, object]) -> tuple[str, str | None]:
 async def list_counters(request: web.Request) -> web.Response:
     """Every counter in the caller's scope, by code."""
     reject_unknown(request.query, ())
-    async with request.app[DB_KEY].read() as s:
-        records = await counter_queries.list_counters(s)
-    shown = set(visible_counters(request, [c.code for c in records]))
-    records = [c for c in records if c.code in shown]
+    records = await visible_counters(request)
     return web.json_response({"counters": [counter_json(c) for c in records]})
 
 
