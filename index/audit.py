@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from index.db import Database
 from index.errors import InvalidRecord
 from index.models import AuditEntry
 from index.records import AUDIT_ACTOR_KINDS, AUDIT_OUTCOMES, AuditIn, AuditRecord
 
 AUDIT_PAGE_MAX = 1000
+T = TypeVar("T")
 
 
 def _record(row: AuditEntry) -> AuditRecord:
@@ -47,6 +51,23 @@ async def add_audit(s: AsyncSession, entry: AuditIn, now_us: int) -> AuditRecord
     s.add(row)
     await s.flush()
     return _record(row)
+
+
+async def write_audited(
+    db: Database,
+    change: Callable[[AsyncSession], Awaitable[T]],
+    entry: AuditIn,
+    now_us: int,
+) -> T:
+    """Run change and append entry in one transaction: no change without its audit row,
+    and no row for a change that rolled back. Returns change's result."""
+
+    async def write(s: AsyncSession) -> T:
+        result = await change(s)
+        await add_audit(s, entry, now_us)
+        return result
+
+    return await db.write(write)
 
 
 async def list_audit(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from index import tokens as token_queries
 from index import users as user_queries
-from index.audit import AUDIT_PAGE_MAX, add_audit, list_audit
+from index.audit import AUDIT_PAGE_MAX, add_audit, list_audit, write_audited
 from index.db import Database
 from index.errors import Conflict, InvalidRecord
 from index.records import AUDIT_OUTCOMES, TOKEN_ROLES, AuditIn, AuditRecord, TokenRecord, UserRecord
@@ -51,14 +51,13 @@ async def add_user(
     check_password_rule(password, username)
     digest = await asyncio.to_thread(hash_password, password)
     detail: dict[str, object] = {"role": role, "counters": sorted(counters)}
-
-    async def create(s: AsyncSession) -> UserRecord:
-        record = await user_queries.create_user(s, username, digest, role, counters, now_us)
-        entry = replace(actor, action="user.create", target=username, outcome="ok", detail=detail)
-        await add_audit(s, entry, now_us)
-        return record
-
-    return await db.write(create)
+    entry = replace(actor, action="user.create", target=username, outcome="ok", detail=detail)
+    return await write_audited(
+        db,
+        lambda s: user_queries.create_user(s, username, digest, role, counters, now_us),
+        entry,
+        now_us,
+    )
 
 
 async def change_password(

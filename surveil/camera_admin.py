@@ -31,7 +31,7 @@ from cameras.snapshot import keyframe_jpeg
 from cameras.source import CameraError, CameraRejected, CameraUnreachable
 from cameras.urls import redact_url, scrub
 from index import counters as counter_queries
-from index.audit import add_audit
+from index.audit import add_audit, write_audited
 from index.cameras import (
     CameraSpec,
     create_api_camera,
@@ -139,13 +139,7 @@ async def save_new_camera(
 ) -> CameraRecord:
     """Insert an API camera with its audit row (entry's detail is filled in)."""
     entry = replace(entry, detail=audit_detail(spec))
-
-    async def write(s: AsyncSession) -> CameraRecord:
-        record = await create_api_camera(s, spec, now_us)
-        await add_audit(s, entry, now_us)
-        return record
-
-    return await db.write(write)
+    return await write_audited(db, lambda s: create_api_camera(s, spec, now_us), entry, now_us)
 
 
 async def save_camera_change(
@@ -174,12 +168,7 @@ async def save_camera_change(
 async def remove_camera(db: Database, name: str, entry: AuditIn, now_us: int) -> None:
     """Soft-delete an API camera (footage kept), audited."""
     entry = replace(entry, detail={"footage": "kept"})
-
-    async def write(s: AsyncSession) -> None:
-        await delete_api_camera(s, name, now_us)
-        await add_audit(s, entry, now_us)
-
-    await db.write(write)
+    await write_audited(db, lambda s: delete_api_camera(s, name, now_us), entry, now_us)
 
 
 async def set_counter_cameras(
@@ -242,13 +231,9 @@ async def create_counter(
     now_us: int,
 ) -> CounterRecord:
     entry = replace(entry, target=code, detail={"name": name, "site": site})
-
-    async def write(s: AsyncSession) -> CounterRecord:
-        record = await counter_queries.create_counter(s, code, name, site, now_us)
-        await add_audit(s, entry, now_us)
-        return record
-
-    return await db.write(write)
+    return await write_audited(
+        db, lambda s: counter_queries.create_counter(s, code, name, site, now_us), entry, now_us
+    )
 
 
 async def update_counter(
@@ -260,13 +245,9 @@ async def update_counter(
     now_us: int,
 ) -> CounterRecord:
     entry = replace(entry, target=code, detail={"name": name, "site": site})
-
-    async def write(s: AsyncSession) -> CounterRecord:
-        record = await counter_queries.update_counter(s, code, name, site)
-        await add_audit(s, entry, now_us)
-        return record
-
-    return await db.write(write)
+    return await write_audited(
+        db, lambda s: counter_queries.update_counter(s, code, name, site), entry, now_us
+    )
 
 
 async def delete_counter(db: Database, code: str, entry: AuditIn, now_us: int) -> None:
