@@ -9,7 +9,10 @@ aiohttp sessions. This module adds what a recorder needs on top of it:
   camera's sub-second part, so the offset is computed here and handed to the library as
   ``ONVIFCamera.dt_diff``; every service created afterwards stamps its UsernameToken
   ``Created`` (and so the PasswordDigest) in camera time. A camera whose clock is minutes
-  off therefore still accepts our credentials.
+  off therefore still accepts our credentials. Devices that want credentials even for the
+  clock (any answer but the time or none at all) are asked again with them, stamped with
+  the host clock, and once more in the time of the refusal's HTTP ``Date`` if that was far
+  off.
 - **Typed results.** ``probe()`` returns a frozen :class:`DeviceProbe`; stream URIs are
   requested as RTP-Unicast over RTSP (interleaved TCP) and come back without credentials.
   :func:`stream_url_with_credentials` builds the URL the recorder opens; it must never be
@@ -34,6 +37,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -42,17 +46,21 @@ import aiohttp
 import zeep.exceptions
 
 from cameras.source import CameraError, CameraRejected, CameraUnreachable
-from cameras.urls import scrub
+from cameras.urls import SECRET_QUERY_PARAMS, scrub
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
+# An HTTP Date this far from the host clock makes a refused clock request worth one retry
+# stamped in the device's time; nearer, the refusal is about the password (Date has whole
+# seconds, and devices accept at least a few seconds of skew).
+DATE_RETRY_MIN_US = 2_000_000
 MAX_SNAPSHOT_BYTES = 20 * 1024 * 1024
 MEDIA_NS = "http://www.onvif.org/ver10/media/wsdl"
 # Encodings a recorder can stream-copy into fMP4; preferred when choosing profiles.
 RECORDABLE_ENCODINGS = frozenset({"H264", "H265"})
 # Query parameters some cameras use to carry credentials in stream/snapshot URIs.
-_CREDENTIAL_PARAMS = frozenset({"user", "username", "pass", "password", "pwd"})
+_CREDENTIAL_PARAMS = frozenset({"user", "username", *SECRET_QUERY_PARAMS})
 # SOAP fault subcodes (local names) that mean "this device does not do that".
 _UNSUPPORTED_SUBCODES = frozenset({"ActionNotSupported", "UnknownAction", "NoSuchService"})
 
@@ -79,7 +87,8 @@ class OnvifUnreachable(OnvifError, CameraUnreachable):
 
 
 class OnvifAuthError(OnvifError, CameraRejected):
-    """The device refused our credentials (ter:NotAuthorized, HTTP 401/403)."""
+    """The device refused our credentials (ter:NotAuthorized, HTTP 401/403, or any fault to
+    the authenticated clock request of a device that guards its clock)."""
 
 
 class OnvifNotSupported(OnvifError, CameraRejected):
@@ -113,7 +122,8 @@ class DeviceProbe:
     firmware: str
     serial: str
     hardware_id: str
-    # Camera UTC clock minus host clock, in µs; None if the device reports no UTC time.
+    # Camera UTC clock minus host clock, in µs; None if the device reports no UTC time
+    # (unless its HTTP Date had to be used to log in: then that one's offset).
     clock_offset_us: int | None
     # Round trip of the clock request; the offset is uncertain by about half of it
     # plus the half second that whole-second device clocks cannot resolve.
@@ -202,6 +212,43 @@ def _subcodes(fault: Any) -> list[str]:
         text = str(getattr(code, "localname", None) or getattr(code, "text", None) or code)
         out.append(text.rpartition("}")[2].rpartition(":")[2])
     return out
+
+
+class _DateWatch:
+    """The HTTP Date of a service's last SOAP answer, with the host clock around it.
+
+    Wraps the transport's ``post_xml`` (the one call zeep makes per operation) so that even
+    a refusal without a SOAP body (an HTTP 401 page) leaves the device's time behind.
+    """
+
+    def __init__(self, service: Any) -> None:
+        self.last: tuple[str | None, int, int] | None = None
+        transport = service.transport
+        post_xml = transport.post_xml
+
+        async def watched(address: str, envelope: Any, headers: dict[str, str]) -> Any:
+            self.last = None
+            t0 = time.time_ns()
+            response = await post_xml(address, envelope, headers)
+            self.last = (response.headers.get("Date"), t0, time.time_ns())
+            return response
+
+        transport.post_xml = watched
+
+    def offset_us(self) -> int | None:
+        """Device Date (+0.5 s: whole seconds) minus the midpoint of the exchange, or None."""
+        if self.last is None:
+            return None
+        date, t0, t1 = self.last
+        if not date:
+            return None
+        try:
+            when = parsedate_to_datetime(date)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None  # RFC 9110 dates are GMT; a zoneless one is not trustworthy
+        return int(when.timestamp()) * 1_000_000 + 500_000 - (t0 + t1) // 2000
 
 
 class OnvifDevice:
@@ -304,35 +351,85 @@ class OnvifDevice:
         return self._probe
 
     async def measure_clock(self) -> tuple[int | None, int | None]:
-        """(camera UTC minus host clock, round trip), both in µs, from an unauthenticated
-        GetSystemDateAndTime; applied to every WS-Security timestamp from then on."""
-        cam = await self._camera()
-        service = await self._call("device service", cam.create_devicemgmt_service, timed=False)
-        t0 = time.time_ns()
+        """(camera UTC minus host clock, round trip), both in µs, from GetSystemDateAndTime;
+        applied to every WS-Security timestamp from then on.
+
+        Asked without credentials first. Any answer but silence that is not the time (a SOAP
+        fault of any kind, an HTTP error, a page that is not SOAP) means the device wants
+        credentials even for the clock: see _authenticated_clock.
+        """
+        service = await self._rebuild_services(None)
+        date_offset_us: int | None = None
         try:
-            reply = await self._call("GetSystemDateAndTime", service.authless_GetSystemDateAndTime)
-        except OnvifAuthError:
-            # A few devices want credentials even for the clock; stamp with the host clock.
-            t0 = time.time_ns()
-            reply = await self._call("GetSystemDateAndTime", service.GetSystemDateAndTime)
-        t1 = time.time_ns()
+            reply, t0, t1 = await self._timed_clock(service.authless_GetSystemDateAndTime)
+        except OnvifUnreachable:
+            raise
+        except OnvifError as exc:
+            logger.debug("%s: clock refused without credentials (%s)", self.where, exc)
+            reply, t0, t1, date_offset_us = await self._authenticated_clock(service)
         rtt_us = (t1 - t0) // 1000
         camera_us = self._utc_us(reply)
         offset_us = None if camera_us is None else camera_us - (t0 + t1) // 2000
+        if offset_us is None:
+            # No UTC time in the reply: keep stamping in the time the device accepted.
+            offset_us = date_offset_us
         # Services stamp UsernameTokens with the dt_diff they were built with: rebuild them.
-        for key, old in list(cam.services.items()):
-            cam.services.pop(key, None)
-            await self._call("closing a service", old.close, timed=False)
-        cam.dt_diff = None if offset_us is None else dt.timedelta(microseconds=offset_us)
-        self._devicemgmt = await self._call(
-            "device service", cam.create_devicemgmt_service, timed=False
-        )
+        self._devicemgmt = await self._rebuild_services(offset_us)
         self._clock = (offset_us, rtt_us)
         if offset_us is not None:
             logger.debug(
                 "%s: camera clock offset %+d µs (rtt %d µs)", self.where, offset_us, rtt_us
             )
         return offset_us, rtt_us
+
+    async def _timed_clock(
+        self, operation: Callable[..., Awaitable[Any]], *, refusal_is_auth: bool = False
+    ) -> tuple[Any, int, int]:
+        """(GetSystemDateAndTime reply, host ns before, host ns after)."""
+        t0 = time.time_ns()
+        reply = await self._call("GetSystemDateAndTime", operation, refusal_is_auth=refusal_is_auth)
+        return reply, t0, time.time_ns()
+
+    async def _authenticated_clock(self, service: Any) -> tuple[Any, int, int, int | None]:
+        """The clock asked with credentials: (reply, t0, t1, offset the tokens were stamped with).
+
+        Stamped first with the host clock: most cameras keep NTP time, and an HTTP Date is
+        not always the camera's UTC. The device checks the token's Created against its own
+        clock, so a refusal can mean skew as well as a wrong password, and it tells us
+        nothing else before we log in. If the refusal's HTTP Date is DATE_RETRY_MIN_US or
+        more off, the request is retried once stamped in that time; one retry only, since
+        devices that lock accounts count every failed attempt. Any refusal of the
+        authenticated request is an OnvifAuthError.
+        """
+        watch = _DateWatch(service)
+        try:
+            reply, t0, t1 = await self._timed_clock(
+                service.GetSystemDateAndTime, refusal_is_auth=True
+            )
+            return reply, t0, t1, None
+        except OnvifAuthError:
+            date_offset_us = watch.offset_us()
+            if date_offset_us is None or abs(date_offset_us) < DATE_RETRY_MIN_US:
+                raise
+        logger.info(
+            "%s: clock request refused; the device's HTTP Date is %+.1f s off, "
+            "asking once more in its time",
+            self.where,
+            date_offset_us / 1e6,
+        )
+        service = await self._rebuild_services(date_offset_us)
+        reply, t0, t1 = await self._timed_clock(service.GetSystemDateAndTime, refusal_is_auth=True)
+        return reply, t0, t1, date_offset_us
+
+    async def _rebuild_services(self, offset_us: int | None) -> Any:
+        """Close every service and return a new device service stamping tokens at offset_us
+        (None: the host clock)."""
+        cam = await self._camera()
+        for key, old in list(cam.services.items()):
+            cam.services.pop(key, None)
+            await self._call("closing a service", old.close, timed=False)
+        cam.dt_diff = None if offset_us is None else dt.timedelta(microseconds=offset_us)
+        return await self._call("device service", cam.create_devicemgmt_service, timed=False)
 
     async def snapshot(self, profile_token: str | None = None) -> bytes:
         """A JPEG from the profile's snapshot URI (HTTP Digest, or Basic if configured).
@@ -492,11 +589,19 @@ class OnvifDevice:
         return " ".join(scrub(text, self._secrets).split())[:300]
 
     async def _call(
-        self, what: str, fn: Callable[..., Awaitable[T]], *args: Any, timed: bool = True
+        self,
+        what: str,
+        fn: Callable[..., Awaitable[T]],
+        *args: Any,
+        timed: bool = True,
+        refusal_is_auth: bool = False,
     ) -> T:
         """Await fn(*args) within the timeout, turning every failure into an OnvifError.
 
         timed=False is for local work (loading WSDLs), which must not eat the network budget.
+        refusal_is_auth=True: any SOAP fault but "not supported" means the credentials were
+        refused (for an operation every device answers, asked with them), like HTTP 401/403
+        always does. A reply that is not SOAP at all still means "not an ONVIF device".
         """
         try:
             async with asyncio.timeout(self.timeout_s if timed else None):
@@ -504,15 +609,17 @@ class OnvifDevice:
         except OnvifError:
             raise
         except Exception as exc:
-            raise self._translate(what, exc) from None
+            raise self._translate(what, exc, refusal_is_auth) from None
 
-    def _translate(self, what: str, exc: BaseException) -> OnvifError:
+    def _translate(
+        self, what: str, exc: BaseException, refusal_is_auth: bool = False
+    ) -> OnvifError:
         where = self.where
         lib = _onvif()
         if isinstance(exc, lib.exceptions.ONVIFAuthError):
             return OnvifAuthError(f"{where}: {what} refused the user name or password")
         if isinstance(exc, lib.ONVIFError) and exc.__cause__ is not None:
-            return self._translate(what, exc.__cause__)
+            return self._translate(what, exc.__cause__, refusal_is_auth)
         if isinstance(exc, (TimeoutError, lib.exceptions.ONVIFTimeoutError)):
             return OnvifUnreachable(f"{where}: {what} timed out after {self.timeout_s:g} s")
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -528,11 +635,13 @@ class OnvifDevice:
         if isinstance(exc, aiohttp.ClientError | OSError):
             return OnvifUnreachable(f"{where}: {what} failed: {type(exc).__name__}")
         if isinstance(exc, zeep.exceptions.Fault):
-            return self._translate_fault(what, exc)
+            return self._translate_fault(what, exc, refusal_is_auth)
         if isinstance(exc, zeep.exceptions.TransportError):
             status = int(getattr(exc, "status_code", 0) or 0)
             if status in (401, 403):
-                return OnvifAuthError(f"{where}: {what} refused: HTTP {status}")
+                return OnvifAuthError(
+                    f"{where}: {what} refused the user name or password (HTTP {status})"
+                )
             return OnvifNotSupported(
                 f"{where}: not an ONVIF device ({what} got HTTP {status}, no SOAP reply)"
             )
@@ -545,7 +654,7 @@ class OnvifDevice:
             return OnvifNotSupported(f"{where}: not an ONVIF device ({what}: no SOAP reply)")
         return OnvifError(f"{where}: {what} failed: {type(exc).__name__}: {self._scrub(str(exc))}")
 
-    def _translate_fault(self, what: str, fault: Any) -> OnvifError:
+    def _translate_fault(self, what: str, fault: Any, refusal_is_auth: bool) -> OnvifError:
         where = self.where
         subcodes = _subcodes(fault)
         code = _text(getattr(fault, "code", None))
@@ -557,9 +666,16 @@ class OnvifDevice:
             # means the device wants HTTP authentication we cannot satisfy.
             detail = _text(getattr(fault, "detail", None)).lower()
             if "401" in detail or "unauthorized" in detail:
-                return OnvifAuthError(f"{where}: {what} refused: HTTP 401")
+                return OnvifAuthError(
+                    f"{where}: {what} refused the user name or password (HTTP 401)"
+                )
             return OnvifNotSupported(f"{where}: not an ONVIF device ({what} got no SOAP reply)")
         label = "/".join([code.rpartition(":")[2], *subcodes])
         if _UNSUPPORTED_SUBCODES.intersection(subcodes):
             return OnvifNotSupported(f"{where}: {what} not supported ({label})")
+        if refusal_is_auth:
+            # e.g. env:Receiver "Sender not authorized", without the ter:NotAuthorized subcode.
+            return OnvifAuthError(
+                f"{where}: {what} refused the user name or password (SOAP fault {label}: {reason})"
+            )
         return OnvifError(f"{where}: {what} failed: SOAP fault {label}: {reason}")

@@ -7,8 +7,11 @@
   request needs a WS-Security UsernameToken whose PasswordDigest is
   Base64(SHA-1(nonce + created + password)), whose nonce is fresh and whose Created is within
   ``max_token_age_s`` of the *device's* clock; otherwise the reply is what real devices send:
-  HTTP 400 with the SOAP fault env:Sender / ter:NotAuthorized. ``/onvif/snapshot`` serves a
-  real JPEG (made with OpenCV) behind HTTP Digest authentication (MD5, qop=auth).
+  HTTP 400 with the SOAP fault env:Sender / ter:NotAuthorized. ``auth_style`` makes it behave
+  like firmwares that want a token even for the clock, and refuse in their own way (see
+  AUTH_STYLES). Every HTTP reply carries a ``Date`` in the device's clock, as a camera's web
+  server does (``date_header=False``: none). ``/onvif/snapshot`` serves a real JPEG (made with
+  OpenCV) behind HTTP Digest authentication (MD5, qop=auth).
 - ``DiscoveryResponder``: a UDP WS-Discovery responder on 127.0.0.1 that answers a unicast
   Probe with ProbeMatches. It never joins a multicast group.
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import email.utils
 import hashlib
 import hmac
 import io
@@ -60,6 +64,19 @@ DN = "http://www.onvif.org/ver10/network/wsdl"
 SOAP_CT = "application/soap+xml; charset=utf-8"
 # Operations any client may call (ONVIF access class PRE_AUTH, as cameras implement it).
 PRE_AUTH = frozenset({"GetSystemDateAndTime"})
+# How a device guards its operations, as real firmwares differ (the value of auth_style):
+AUTH_STYLES = {
+    # The ONVIF core spec: anyone may read the clock; a refusal is HTTP 400 with the SOAP fault
+    # env:Sender / ter:NotAuthorized.
+    "onvif": "clock open, refusals are env:Sender/ter:NotAuthorized",
+    # A token even for the clock; refusals as the spec says.
+    "not_authorized": "clock needs a token, refusals are env:Sender/ter:NotAuthorized",
+    # A token even for the clock; a refusal is HTTP 500 with env:Receiver and no subcode,
+    # reason "Sender not authorized" (seen from a third-party device service).
+    "receiver": "clock needs a token, refusals are env:Receiver without a subcode",
+    # A token even for the clock; a refusal is an HTTP 401 HTML page with a Digest challenge.
+    "http401": "clock needs a token, refusals are HTTP 401 pages",
+}
 
 
 @dataclass(frozen=True)
@@ -146,7 +163,8 @@ def parse_created(text: str) -> dt.datetime:
 class OnvifDeviceServer:
     """An ONVIF camera's device and media services on 127.0.0.1:<free port>.
 
-    Mutable while running: ``clock_skew_s``, ``password``. Observable: ``calls``
+    Mutable while running: ``clock_skew_s``, ``password``, ``auth_style``, ``date_header``.
+    Observable: ``calls``
     (operations served, in order), ``requests`` ((operation, carried a UsernameToken) for
     every known operation asked), ``auth_failures`` (why requests were refused),
     ``stream_setups`` (StreamSetup of each GetStreamUri), ``snapshots_served``.
@@ -169,7 +187,13 @@ class OnvifDeviceServer:
         scopes: Sequence[str] | None = None,
         max_token_age_s: float = 5.0,
         snapshot_size: tuple[int, int] = (160, 90),
+        auth_style: str = "onvif",
+        date_header: bool = True,
     ) -> None:
+        if auth_style not in AUTH_STYLES:
+            raise ValueError(f"auth_style must be one of {sorted(AUTH_STYLES)}")
+        self.auth_style = auth_style
+        self.date_header = date_header
         self.username = username
         self.password = password
         self.stream_uri = stream_uri
@@ -206,6 +230,7 @@ class OnvifDeviceServer:
 
     async def start(self) -> OnvifDeviceServer:
         app = web.Application()
+        app.on_response_prepare.append(self._stamp_date)
         app.router.add_post("/onvif/device_service", self._device_service)
         app.router.add_post("/onvif/media_service", self._media_service)
         app.router.add_get("/onvif/snapshot", self._snapshot)
@@ -247,6 +272,13 @@ class OnvifDeviceServer:
     def now(self) -> dt.datetime:
         """The device's clock: the host's UTC time plus clock_skew_s."""
         return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.clock_skew_s)
+
+    async def _stamp_date(self, request: web.Request, response: web.StreamResponse) -> None:
+        # aiohttp has set Date from the host clock by now; a camera's server uses its own.
+        if self.date_header:
+            response.headers["Date"] = email.utils.format_datetime(self.now(), usegmt=True)
+        else:
+            response.headers.popall("Date", None)
 
     # -- SOAP -----------------------------------------------------------------------------
 
@@ -294,11 +326,11 @@ class OnvifDeviceServer:
                 header is not None and header.find(f".//{{{WSSE}}}UsernameToken") is not None
             )
             self.requests.append((name, has_token))
-            if name not in PRE_AUTH:
+            if name not in PRE_AUTH or self.auth_style != "onvif":
                 why = self._check_username_token(header)
                 if why is not None:
                     self.auth_failures.append(f"{name}: {why}")
-                    raise SoapFault("env:Sender", "ter:NotAuthorized", "Sender not Authorized", 400)
+                    return self._refusal()
             reply = handler(op)
         except ET.ParseError:
             return self._fault(SoapFault("env:Sender", "ter:WellFormed", "Not well-formed", 400))
@@ -311,6 +343,28 @@ class OnvifDeviceServer:
     def _fault(fault: SoapFault) -> web.Response:
         text = fault_envelope(fault.code, fault.subcode, fault.reason)
         return web.Response(status=fault.status, text=text, headers=_soap_headers())
+
+    def _refusal(self) -> web.Response:
+        """What this device answers a request without a valid token (see AUTH_STYLES)."""
+        if self.auth_style == "receiver":
+            text = envelope(
+                "<env:Fault><env:Code><env:Value>env:Receiver</env:Value></env:Code>"
+                '<env:Reason><env:Text xml:lang="en">Sender not authorized</env:Text>'
+                "</env:Reason></env:Fault>"
+            )
+            return web.Response(status=500, text=text, headers=_soap_headers())
+        if self.auth_style == "http401":
+            challenge = f'Digest realm="{self.realm}", qop="auth", nonce="{secrets.token_hex(16)}"'
+            return web.Response(
+                status=401,
+                text="<html><head><title>401 Unauthorized</title></head>"
+                "<body><h1>401 Unauthorized</h1></body></html>",
+                content_type="text/html",
+                headers={"WWW-Authenticate": challenge},
+            )
+        return self._fault(
+            SoapFault("env:Sender", "ter:NotAuthorized", "Sender not Authorized", 400)
+        )
 
     def _check_username_token(self, header: ET.Element | None) -> str | None:
         """None if the UsernameToken is valid, else why not."""

@@ -200,6 +200,9 @@ async def _web_stub(status: int, body: str, content_type: str) -> tuple[web.AppR
         (404, "<html><body><h1>404 Not Found</h1></body></html>"),
         (404, "<html><body><p>broken<br></body></html>"),  # not even XML
         (200, "<!doctype html><html><body>Router admin</body></html>"),
+        # Error pages are not refusals of our credentials, even asked with them.
+        (400, "<html><head><title>400 Bad Request</title></head><body><hr></body></html>"),
+        (500, "Internal Server Error"),
     ],
 )
 async def test_http_server_that_is_not_onvif(status: int, body: str) -> None:
@@ -268,3 +271,100 @@ async def test_stream_uri_plays_on_a_real_rtsp_camera(
     assert info["video"] == "h264"
     with pytest.raises(ProbeError, match="401"):
         await asyncio.to_thread(ffprobe, uri)
+
+
+# -- devices that want credentials even for the clock ------------------------------------
+
+# auth_style values of the fake device whose clock needs a UsernameToken (tests/onvif_device.py).
+GUARDED_CLOCK = ["not_authorized", "receiver", "http401"]
+
+
+def _clock_requests(server: OnvifDeviceServer) -> list[bool]:
+    """For each GetSystemDateAndTime the device saw: did it carry a UsernameToken?"""
+    return [token for op, token in server.requests if op == "GetSystemDateAndTime"]
+
+
+@pytest.mark.parametrize("style", GUARDED_CLOCK)
+async def test_clock_behind_credentials_is_asked_again_with_them(
+    devices: DevicePool, style: str
+) -> None:
+    server = await _device(devices, auth_style=style)
+    async with _client(server) as dev:
+        probe = await dev.probe()
+    assert probe.serial == server.serial and probe.main_profile_token == "Profile_1"
+    # Asked without credentials, refused, asked once with them (stamped with the host clock).
+    assert _clock_requests(server) == [False, True]
+    assert server.auth_failures == ["GetSystemDateAndTime: no UsernameToken"]
+    assert probe.clock_offset_us is not None and abs(probe.clock_offset_us) < 1_000_000
+
+
+@pytest.mark.parametrize("style", GUARDED_CLOCK)
+async def test_wrong_password_on_a_guarded_clock_is_an_auth_error(
+    devices: DevicePool, style: str
+) -> None:
+    server = await _device(devices, auth_style=style, password="the-right-one")
+    async with _client(server) as dev:
+        with pytest.raises(OnvifAuthError) as info:
+            await dev.probe()
+    err = info.value
+    assert "user name or password" in str(err) and "\n" not in str(err)
+    assert PASSWORD not in repr(err) and "the-right-one" not in repr(err)
+    assert err.__cause__ is None and err.__suppress_context__
+    # The device's Date agrees with the host: its refusal is about the password, not asked twice.
+    assert _clock_requests(server) == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("style", "skew_s"), [("not_authorized", 300.0), ("receiver", -180.0), ("http401", 3600.0)]
+)
+async def test_skewed_clock_behind_credentials_is_read_from_the_http_date(
+    devices: DevicePool, style: str, skew_s: float
+) -> None:
+    server = await _device(devices, auth_style=style, clock_skew_s=skew_s)
+    async with _client(server) as dev:
+        probe = await dev.probe()
+    # Stamped with the host clock, refused for its timestamp; stamped with the offset of the
+    # refusal's HTTP Date, accepted. The offset is then measured from the reply itself.
+    assert _clock_requests(server) == [False, True, True]
+    assert "away from the device clock" in server.auth_failures[1]
+    assert len(server.auth_failures) == 2
+    assert probe.clock_offset_us is not None
+    assert abs(probe.clock_offset_us - skew_s * 1_000_000) < 1_000_000
+    assert probe.main_profile_token == "Profile_1"
+
+
+async def test_small_skew_behind_credentials_is_measured_from_the_reply(
+    devices: DevicePool,
+) -> None:
+    # Within the device's 5 s tolerance: the host-clock token is accepted at once.
+    server = await _device(devices, auth_style="receiver", clock_skew_s=3.0)
+    async with _client(server) as dev:
+        probe = await dev.probe()
+    assert _clock_requests(server) == [False, True]
+    assert probe.clock_offset_us is not None
+    assert abs(probe.clock_offset_us - 3_000_000) < 1_000_000
+    assert server.auth_failures == ["GetSystemDateAndTime: no UsernameToken"]
+
+
+async def test_skewed_guarded_clock_without_a_date_is_an_auth_error(devices: DevicePool) -> None:
+    # Nothing tells us the device's time before we log in: we cannot tell skew from password.
+    server = await _device(devices, auth_style="receiver", clock_skew_s=300.0, date_header=False)
+    async with _client(server) as dev:
+        with pytest.raises(OnvifAuthError, match="user name or password"):
+            await dev.probe()
+    assert _clock_requests(server) == [False, True]
+
+
+async def test_wrong_password_on_a_skewed_guarded_clock_is_tried_once_more_only(
+    devices: DevicePool,
+) -> None:
+    server = await _device(
+        devices, auth_style="not_authorized", clock_skew_s=300.0, password="the-right-one"
+    )
+    async with _client(server) as dev:
+        with pytest.raises(OnvifAuthError, match="user name or password") as info:
+            await dev.probe()
+    assert PASSWORD not in repr(info.value)
+    # One retry in the device's time, then it is the password: lockouts count every try.
+    assert _clock_requests(server) == [False, True, True]
+    assert "wrong user name or password" in server.auth_failures[-1]
