@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 from sqlalchemy import select
@@ -53,4 +53,17 @@ async def list_events(
     if kind is not None:
         stmt = stmt.where(Event.kind == kind)
     stmt = stmt.order_by(Event.at_us.desc(), Event.id.desc()).limit(limit)
+    return [_record(row) for row in (await s.execute(stmt)).scalars()]
+
+
+async def segment_events(
+    s: AsyncSession, segment_id: int, kinds: Sequence[str], limit: int = 100
+) -> list[EventRecord]:
+    """Events of these kinds about one segment, newest first."""
+    stmt = (
+        select(Event)
+        .where(Event.segment_id == segment_id, Event.kind.in_(list(kinds)))
+        .order_by(Event.at_us.desc(), Event.id.desc())
+        .limit(limit)
+    )
     return [_record(row) for row in (await s.execute(stmt)).scalars()]

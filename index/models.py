@@ -212,7 +212,9 @@ class Segment(Base):
         String(64), comment="Lowercase hex SHA-256 of the file; NULL until sealed"
     )
     state: Mapped[str] = mapped_column(
-        String(16), comment="Lifecycle: open, sealed, recovered (sealed after a crash), missing"
+        String(16),
+        comment="Lifecycle: open, sealed, recovered (sealed after a crash), missing, "
+        "damaged (the file no longer has its recorded size or hash)",
     )
     video_codec: Mapped[str] = mapped_column(
         String(64), comment="Video codec name as FFmpeg spells it (e.g. h264, hevc)"

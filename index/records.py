@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-SEGMENT_STATES: Final = ("open", "sealed", "recovered", "missing")
+SEGMENT_STATES: Final = ("open", "sealed", "recovered", "missing", "damaged")
 CLOCK_SYNC_STATES: Final = ("synced", "unsynced", "unknown")
 TOKEN_ROLES: Final = ("admin", "staff", "auditor")
 USER_ROLES: Final = TOKEN_ROLES
@@ -231,3 +231,15 @@ class AuditIn:
     remote: str | None = None
     target: str | None = None
     detail: dict[str, object] | None = None
+
+
+@dataclass(frozen=True)
+class SegmentFileRef:
+    """Just enough of a segment to check its file (scans of many rows stay cheap)."""
+
+    id: int
+    camera_id: int
+    path: str
+    start_us: int
+    bytes: int
+    state: str

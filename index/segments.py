@@ -5,12 +5,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from index.errors import Conflict, SegmentNotFound
 from index.models import Camera, Segment
-from index.records import CLOCK_SYNC_STATES, SEGMENT_STATES, SegmentRecord, SegmentRow
+from index.records import (
+    CLOCK_SYNC_STATES,
+    SEGMENT_STATES,
+    SegmentFileRef,
+    SegmentRecord,
+    SegmentRow,
+)
 
 # Fields that update_segment may change; the rest identify the segment or were
 # fixed when it was opened.
@@ -216,3 +222,118 @@ async def segment_by_run_sequence(
         return None
     camera = (await s.execute(select(Camera.name).where(Camera.id == row.camera_id))).scalar_one()
     return _record(row, camera)
+
+
+async def set_segment_state(s: AsyncSession, segment_id: int, state: str) -> SegmentRecord:
+    """Change only the state of a segment (its bytes and hash stay as recorded).
+
+    Returns the record as it was before the change; raises SegmentNotFound.
+    """
+    if state not in SEGMENT_STATES:
+        raise ValueError(f"segment state {state!r} is not one of {SEGMENT_STATES}")
+    before = await get_segment(s, segment_id)
+    target = await s.get(Segment, segment_id)
+    assert target is not None  # get_segment found it in this transaction
+    target.state = state
+    await s.flush()
+    return before
+
+
+async def segments_page(
+    s: AsyncSession, after_id: int = 0, limit: int = 1000
+) -> list[SegmentRecord]:
+    """Up to limit segments with id > after_id, by id, in every state.
+
+    Scans of the whole archive page through it (after_id = the last id seen) on
+    the primary key, never loading it whole.
+    """
+    stmt = _with_camera().where(Segment.id > after_id).order_by(Segment.id).limit(limit)
+    return [_record(row, name) for row, name in (await s.execute(stmt))]
+
+
+async def camera_files_since(
+    s: AsyncSession,
+    camera_id: int,
+    since_us: int,
+    after: tuple[int, int] | None = None,
+    limit: int = 1000,
+) -> list[SegmentFileRef]:
+    """One camera's segments starting at or after since_us, by (start_us, id), every state.
+
+    after is the (start_us, id) of the last row of the previous page. The order is
+    that of the (camera_id, start_us) index, so no page needs a sort; only the
+    columns a file check needs are read (a fraction of the cost of full records).
+    """
+    stmt = select(
+        Segment.id, Segment.camera_id, Segment.path, Segment.start_us, Segment.bytes, Segment.state
+    ).where(Segment.camera_id == camera_id)
+    if after is None:
+        stmt = stmt.where(Segment.start_us >= since_us)
+    else:
+        start_us, seg_id = after
+        stmt = stmt.where(
+            # One plain lower bound, so the index scan starts at this page (SQLite
+            # uses only one of two, and not the one inside the OR).
+            Segment.start_us >= max(start_us, since_us),
+            or_(Segment.start_us > start_us, Segment.id > seg_id),
+        )
+    stmt = stmt.order_by(Segment.start_us, Segment.id).limit(limit)
+    return [SegmentFileRef(*row) for row in (await s.execute(stmt)).all()]
+
+
+async def newest_start_by_camera(s: AsyncSession) -> dict[int, int]:
+    """Each camera's latest segment start (cameras without segments are left out)."""
+    # One max() per camera rides the (camera_id, start_us) index on both backends;
+    # a GROUP BY over the segments table would read all of it.
+    newest = (
+        select(func.max(Segment.start_us)).where(Segment.camera_id == Camera.id).scalar_subquery()
+    )
+    rows = (await s.execute(select(Camera.id, newest))).all()
+    return {camera_id: start for camera_id, start in rows if start is not None}
+
+
+async def run_neighbours(
+    s: AsyncSession, run_id: int, sequence: int
+) -> tuple[SegmentRecord | None, SegmentRecord | None]:
+    """The run's segments just before and just after this sequence number (None: none)."""
+    base = _with_camera().where(Segment.run_id == run_id)
+    before = (
+        await s.execute(
+            base.where(Segment.sequence < sequence).order_by(Segment.sequence.desc()).limit(1)
+        )
+    ).first()
+    after = (
+        await s.execute(base.where(Segment.sequence > sequence).order_by(Segment.sequence).limit(1))
+    ).first()
+    return (
+        None if before is None else _record(*before),
+        None if after is None else _record(*after),
+    )
+
+
+async def run_has_sha256(s: AsyncSession, run_id: int, sha256: str) -> bool:
+    """Whether a segment of this run was sealed with this SHA-256."""
+    stmt = select(Segment.id).where(Segment.run_id == run_id, Segment.sha256 == sha256).limit(1)
+    return (await s.execute(stmt)).first() is not None
+
+
+async def count_in_state_by_camera(s: AsyncSession, state: str) -> dict[str, int]:
+    """How many segments each camera has in this state (cameras with none are left out)."""
+    if state not in SEGMENT_STATES:
+        raise ValueError(f"segment state {state!r} is not one of {SEGMENT_STATES}")
+    stmt = (
+        select(Camera.name, func.count(Segment.id))
+        .join(Camera, Camera.id == Segment.camera_id)
+        .where(Segment.state == state)
+        .group_by(Camera.name)
+        .order_by(Camera.name)
+    )
+    return {name: int(n) for name, n in (await s.execute(stmt)).all()}
+
+
+async def count_in_state(s: AsyncSession, state: str) -> int:
+    """How many segments are in this state (a count on the state index)."""
+    if state not in SEGMENT_STATES:
+        raise ValueError(f"segment state {state!r} is not one of {SEGMENT_STATES}")
+    stmt = select(func.count(Segment.id)).where(Segment.state == state)
+    return int((await s.execute(stmt)).scalar_one())

@@ -14,6 +14,7 @@ import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from segmenter.boxes import FileLayout, scan_file
 from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, SegmentName, parse_segment_path
@@ -79,20 +80,35 @@ def scan_path(path: Path) -> tuple[FileLayout, int]:
     """Lay out a file on disk, and its size, without reading it all into memory."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            return scan_file(b""), 0
-        # A segment may be gigabytes (an hour at a high bitrate): map it, so
-        # recovery at startup does not need that much memory.
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            view = memoryview(mapped)
-            try:
-                return scan_file(view), size
-            finally:
-                view.release()
+        return scan_open(f, size), size
+
+
+def scan_open(f: BinaryIO, limit: int) -> FileLayout:
+    """Lay out the first limit bytes of an open file, at most its size; later bytes are
+    not looked at (a fragment being written past them may be half there)."""
+    if limit <= 0:
+        return scan_file(b"")
+    # A segment may be gigabytes (an hour at a high bitrate): map it, so
+    # recovery at startup does not need that much memory.
+    with (
+        mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+        memoryview(mapped) as whole,
+        whole[:limit] as view,
+    ):
+        return scan_file(view)
 
 
 def summarize_file(path: Path) -> MediaSummary:
     return summarize(scan_path(path)[0])
+
+
+def read_init(path: Path, length: int) -> bytes | None:
+    """The first length bytes of a file (its ftyp+moov), or None if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(length)
+    except OSError:
+        return None
 
 
 def find_part_files(data_dir: Path) -> list[Path]:
@@ -106,7 +122,7 @@ def recover_part_file(data_dir: Path, part: Path) -> RecoveredSegment | Quaranti
     name = parse_segment_path(rel_part)
     if not layout.fragments or name is None:
         reason = "no complete fragment" if name else "not a segment file name"
-        return _quarantine(data_dir, part, size, reason)
+        return quarantine_file(data_dir, part, size, reason)
     truncated = size - layout.complete_end
     if truncated:
         with open(part, "r+b") as f:
@@ -158,8 +174,9 @@ def segment_record(
     )
 
 
-def _quarantine(data_dir: Path, part: Path, size: int, reason: str) -> QuarantinedFile:
-    rel = part.relative_to(data_dir)
+def quarantine_file(data_dir: Path, path: Path, size: int, reason: str) -> QuarantinedFile:
+    """Move a file we will not index to quarantine/<same relative path>; never deleted."""
+    rel = path.relative_to(data_dir)
     target_dir = make_dirs_durable(data_dir, Path(QUARANTINE_DIR) / rel.parent)
     target = target_dir / rel.name
     n = 0
@@ -167,9 +184,9 @@ def _quarantine(data_dir: Path, part: Path, size: int, reason: str) -> Quarantin
         # rename() would silently replace an earlier quarantined file: a deletion.
         n += 1
         target = target_dir / f"{rel.name}.{n}"
-    os.rename(part, target)
+    os.rename(path, target)
     fsync_dir(target_dir)
-    fsync_dir(part.parent)
+    fsync_dir(path.parent)
     logger.warning("moved %s (%d bytes, %s) to %s", rel, size, reason, target)
     return QuarantinedFile(
         rel_path=rel.as_posix(),

@@ -1,37 +1,60 @@
 """Startup recovery and verification of the archive: files and index together.
 
-Invariants (checked at startup and by `surveil verify`): every sealed or
-recovered row has a file with the recorded size and SHA-256; every segment
-file has a row; an open row at startup belongs to a torn file, which is
-recovered; a run left open by a crash is ended with reason 'recorder down'.
+Invariants (checked at startup and by `surveil verify`; docs/design/recording.md):
+every sealed or recovered row has a file with the recorded size and SHA-256, and
+a row whose file is gone is 'missing', one whose file differs is 'damaged'; every
+segment file has a row, and a file that is not provably ours is quarantined, never
+indexed; an open row at startup belongs to a torn file, which is recovered; a run
+left open by a crash is ended with reason 'recorder down'.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from index import cameras, events, runs, segments
 from index.db import Database
 from index.errors import CameraNotFound, Conflict
-from index.records import SegmentRecord, SegmentRow
-from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path
+from index.records import SegmentFileRef, SegmentRecord, SegmentRow
+from segmenter.boxes import FileLayout
+from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path, segment_path
 from segmenter.recovery import (
     QuarantinedFile,
     RecoveredSegment,
+    quarantine_file,
+    read_init,
     recover_data_dir,
     scan_path,
     segment_record,
+    summarize,
     summarize_file,
 )
-from segmenter.storage import hash_file
-from surveil.clock import Clock
+from segmenter.storage import Sealed, hash_file
+from surveil.clock import Clock, SystemClock
 
 logger = logging.getLogger(__name__)
+
+# Startup stats the files of each camera's rows of the last this many µs before
+# its newest segment: what a crash, a full disk or a slip of the hand most likely
+# hit, and what is most likely looked up next. About 11 µs a row (a 2-core VM,
+# SQLite, warm cache): 2.5 s for 150 cameras at 60 s segments. Verify checks the rest.
+STARTUP_CHECK_US: Final = 24 * 3600 * 1_000_000
+# Segments of a run tile it exactly (docs/design/recording.md, cut rule 5); an
+# orphan must meet its neighbours this closely to be taken for one of them.
+FIT_TOLERANCE_US: Final = 1_000
+_PAGE: Final = 1000
+_CHECK_PAGE: Final = 5000
+# States whose end_us is the exact cut, not just what had been fsynced.
+_CUT_END_STATES: Final = frozenset({"sealed", "damaged"})
 
 
 @dataclass
@@ -39,7 +62,8 @@ class RecoveryReport:
     recovered: list[str] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)
     sealed_late: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # rows whose file is gone
+    damaged: list[str] = field(default_factory=list)  # rows whose file has another size
     reindexed: list[str] = field(default_factory=list)
     runs_closed: int = 0
 
@@ -76,7 +100,8 @@ async def recover_archive(db: Database, data_dir: Path, clock: Clock) -> Recover
             await db.write(lambda s, sg=seg: _mark_missing(s, sg, now))  # type: ignore[misc]
             report.missing.append(seg.path)
 
-    report.reindexed = await _reindex_orphans(db, data_dir, now, set(report.recovered))
+    await _adopt_orphans(db, data_dir, now, set(report.recovered), report)
+    await _check_recent_files(db, data_dir, now, report)
 
     async with db.read() as s:
         open_runs = await runs.open_runs(s)
@@ -88,19 +113,91 @@ async def recover_archive(db: Database, data_dir: Path, clock: Clock) -> Recover
         or report.quarantined
         or report.sealed_late
         or report.missing
+        or report.damaged
         or report.reindexed
     ):
         logger.warning(
             "recovery: %d recovered, %d quarantined, %d sealed late, %d missing, "
-            "%d re-indexed, %d runs closed",
+            "%d damaged, %d re-indexed, %d runs closed",
             len(report.recovered),
             len(report.quarantined),
             len(report.sealed_late),
             len(report.missing),
+            len(report.damaged),
             len(report.reindexed),
             report.runs_closed,
         )
     return report
+
+
+# -- marking what the archive lost -----------------------------------------------
+
+# States whose file is final and described by its hash: the ones that can go
+# missing or be damaged. An open segment's file legitimately grows.
+_FINAL_STATES = frozenset({"sealed", "recovered", "missing", "damaged"})
+
+
+async def mark_segment_missing(db: Database, seg: SegmentRecord, now_us: int) -> None:
+    """The segment's file is gone: state 'missing' and event 'segment_missing', in one
+    transaction. Idempotent; an open segment is left to startup recovery."""
+
+    async def apply(s: AsyncSession) -> bool:
+        current = await segments.get_segment(s, seg.id)
+        if current.state == "missing" or current.state not in _FINAL_STATES:
+            return False
+        await segments.set_segment_state(s, seg.id, "missing")
+        await events.add_event(
+            s,
+            "segment_missing",
+            now_us,
+            camera_id=current.camera_id,
+            segment_id=current.id,
+            detail={"path": current.path, "bytes": current.bytes, "was": current.state},
+        )
+        return True
+
+    if await db.write(apply):
+        logger.error("%s: segment file %s is missing", seg.camera, seg.path)
+
+
+async def mark_segment_damaged(
+    db: Database, seg: SegmentRecord, actual_bytes: int | None, now_us: int, reason: str
+) -> None:
+    """The segment's file no longer has its recorded size or hash: state 'damaged' and
+    event 'segment_damaged' (an alarm while the row stays damaged), in one transaction.
+    Idempotent; an open segment is left to startup recovery."""
+
+    async def apply(s: AsyncSession) -> bool:
+        current = await segments.get_segment(s, seg.id)
+        if current.state == "damaged" or current.state not in _FINAL_STATES:
+            return False
+        await segments.set_segment_state(s, seg.id, "damaged")
+        await events.add_event(
+            s,
+            "segment_damaged",
+            now_us,
+            camera_id=current.camera_id,
+            segment_id=current.id,
+            detail={
+                "path": current.path,
+                "expected_bytes": current.bytes,
+                "actual_bytes": actual_bytes,
+                "sha256": current.sha256,
+                "reason": reason,
+                "was": current.state,
+            },
+        )
+        return True
+
+    if await db.write(apply):
+        logger.error(
+            "%s: segment file %s is damaged: %s (recorded %d bytes, found %s)",
+            seg.camera,
+            seg.path,
+            reason,
+            seg.bytes,
+            actual_bytes,
+        )
 
 
 async def _run_of(s: AsyncSession, camera_id: int, it: RecoveredSegment) -> int | None:
@@ -201,51 +298,194 @@ def _recent_segment_files(data_dir: Path, days: int = 2) -> dict[str, list[Path]
     return out
 
 
-async def _reindex_orphans(db: Database, data_dir: Path, now: int, handled: set[str]) -> list[str]:
-    """Index sealed files that never got a row (a crash between rename and index write).
+async def _adopt_orphans(
+    db: Database, data_dir: Path, now: int, handled: set[str], report: RecoveryReport
+) -> None:
+    """Index sealed files that never got a row, if provably ours; quarantine the rest.
 
-    Only the newest day directories are scanned: an orphan can only be as old as
-    the last crash, and a full scan would make startup grow with the archive.
+    A crash between the seal's rename and its index write leaves such a file; so
+    does someone copying a file in. Only the newest day directories are scanned:
+    an orphan can only be as old as the last crash, and a full scan would make
+    startup grow with the archive. Older ones are reported by verify.
     """
-    found: list[str] = []
     for camera, files in _recent_segment_files(data_dir).items():
         rels = [f.relative_to(data_dir).as_posix() for f in files]
         async with db.read() as s:
             known = await segments.known_paths(s, rels)
-        names = [(f, parse_segment_path(rel)) for f, rel in zip(files, rels, strict=True)]
-        for path, name in names:
-            rel = path.relative_to(data_dir).as_posix()
+        for path, rel in zip(files, rels, strict=True):
+            name = parse_segment_path(rel)
             if name is None or rel in known or rel in handled:
-                continue
+                continue  # a name that is not a segment's: verify reports it
+            sealed = hash_file(path)
             layout, _ = scan_path(path)
-            if not layout.fragments:
-                continue  # not a segment we wrote; verify reports it
-            item = segment_record(rel, name, hash_file(path), layout)
+            async with db.read() as s:
+                why = await _not_ours(s, data_dir, path, rel, layout, sealed)
+            if why is None:
+                item = segment_record(rel, name, sealed, layout)
+                await db.write(
+                    lambda s, it=item: _index_recovered(  # type: ignore[misc]
+                        s, it, now, state="sealed", kind="segment_reindexed"
+                    )
+                )
+                logger.warning("%s: indexed %s, a sealed file that had no row", camera, rel)
+                report.reindexed.append(rel)
+                continue
+            logger.error("%s: %s has no row and is not provably ours: %s", camera, rel, why)
+            moved = quarantine_file(data_dir, path, sealed.bytes, why)
             await db.write(
-                lambda s, it=item: _index_recovered(  # type: ignore[misc]
-                    s, it, now, state="sealed", kind="segment_reindexed"
+                lambda s, q=moved, h=sealed.sha256: _index_quarantined(  # type: ignore[misc]
+                    s, q, now, sha256=h
                 )
             )
-            logger.warning("%s: indexed %s, a sealed file that had no row", camera, rel)
-            found.append(rel)
-    return found
+            report.quarantined.append(moved.moved_to)
 
 
-async def _index_quarantined(s: AsyncSession, it: QuarantinedFile, now: int) -> None:
+async def _not_ours(
+    s: AsyncSession, data_dir: Path, path: Path, rel: str, layout: FileLayout, sealed: Sealed
+) -> str | None:
+    """None if a sealed file without a row is provably a segment we wrote; else why not.
+
+    The rule (docs/design/recording.md, "Files without a row"): its name is the
+    one we would give it; it is a whole segment file; its run is one of its
+    camera's and has no row at its sequence; it lies inside the run and meets
+    its neighbours as segments of a run do; it has the codecs and the very
+    init segment of its run; and it is not a copy of another of the run's segments.
+    """
+    name = parse_segment_path(rel)
+    if name is None or segment_path(name.camera, name.start_us, name.run_id, name.sequence) != rel:
+        return "its name is not the one its camera, day, run and sequence would give"
+    if not layout.init_end or not layout.fragments or layout.trailing:
+        return "not a whole segment file (ftyp, moov, complete fragments and nothing else)"
+    try:
+        camera = await cameras.get_camera(s, name.camera)
+    except CameraNotFound:
+        return f"camera {name.camera!r} is not in the index"
+    run = next((r for r in await runs.runs_for_camera(s, camera.id) if r.id == name.run_id), None)
+    if run is None:
+        return f"run {name.run_id} is not one of this camera's runs"
+    if await segments.segment_by_run_sequence(s, run.id, name.sequence) is not None:
+        return f"run {run.id} already has segment {name.sequence}"
+    if name.start_us < run.start_us or (run.end_us is not None and name.start_us >= run.end_us):
+        return f"starts outside its run ({run.start_us} to {run.end_us} us)"
+    media = summarize(layout)
+    prev, nxt = await segments.run_neighbours(s, run.id, name.sequence)
+    neighbour = prev or nxt
+    if neighbour is not None:
+        codecs = (media.video_codec, media.audio_codec)
+        theirs = (neighbour.video_codec, neighbour.audio_codec)
+        if codecs != theirs:
+            return f"codecs {codecs} differ from its run's {theirs}"
+        # Segments of one run share the init segment byte for byte (same muxer
+        # settings, same stream parameters); a neighbour whose file is gone
+        # leaves only the codec names to compare.
+        their_init = read_init(data_dir / neighbour.path, layout.init_end)
+        if their_init is not None and their_init != read_init(path, layout.init_end):
+            return f"its init segment (ftyp+moov) differs from that of {neighbour.path}"
+    end_us = name.start_us + media.duration_us
+    if prev is None:
+        if name.sequence != 0 or abs(name.start_us - run.start_us) > FIT_TOLERANCE_US:
+            return (
+                f"does not follow on from its run: segment {name.sequence} at {name.start_us} us, "
+                f"but the run starts at {run.start_us} us with no segment before it"
+            )
+    elif prev.sequence != name.sequence - 1:
+        return (
+            f"does not follow on from its run: the run's previous segment is "
+            f"{prev.sequence}, not {name.sequence - 1}"
+        )
+    elif (
+        abs(prev.end_us - name.start_us) > FIT_TOLERANCE_US
+        if prev.state in _CUT_END_STATES
+        # An open, missing or recovered row ends where its fsynced bytes did.
+        else prev.end_us > name.start_us + FIT_TOLERANCE_US
+    ):
+        return (
+            f"does not follow on from its run: segment {prev.sequence} ends at "
+            f"{prev.end_us} us, this one starts at {name.start_us} us"
+        )
+    if nxt is not None and (
+        end_us > nxt.start_us + FIT_TOLERANCE_US
+        or (nxt.sequence == name.sequence + 1 and abs(end_us - nxt.start_us) > FIT_TOLERANCE_US)
+    ):
+        return (
+            f"does not meet its run's next segment {nxt.sequence} at {nxt.start_us} us "
+            f"(it ends at {end_us} us)"
+        )
+    if sealed.sha256 and await segments.run_has_sha256(s, run.id, sealed.sha256):
+        return "a copy of another segment of its run (same SHA-256)"
+    return None
+
+
+async def _check_recent_files(
+    db: Database, data_dir: Path, now: int, report: RecoveryReport
+) -> None:
+    """Stat the files of each camera's final rows of the STARTUP_CHECK_US before its newest.
+
+    A file that is gone makes its row 'missing', one whose size differs makes it
+    'damaged'. Only sizes: hashing is verify's (it reads every byte).
+    """
+    async with db.read() as s:
+        newest = await segments.newest_start_by_camera(s)
+        names = {c.id: c.name for c in await cameras.list_cameras(s, include_deleted=True)}
+    for camera_id, newest_us in sorted(newest.items()):
+        since = newest_us - STARTUP_CHECK_US
+        after: tuple[int, int] | None = None
+        while True:
+            async with db.read() as s:
+                rows = await segments.camera_files_since(s, camera_id, since, after, _CHECK_PAGE)
+            if not rows:
+                break
+            after = (rows[-1].start_us, rows[-1].id)
+            page = [ref for ref in rows if ref.state in ("sealed", "recovered", "damaged")]
+            sizes = await asyncio.to_thread(_sizes, data_dir, names[camera_id], page)
+            for ref, size in zip(page, sizes, strict=True):
+                lost = size is None
+                if not lost and (size == -1 or size == ref.bytes or ref.state == "damaged"):
+                    continue
+                async with db.read() as s:
+                    seg = await segments.get_segment(s, ref.id)
+                if lost:
+                    await mark_segment_missing(db, seg, now)
+                    report.missing.append(seg.path)
+                else:
+                    await mark_segment_damaged(db, seg, size, now, "size differs")
+                    report.damaged.append(seg.path)
+
+
+def _sizes(data_dir: Path, camera: str, page: list[SegmentFileRef]) -> list[int | None]:
+    """Each segment file's size; None if it is gone, -1 if it cannot be looked at."""
+    out: list[int | None] = []
+    root = str(data_dir)
+    for ref in page:
+        try:
+            out.append(os.stat(f"{root}/{ref.path}").st_size)
+        except (FileNotFoundError, NotADirectoryError):
+            out.append(None)
+        except OSError as exc:
+            # Unreadable is not gone: say so, and leave the row to verify.
+            logger.error("%s: cannot stat %s (segment %d): %s", camera, ref.path, ref.id, exc)
+            out.append(-1)
+    return out
+
+
+async def _index_quarantined(
+    s: AsyncSession, it: QuarantinedFile, now: int, *, sha256: str | None = None
+) -> None:
     name = parse_segment_path(it.rel_path)
-    camera_id = await _camera_id(s, name.camera, now) if name else None
-    await events.add_event(
-        s,
-        "segment_quarantined",
-        now,
-        camera_id=camera_id,
-        detail={
-            "path": it.rel_path,
-            "moved_to": it.moved_to,
-            "bytes": it.bytes,
-            "reason": it.reason,
-        },
-    )
+    camera_id: int | None = None
+    if name is not None:
+        # Only a camera the index knows: a planted directory name must not make one.
+        with contextlib.suppress(CameraNotFound):
+            camera_id = (await cameras.get_camera(s, name.camera)).id
+    detail: dict[str, object] = {
+        "path": it.rel_path,
+        "moved_to": it.moved_to,
+        "bytes": it.bytes,
+        "reason": it.reason,
+    }
+    if sha256 is not None:
+        detail["sha256"] = sha256
+    await events.add_event(s, "segment_quarantined", now, camera_id=camera_id, detail=detail)
 
 
 async def _seal_late(s: AsyncSession, seg: SegmentRecord, path: Path, now: int) -> None:
@@ -341,9 +581,10 @@ class VerifyReport:
     checked: int = 0
     ok: int = 0
     open: int = 0
-    mismatched: list[str] = field(default_factory=list)  # hash or size differs
-    missing_files: list[str] = field(default_factory=list)  # row without file
+    mismatched: list[str] = field(default_factory=list)  # hash or size differs: damaged
+    missing_files: list[str] = field(default_factory=list)  # row without file: missing
     extra_files: list[str] = field(default_factory=list)  # file without row
+    restored: list[str] = field(default_factory=list)  # damaged/missing, now intact again
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -351,38 +592,115 @@ class VerifyReport:
         return not (self.mismatched or self.missing_files or self.extra_files or self.problems)
 
 
-async def verify_archive(db: Database, data_dir: Path) -> VerifyReport:
-    """Re-hash every sealed segment and compare files with index rows."""
+async def verify_archive(db: Database, data_dir: Path, clock: Clock | None = None) -> VerifyReport:
+    """Re-hash every final segment, mark what is missing or damaged, list files without rows.
+
+    A row whose file is gone becomes 'missing', one whose size or SHA-256 differs
+    'damaged' (each once, with its event); a damaged or missing row whose file has
+    the recorded size and SHA-256 again (put back from a copy) returns to its
+    state before, with event 'segment_restored'. Rows are read in pages, so the
+    archive is never held in memory whole.
+    """
+    now = (clock or SystemClock()).now_us()
     report = VerifyReport()
-    async with db.read() as s:
-        rows = await segments.all_segments(s)
     known: set[str] = set()
-    for seg in rows:
-        known.add(seg.path)
-        path = data_dir / seg.path
-        if seg.state == "open":
-            report.open += 1
-            known.add(seg.path + PART_SUFFIX)
-            if not path.exists() and not (data_dir / (seg.path + PART_SUFFIX)).exists():
-                report.missing_files.append(f"{seg.path} (open segment {seg.id})")
-            continue
-        report.checked += 1
-        if seg.state == "missing" or not path.exists():
-            report.missing_files.append(f"{seg.path} (segment {seg.id}, {seg.state})")
-            continue
-        actual = hash_file(path)
-        if actual.sha256 != seg.sha256 or actual.bytes != seg.bytes:
-            report.mismatched.append(
-                f"{seg.path} (segment {seg.id}): index {seg.bytes} bytes sha256 {seg.sha256}, "
-                f"file {actual.bytes} bytes sha256 {actual.sha256}"
-            )
-            continue
-        report.ok += 1
-    quarantine = data_dir / QUARANTINE_DIR
-    for f in sorted(data_dir.rglob("*.mp4*")):
-        if quarantine in f.parents or not f.is_file():
-            continue
-        rel = f.relative_to(data_dir).as_posix()
-        if rel not in known and parse_segment_path(rel) is not None:
-            report.extra_files.append(rel)
+    after = 0
+    while True:
+        async with db.read() as s:
+            page = await segments.segments_page(s, after, _PAGE)
+        if not page:
+            break
+        after = page[-1].id
+        for seg in page:
+            known.add(seg.path)
+            await _verify_segment(db, data_dir, seg, now, report, known)
+    report.extra_files = await asyncio.to_thread(_extra_files, data_dir, known)
     return report
+
+
+async def _verify_segment(
+    db: Database,
+    data_dir: Path,
+    seg: SegmentRecord,
+    now: int,
+    report: VerifyReport,
+    known: set[str],
+) -> None:
+    path = data_dir / seg.path
+    if seg.state == "open":
+        report.open += 1
+        known.add(seg.path + PART_SUFFIX)
+        if not path.exists() and not (data_dir / (seg.path + PART_SUFFIX)).exists():
+            report.missing_files.append(f"{seg.path} (open segment {seg.id})")
+        return
+    report.checked += 1
+    try:
+        actual = await asyncio.to_thread(hash_file, path)
+    except (FileNotFoundError, NotADirectoryError):
+        if seg.state != "missing":
+            await mark_segment_missing(db, seg, now)
+        report.missing_files.append(f"{seg.path} (segment {seg.id}, missing)")
+        return
+    except OSError as exc:
+        report.problems.append(f"{seg.path} (segment {seg.id}): cannot read: {exc}")
+        return
+    if seg.sha256 is None:
+        # A missing row that was never sealed: nothing to compare the file with.
+        report.problems.append(f"{seg.path} (segment {seg.id}, {seg.state}) has no recorded hash")
+        return
+    if actual.sha256 != seg.sha256 or actual.bytes != seg.bytes:
+        reason = "size differs" if actual.bytes != seg.bytes else "sha256 differs"
+        if seg.state != "damaged":
+            await mark_segment_damaged(db, seg, actual.bytes, now, reason)
+        report.mismatched.append(
+            f"{seg.path} (segment {seg.id}, {reason}): index {seg.bytes} bytes "
+            f"sha256 {seg.sha256}, file {actual.bytes} bytes sha256 {actual.sha256}"
+        )
+        return
+    if seg.state in ("damaged", "missing") and await db.write(lambda s: _restore(s, seg, now)):
+        report.restored.append(seg.path)
+    report.ok += 1
+
+
+async def _restore(s: AsyncSession, seg: SegmentRecord, now: int) -> bool:
+    """Back to the state the row had before it was marked (sealed or recovered)."""
+    if (await segments.get_segment(s, seg.id)).state != seg.state:
+        return False  # someone else changed it meanwhile; the next verify looks again
+    marks = await events.segment_events(s, seg.id, ("segment_damaged", "segment_missing"))
+    before = next(
+        (str(e.detail["was"]) for e in marks if e.detail.get("was") in ("sealed", "recovered")),
+        "sealed",
+    )
+    await segments.set_segment_state(s, seg.id, before)
+    await events.add_event(
+        s,
+        "segment_restored",
+        now,
+        camera_id=seg.camera_id,
+        segment_id=seg.id,
+        detail={"path": seg.path, "was": seg.state, "now": before},
+    )
+    logger.warning("%s: segment file %s is intact again (%s)", seg.camera, seg.path, before)
+    return True
+
+
+def _extra_files(data_dir: Path, known: set[str]) -> list[str]:
+    """Files in the archive's directories that no row accounts for.
+
+    Every directory of data_dir but quarantine/ holds footage; any file in one
+    (a segment name or not: notes.txt, a stray .mp4) that is not an indexed
+    segment, or the .part of an open one, is extra. Files directly in data_dir
+    are the service's own (the SQLite index and its journals, secret.key, markers).
+    """
+    extra: list[str] = []
+    for top in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+        if top.name == QUARANTINE_DIR:
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            rel_dir = Path(dirpath).relative_to(data_dir).as_posix()
+            for f in sorted(filenames):
+                rel = f"{rel_dir}/{f}"
+                if rel not in known:
+                    extra.append(rel)
+    return extra

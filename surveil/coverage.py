@@ -6,14 +6,16 @@ index.runs.gaps_overlapping) and passes them in; for an open receipt it passes
 the current time as window_end_us.
 
 Rules:
-- Segments in any state but 'missing' count as recorded; overlapping and
-  adjacent ones are merged. A hole shorter than tolerance_us *between* two
-  recorded stretches is frame-boundary rounding, counts as recorded and is not
-  reported. Holes at the window's edges are always reported: nothing on the
-  other side vouches for them.
+- Segments in any state but 'missing' and 'damaged' count as recorded
+  (damaged footage is not played); overlapping and adjacent ones are merged.
+  A hole shorter than tolerance_us *between* two recorded stretches is
+  frame-boundary rounding, counts as recorded and is not reported. Holes at
+  the window's edges are always reported: nothing on the other side vouches
+  for them.
 - Every hole is split by what explains it, in this order of precedence:
-  'segment missing' (a segment in state 'missing' covered it: footage existed
-  and is gone, which matters more than any other reason), then the reason of
+  'segment missing' or 'segment damaged' (a segment in that state covered it:
+  footage existed and is gone or no longer intact, which matters more than any
+  other reason; where both overlap, the earlier-starting one), then the reason of
   the gap record covering it (verbatim, e.g. 'recorder down'; when gap records
   overlap, the earliest-starting one), then 'nothing recorded'.
   An unexplained sliver shorter than tolerance_us next to an explained part is
@@ -33,6 +35,9 @@ from index.records import GapRecord, SegmentRecord
 DEFAULT_TOLERANCE_US: Final = 100_000
 NOTHING_RECORDED: Final = "nothing recorded"
 SEGMENT_MISSING: Final = "segment missing"
+SEGMENT_DAMAGED: Final = "segment damaged"
+# Segments whose footage existed but cannot be played, and the gap reason each gives.
+_LOST: Final = {"missing": SEGMENT_MISSING, "damaged": SEGMENT_DAMAGED}
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ def compute_coverage(
         [
             (max(s.start_us, window_start_us), min(s.end_us, window_end_us))
             for s in segs
-            if s.state != "missing"
+            if s.state not in _LOST
         ],
         tolerance_us,
     )
@@ -145,9 +150,9 @@ def _explanations(
     segs: list[SegmentRecord], gaps: list[GapRecord], window_end_us: int
 ) -> list[_Explanation]:
     out: list[_Explanation] = [
-        (s.start_us, s.end_us, (0, s.start_us, s.id), SEGMENT_MISSING)
+        (s.start_us, s.end_us, (0, s.start_us, s.id), _LOST[s.state])
         for s in segs
-        if s.state == "missing"
+        if s.state in _LOST
     ]
     for g in gaps:
         # An ongoing gap lasts at least to the end of the window.

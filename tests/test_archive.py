@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -14,9 +15,16 @@ from index.db import Database
 from index.records import EventRecord, SegmentRecord, SegmentRow
 from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, segment_path
 from segmenter.storage import SegmentFile
-from surveil.archive import recover_archive, verify_archive
+from surveil.archive import (
+    mark_segment_damaged,
+    mark_segment_missing,
+    recover_archive,
+    verify_archive,
+)
 from surveil.clock import FakeClock
+from surveil.coverage import SEGMENT_DAMAGED, SEGMENT_MISSING, compute_coverage
 from tests.media import US, MediaLibrary, Recording, record
+from tests.test_cli import surveil
 
 BASE_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 NOW_US = BASE_US + 3600 * US
@@ -30,10 +38,13 @@ def rec(media: MediaLibrary) -> Recording:
 class Archive:
     """Builds archive states the way the recorder leaves them, with real files."""
 
-    def __init__(self, db: Database, data_dir: Path, rec: Recording) -> None:
+    def __init__(
+        self, db: Database, data_dir: Path, rec: Recording, base_us: int = BASE_US
+    ) -> None:
         self.db = db
         self.data_dir = data_dir
         self.rec = rec
+        self.base_us = base_us  # wall time of the run's first frame
 
     async def camera(self, name: str) -> int:
         cam = await self.db.write(
@@ -42,16 +53,18 @@ class Archive:
         return cam.id
 
     async def run(self, camera_id: int) -> int:
-        return await self.db.write(lambda s: runs.start_run(s, camera_id, BASE_US, "connected"))
+        return await self.db.write(
+            lambda s: runs.start_run(s, camera_id, self.base_us, "connected")
+        )
 
     def start_us(self, seq: int) -> int:
-        return BASE_US + self.rec.started[seq].start_media_us
+        return self.base_us + self.rec.started[seq].start_media_us
 
     def end_us(self, seq: int, fragments: int | None = None) -> int:
         frags = self.rec.fragments[seq][:fragments]
         if fragments is None:
-            return BASE_US + self.rec.finished[seq].end_media_us
-        return max((BASE_US + f.end_media_us for f in frags), default=self.start_us(seq))
+            return self.base_us + self.rec.finished[seq].end_media_us
+        return max((self.base_us + f.end_media_us for f in frags), default=self.start_us(seq))
 
     def rel(self, camera: str, run_id: int, seq: int) -> str:
         return segment_path(camera, self.start_us(seq), run_id, seq)
@@ -84,6 +97,7 @@ class Archive:
         state: str,
         data: bytes | None = None,
         fragments: int = 1,
+        audio_codec: str | None = "aac",
     ) -> int:
         end = self.end_us(seq, fragments)
         sealed = state == "sealed"
@@ -99,7 +113,7 @@ class Archive:
             sha256=hashlib.sha256(data).hexdigest() if sealed and data is not None else None,
             state=state,
             video_codec="h264",
-            audio_codec="aac",
+            audio_codec=audio_codec,
             fragments=fragments,
             clock_sync="synced",
             camera_clock_offset_us=None,
@@ -109,6 +123,20 @@ class Archive:
         if state == "open":
             return await self.db.write(lambda s: segments.open_segment(s, row))
         return await self.db.write(lambda s: segments.upsert_segment(s, row))
+
+    async def sealed(self, camera: str, camera_id: int, run_id: int, seq: int) -> tuple[str, bytes]:
+        """A segment as the recorder seals it: the whole file, and its row."""
+        rel, data = self.write_file(camera, run_id, seq, seal=True)
+        frags = len(self.rec.fragments[seq])
+        await self.row(camera_id, run_id, seq, rel, state="sealed", data=data, fragments=frags)
+        return rel, data
+
+    def plant(self, rel: str, data: bytes) -> str:
+        """Copy bytes into the archive under a name, as an intruder (or a mistake) would."""
+        path = self.data_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return rel
 
     async def segments(self) -> dict[str, SegmentRecord]:
         async with self.db.read() as s:
@@ -384,13 +412,29 @@ async def test_verify_finds_every_kind_of_damage(archive: Archive, rec: Recordin
     shutil.copy(a.data_dir / rels[3], a.data_dir / extra)
     extra_part = a.rel("cam-a", run_id + 1, 0) + PART_SUFFIX
     shutil.copy(a.data_dir / rels[3], a.data_dir / extra_part)
+    # files that match no segment name, inside the archive's directories
+    day_dir = rels[0].rsplit("/", 1)[0]
+    strays = [a.plant(f"{day_dir}/notes.txt", b"x"), a.plant("cam-a/clip.mp4", b"x")]
+    strays.append(a.plant("unknown/2026/01/01/copy.mp4", b"x"))
 
-    report = await verify_archive(a.db, a.data_dir)
+    report = await verify_archive(a.db, a.data_dir, FakeClock(NOW_US))
     assert not report.consistent
     assert (report.checked, report.ok, report.open) == (4, 1, 1)
     assert sorted(m.split(" ")[0] for m in report.mismatched) == sorted([rels[0], rels[2]])
     assert [m.split(" ")[0] for m in report.missing_files] == [rels[1]]
-    assert sorted(report.extra_files) == sorted([extra, extra_part])
+    assert sorted(report.extra_files) == sorted([extra, extra_part, *strays])
+    # What verify found is now in the index, with an event for each.
+    rows = await a.segments()
+    assert [rows[r].state for r in rels] == ["damaged", "missing", "damaged", "sealed"]
+    damaged = {e.detail["path"]: e.detail for e in await a.events("segment_damaged")}
+    assert damaged[rels[0]]["reason"] == "sha256 differs"
+    assert (damaged[rels[2]]["reason"], damaged[rels[2]]["actual_bytes"]) == ("size differs", 1000)
+    assert [e.detail["path"] for e in await a.events("segment_missing")] == [rels[1]]
+    # Verify keeps reporting them, and marks nothing twice.
+    n_events = len(await a.events())
+    again = await verify_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert (again.mismatched, again.missing_files) == (report.mismatched, report.missing_files)
+    assert len(await a.events()) == n_events
 
 
 async def test_verify_open_row_whose_files_vanished(archive: Archive) -> None:
@@ -409,23 +453,35 @@ async def test_sealed_file_without_a_row_is_indexed_at_startup(archive: Archive)
     a = archive
     cam = await a.camera("cam-a")
     run_id = await a.run(cam)
-    rel0, data0 = a.write_file("cam-a", run_id, 0, seal=True)
-    await a.row(cam, run_id, 0, rel0, state="sealed", data=data0, fragments=1)
+    await a.sealed("cam-a", cam, run_id, 0)
     rel1, data1 = a.write_file("cam-a", run_id, 1, seal=True)  # no row: the orphan
+    await a.sealed("cam-a", cam, run_id, 2)  # its successor's row did reach the index
+    rel3, data3 = a.write_file("cam-a", run_id, 3, seal=True)  # the run's last, no row
+    # The first segment of a run that has no rows yet (fsync = "segment").
+    cam_b = await a.camera("cam-b")
+    run_b = await a.run(cam_b)
+    rel_b, data_b = a.write_file("cam-b", run_b, 0, seal=True)
 
     before = await verify_archive(a.db, a.data_dir)
-    assert before.extra_files == [rel1]
+    assert sorted(before.extra_files) == sorted([rel1, rel3, rel_b])
 
     report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
-    assert report.reindexed == [rel1]
+    assert sorted(report.reindexed) == sorted([rel1, rel3, rel_b])
+    assert report.quarantined == []
     rows = await a.segments()
-    assert rows[rel1].state == "sealed"
-    assert rows[rel1].sha256 == _sha(data1) and rows[rel1].bytes == len(data1)
-    assert rows[rel1].run_id == run_id and rows[rel1].sequence == 1
-    assert [e.detail["path"] for e in await a.events("segment_reindexed")] == [rel1]
+    for rel, data, run, seq in (
+        (rel1, data1, run_id, 1),
+        (rel3, data3, run_id, 3),
+        (rel_b, data_b, run_b, 0),
+    ):
+        assert rows[rel].state == "sealed"
+        assert rows[rel].sha256 == _sha(data) and rows[rel].bytes == len(data)
+        assert rows[rel].run_id == run and rows[rel].sequence == seq
+    reindexed = await a.events("segment_reindexed")
+    assert sorted(e.detail["path"] for e in reindexed) == sorted([rel1, rel3, rel_b])
     assert (await verify_archive(a.db, a.data_dir)).consistent
     again = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
-    assert again.reindexed == []
+    assert again.reindexed == [] and again.quarantined == []
 
 
 async def test_recovered_row_keeps_the_time_provenance_of_its_open_row(
@@ -444,3 +500,247 @@ async def test_recovered_row_keeps_the_time_provenance_of_its_open_row(
     assert after.state == "recovered"
     assert after.clock_sync == "synced"
     assert after.created_us == before.created_us
+
+
+# -- planted, deleted and damaged files (docs/design/recording.md) ----------
+
+
+async def test_planted_files_are_quarantined_not_indexed(
+    archive: Archive, rec: Recording, media: MediaLibrary
+) -> None:
+    """A file copied in under a segment name is not evidence: only what is provably ours is."""
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    rel0, data0 = await a.sealed("cam-a", cam, run_id, 0)
+    rel1, data1 = await a.sealed("cam-a", cam, run_id, 1)
+    # cam-b's run ended (recorder stopped) where its only segment ends.
+    cam_b = await a.camera("cam-b")
+    run_b = await a.run(cam_b)
+    rel_b, _ = await a.sealed("cam-b", cam_b, run_b, 0)
+    await a.db.write(lambda s: runs.end_run(s, run_b, a.end_us(0), "recorder stopped"))
+    # cam-c records without audio: a file with audio does not belong to its run.
+    cam_c = await a.camera("cam-c")
+    run_c = await a.run(cam_c)
+    silent = Archive(a.db, a.data_dir, record(media.path("h264_noaudio.mkv"), segment_us=2 * US))
+    rel_c, data_c = silent.write_file("cam-c", run_c, 0, seal=True)
+    frags_c = len(silent.rec.fragments[0])
+    await silent.row(
+        cam_c, run_c, 0, rel_c, state="sealed", data=data_c, fragments=frags_c, audio_codec=None
+    )
+
+    day = a.rel("cam-a", run_id, 0).rsplit("/", 1)[0]
+    planted = {
+        # a run the index never had
+        a.plant(a.rel("cam-a", run_id + 40, 2), data1): "run",
+        # cam-b's run, filed under cam-a
+        a.plant(segment_path("cam-a", a.start_us(1), run_b, 1), data1): "run",
+        # a camera the index does not know
+        a.plant(segment_path("intruder", a.start_us(2), run_id, 2), data1): "camera",
+        # the right run, but segments 2 and 3 were never there
+        a.plant(a.rel("cam-a", run_id, 4), data1): "follow",
+        # the right place and time, but a copy of a segment the run already has
+        a.plant(a.rel("cam-a", run_id, 2), data0): "copy",
+        # the next sequence number, at a time that does not meet its predecessor
+        a.plant(segment_path("cam-a", a.start_us(2) + 5 * US, run_id, 2), data1): "follow",
+        # after the end of its run
+        a.plant(a.rel("cam-b", run_b, 1), data1): "outside",
+        # codecs the run was not recorded with
+        a.plant(a.rel("cam-c", run_c, 1), data1): "codec",
+        # not a segment at all, under a segment name
+        a.plant(segment_path("cam-a", a.start_us(5), run_id, 5), b"not a video"): "whole",
+        # a name whose day directory is not its start's
+        a.plant(f"{day[:-2]}02/{a.rel('cam-a', run_id, 2).rsplit('/', 1)[1]}", data1): "name",
+    }
+
+    report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert report.reindexed == []
+    assert sorted(report.quarantined) == sorted(f"{QUARANTINE_DIR}/{r}" for r in planted)
+    for rel in planted:
+        assert not (a.data_dir / rel).exists(), rel
+        assert (a.data_dir / QUARANTINE_DIR / rel).is_file(), rel
+    quarantined = {e.detail["path"]: e for e in await a.events("segment_quarantined")}
+    assert set(quarantined) == set(planted)
+    for rel, why in planted.items():
+        ev = quarantined[rel]
+        data = (a.data_dir / QUARANTINE_DIR / rel).read_bytes()
+        assert ev.detail["moved_to"] == f"{QUARANTINE_DIR}/{rel}"
+        assert (ev.detail["bytes"], ev.detail["sha256"]) == (len(data), _sha(data))
+        assert why in str(ev.detail["reason"]), (rel, ev.detail["reason"])
+        assert ev.segment_id is None
+    # Nothing was indexed, and a planted camera directory made no camera.
+    assert set(await a.segments()) == {rel0, rel1, rel_b, rel_c}
+    async with a.db.read() as s:
+        assert "intruder" not in {
+            c.name for c in await cameras.list_cameras(s, include_deleted=True)
+        }
+    assert (await verify_archive(a.db, a.data_dir)).consistent
+    # A second start finds nothing more to do.
+    again = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert (again.reindexed, again.quarantined) == ([], [])
+
+
+DAY_US = 86_400 * US
+
+
+async def test_deleted_and_cut_short_files_are_marked_at_startup(
+    archive: Archive, rec: Recording
+) -> None:
+    """Startup stats the files of the newest two days of each camera's rows; verify does all."""
+    a = archive
+    cam = await a.camera("cam-a")
+    # A week-old run, outside the startup check.
+    old = Archive(a.db, a.data_dir, rec, base_us=BASE_US - 7 * DAY_US)
+    old_run = await old.run(cam)
+    old_rel, old_data = await old.sealed("cam-a", cam, old_run, 0)
+    await a.db.write(lambda s: runs.end_run(s, old_run, old.end_us(0), "recorder stopped"))
+    run_id = await a.run(cam)
+    made = [await a.sealed("cam-a", cam, run_id, seq) for seq in range(4)]
+    rels = [rel for rel, _ in made]
+    (a.data_dir / rels[1]).unlink()  # deleted
+    os.truncate(a.data_dir / rels[2], 1000)  # cut short
+    flipped = bytearray((a.data_dir / rels[3]).read_bytes())  # same size, other bytes
+    flipped[len(flipped) // 2] ^= 0x01
+    (a.data_dir / rels[3]).write_bytes(bytes(flipped))
+    (a.data_dir / old_rel).unlink()
+    recorded = await a.segments()
+
+    report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert report.missing == [rels[1]]
+    assert report.damaged == [rels[2]]
+    rows = await a.segments()
+    assert [rows[r].state for r in rels] == ["sealed", "missing", "damaged", "sealed"]
+    # The recorded size and hash stay: they say what the evidence was.
+    for r in rels:
+        assert (rows[r].bytes, rows[r].sha256) == (recorded[r].bytes, recorded[r].sha256)
+    [gone] = await a.events("segment_missing")
+    assert (gone.segment_id, gone.camera_id, gone.at_us) == (rows[rels[1]].id, cam, NOW_US)
+    assert gone.detail == {"path": rels[1], "bytes": recorded[rels[1]].bytes, "was": "sealed"}
+    [cut] = await a.events("segment_damaged")
+    assert (cut.segment_id, cut.camera_id) == (rows[rels[2]].id, cam)
+    assert cut.detail == {
+        "path": rels[2],
+        "expected_bytes": recorded[rels[2]].bytes,
+        "actual_bytes": 1000,
+        "sha256": recorded[rels[2]].sha256,
+        "reason": "size differs",
+        "was": "sealed",
+    }
+    # Hashing is verify's job; the week-old file is beyond what startup stats.
+    assert rows[old_rel].state == "sealed"
+
+    # Coverage shows both holes with their reasons.
+    async with a.db.read() as s:
+        segs = await segments.segments_overlapping(s, "cam-a", BASE_US, a.end_us(3))
+    c = compute_coverage(BASE_US, a.end_us(3), segs, [])
+    assert [(g.start_us, g.end_us, g.reason) for g in c.gaps] == [
+        (a.start_us(1), a.end_us(1), SEGMENT_MISSING),
+        (a.start_us(2), a.end_us(2), SEGMENT_DAMAGED),
+    ]
+
+    # A second start records nothing new.
+    n_events = len(await a.events())
+    again = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert (again.missing, again.damaged) == ([], [])
+    assert len(await a.events()) == n_events
+
+    verified = await verify_archive(a.db, a.data_dir, FakeClock(NOW_US + US))
+    assert not verified.consistent
+    rows = await a.segments()
+    assert (rows[old_rel].state, rows[rels[3]].state) == ("missing", "damaged")
+    assert sorted(m.split(" ")[0] for m in verified.missing_files) == sorted([old_rel, rels[1]])
+    assert sorted(m.split(" ")[0] for m in verified.mismatched) == sorted([rels[2], rels[3]])
+    flipped_ev = next(e for e in await a.events("segment_damaged") if e.detail["path"] == rels[3])
+    assert flipped_ev.detail["reason"] == "sha256 differs"
+    assert flipped_ev.detail["actual_bytes"] == recorded[rels[3]].bytes
+
+    # Put back from a copy, the files are intact again: verify clears the marks.
+    for rel, data in [*made[1:], (old_rel, old_data)]:
+        (a.data_dir / rel).write_bytes(data)
+    restored = await verify_archive(a.db, a.data_dir, FakeClock(NOW_US + 2 * US))
+    assert restored.consistent, restored
+    assert sorted(restored.restored) == sorted([*rels[1:], old_rel])
+    rows = await a.segments()
+    assert {rows[r].state for r in [*rels, old_rel]} == {"sealed"}
+    back = {e.detail["path"]: e.detail for e in await a.events("segment_restored")}
+    assert back[rels[1]] == {"path": rels[1], "was": "missing", "now": "sealed"}
+    assert back[rels[2]]["was"] == "damaged"
+    assert (await verify_archive(a.db, a.data_dir)).restored == []
+
+
+async def test_marking_is_idempotent_and_leaves_open_segments_alone(archive: Archive) -> None:
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    rel0, _ = await a.sealed("cam-a", cam, run_id, 0)
+    rel1, _ = await a.sealed("cam-a", cam, run_id, 1)
+    rel_open, _ = a.write_file("cam-a", run_id, 2, seal=False)
+    await a.row(cam, run_id, 2, rel_open, state="open", data=b"", fragments=0)
+    rows = await a.segments()
+
+    for _ in range(2):
+        await mark_segment_damaged(a.db, rows[rel0], 10, NOW_US, "size differs")
+        await mark_segment_missing(a.db, rows[rel1], NOW_US)
+        await mark_segment_damaged(a.db, rows[rel_open], 10, NOW_US, "size differs")
+        await mark_segment_missing(a.db, rows[rel_open], NOW_US)
+    after = await a.segments()
+    assert [after[r].state for r in (rel0, rel1, rel_open)] == ["damaged", "missing", "open"]
+    assert len(await a.events("segment_damaged")) == 1
+    assert len(await a.events("segment_missing")) == 1
+    # A damaged file that then disappears is missing.
+    await mark_segment_missing(a.db, after[rel0], NOW_US)
+    assert (await a.segments())[rel0].state == "missing"
+    assert [e.detail["was"] for e in await a.events("segment_missing")] == ["damaged", "sealed"]
+
+
+def test_cli_verify_reports_marks_and_clears(tmp_path: Path, rec: Recording) -> None:
+    """`surveil verify`: damaged, missing and extra are named and fail; put back, they clear."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+
+    async def build() -> tuple[list[str], list[bytes]]:
+        db = await Database.open(f"sqlite+aiosqlite:///{data_dir / 'index.sqlite3'}")
+        try:
+            a = Archive(db, data_dir, rec)
+            cam = await a.camera("cam-a")
+            run_id = await a.run(cam)
+            made = [await a.sealed("cam-a", cam, run_id, seq) for seq in range(3)]
+            return [rel for rel, _ in made], [data for _, data in made]
+        finally:
+            await db.close()
+
+    rels, datas = asyncio.run(build())
+    (data_dir / rels[0]).unlink()
+    os.truncate(data_dir / rels[1], 1000)
+    notes = rels[2].rsplit("/", 1)[0] + "/notes.txt"
+    (data_dir / notes).write_text("not footage")
+
+    for _ in range(2):  # the second run reports the same: the rows stay marked
+        done = surveil("verify", "--data", str(data_dir))
+        out = done.stdout
+        assert done.returncode == 1, out + done.stderr
+        assert f"row without file: {rels[0]} " in out
+        assert f"hash or size mismatch: {rels[1]} " in out
+        assert f"file without row: {notes}\n" in out
+        assert out.strip().endswith("ARCHIVE IS NOT CONSISTENT")
+        assert rels[2] not in out
+
+    async def states() -> list[str]:
+        db = await Database.open(f"sqlite+aiosqlite:///{data_dir / 'index.sqlite3'}")
+        try:
+            async with db.read() as s:
+                return [seg.state for seg in await segments.all_segments(s)]
+        finally:
+            await db.close()
+
+    assert asyncio.run(states()) == ["missing", "damaged", "sealed"]
+    # Put back from a copy: verify finds the files intact again and clears the marks.
+    for rel, data in zip(rels[:2], datas[:2], strict=True):
+        (data_dir / rel).write_bytes(data)
+    (data_dir / notes).unlink()
+    done = surveil("verify", "--data", str(data_dir))
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert f"intact again: {rels[0]}\n" in out and f"intact again: {rels[1]}\n" in out
+    assert out.strip().endswith("archive is consistent")
+    assert asyncio.run(states()) == ["sealed", "sealed", "sealed"]

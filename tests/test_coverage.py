@@ -11,6 +11,7 @@ import pytest
 from index.records import GapRecord, SegmentRecord
 from surveil.coverage import (
     NOTHING_RECORDED,
+    SEGMENT_DAMAGED,
     SEGMENT_MISSING,
     Coverage,
     CoverageGap,
@@ -172,6 +173,26 @@ def test_missing_segment_outranks_a_gap_record() -> None:
     )
     check_invariants(c)
     assert c.gaps == (g(10, 12, "recorder down"), g(12, 20, SEGMENT_MISSING))
+
+
+def test_damaged_segment_is_not_recorded_and_is_named() -> None:
+    """A file that no longer has its recorded size or hash is not played: a gap, with why."""
+    damaged = seg(10, 20, state="damaged")
+    c = cov(0, 40, [seg(0, 10), damaged, seg(20, 30, state="missing"), seg(30, 40)])
+    check_invariants(c)
+    assert c.gaps == (g(10, 20, SEGMENT_DAMAGED), g(20, 30, SEGMENT_MISSING))
+    assert c.recorded_us == 20 * S and c.coverage_pct == 50.0
+    assert damaged in c.segments
+
+
+def test_damaged_segment_outranks_a_gap_record() -> None:
+    c = cov(0, 30, [seg(0, 10), seg(12, 20, state="damaged")], [gap(10, 30, "recorder down")])
+    check_invariants(c)
+    assert c.gaps == (
+        g(10, 12, "recorder down"),
+        g(12, 20, SEGMENT_DAMAGED),
+        g(20, 30, "recorder down"),
+    )
 
 
 def test_overlapping_segments_are_merged_in_any_order() -> None:
