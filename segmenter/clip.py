@@ -8,6 +8,12 @@ boundaries and the first fragment starts at 0. mdat bytes are never copied
 into memory up front: the plan is a list of pieces (rewritten headers held in
 memory, spans of segment files read on demand), so ``read()`` serves any
 HTTP Range.
+
+A segment still being written is planned from the durable prefix its index row
+describes, never from bytes past it (a fragment may be half written there). Its
+file is NAME.part until the seal renames it to NAME, which holds the same bytes
+as that prefix; every read looks for NAME.part first and then NAME, so a read
+across the rename is still byte-exact.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from segmenter.boxes import Box, Track, child, children, iter_boxes, read_box_header
+from segmenter.boxes import Box, FileLayout, Track, child, children, iter_boxes, read_box_header
 from segmenter.errors import SegmenterError
-from segmenter.recovery import scan_path
+from segmenter.paths import PART_SUFFIX
+from segmenter.recovery import scan_open
 
 US = 1_000_000
 _U32 = 0xFFFFFFFF
@@ -32,11 +39,42 @@ class ClipError(SegmenterError):
     """The requested clip cannot be made from these segments."""
 
 
+class SegmentFileError(ClipError):
+    """A segment's file is gone (actual_bytes None) or not the size its index row says."""
+
+    def __init__(self, index: int, path: Path, actual_bytes: int | None, message: str) -> None:
+        super().__init__(message)
+        self.index = index  # into the segments given to plan_clip
+        self.path = path
+        self.actual_bytes = actual_bytes
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """One segment for plan_clip, as its index row describes it."""
+
+    path: Path  # the sealed file's name; it also names the bytes in the ETag
+    start_us: int  # relative to the first segment's start
+    size: int | None = None  # bytes the row vouches for; None: the whole file as found
+    # Still being written: the file is NAME.part (or NAME once sealed) and may be longer
+    # than size; only its first size bytes are durable and indexed.
+    growing: bool = False
+
+    def candidates(self) -> tuple[Path, ...]:
+        """Where the file may be, in the order to look."""
+        if not self.growing:
+            return (self.path,)
+        # .part first: the seal renames it to NAME atomically, so looking in this order
+        # never misses the file, and both hold the same bytes up to size.
+        return (self.path.with_name(self.path.name + PART_SUFFIX), self.path)
+
+
 @dataclass(frozen=True)
 class _Span:
-    """Bytes [offset, offset + length) of a file, read on demand."""
+    """Bytes [offset, offset + length) of a segment file, read on demand."""
 
-    path: Path
+    name: Path  # the segment's sealed name (for the ETag)
+    paths: tuple[Path, ...]  # where to look for the file, in order
     offset: int
     length: int
 
@@ -59,11 +97,52 @@ class _Fragment:
 
 @dataclass(frozen=True)
 class _Segment:
-    path: Path
+    path: Path  # sealed name
+    paths: tuple[Path, ...]  # where to read it from, in order
     start_us: int
-    size: int
     init_end: int
     tracks: dict[int, Track]
+
+
+def _read_at(paths: tuple[Path, ...], offset: int, length: int) -> bytes:
+    """length bytes at offset of the first of paths that exists; ClipError if short or gone."""
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(length)
+        except FileNotFoundError:
+            continue
+        if len(data) != length:
+            raise ClipError(f"{path} is shorter than when the clip was planned")
+        return data
+    raise ClipError(f"{paths[-1]} is gone since the clip was planned")
+
+
+def _scan_source(index: int, src: ClipSource) -> tuple[FileLayout, tuple[Path, ...]]:
+    """The layout of the bytes the row vouches for, and where the file was found.
+
+    Raises SegmentFileError when the file is gone, or is not the size the row says
+    (sealed: exactly; growing: at least).
+    """
+    candidates = src.candidates()
+    for i, path in enumerate(candidates):
+        try:
+            with open(path, "rb") as f:
+                actual = os.fstat(f.fileno()).st_size
+                size = actual if src.size is None else src.size
+                if size <= actual and (size == actual or src.growing):
+                    return scan_open(f, size), candidates[i:]
+        except FileNotFoundError:
+            continue
+        what = "fewer than the" if actual < size else "not the"
+        raise SegmentFileError(
+            index,
+            src.path,
+            actual,
+            f"{src.path.name} has {actual} bytes, {what} {size} its index row records",
+        )
+    raise SegmentFileError(index, src.path, None, f"{src.path.name} is not on disk")
 
 
 class ClipPlan:
@@ -77,7 +156,6 @@ class ClipPlan:
         start_offset_us: int,
         video_frames: int,
         fragments: int,
-        file_sizes: dict[Path, int],
     ) -> None:
         self._pieces = pieces
         self._starts: list[int] = []
@@ -90,16 +168,20 @@ class ClipPlan:
         self.start_offset_us = start_offset_us
         self.video_frames = video_frames
         self.fragments = fragments
-        digest = hashlib.sha256(b"surveil-clip-v1\0")
+        # The bytes of a segment file at an offset never change once written (files are
+        # append-only and sizes are checked against the index when planning), so a span
+        # is named by file and place; the sealed name, so that the rename at the seal
+        # does not change the tag. The clip growing changes mehd and adds spans.
+        digest = hashlib.sha256(b"surveil-clip-v2\0")
         for piece in pieces:
             if isinstance(piece, bytes):
                 digest.update(b"H%d:" % len(piece))
                 digest.update(piece)
             else:
-                name = os.fsencode(piece.path)
+                name = os.fsencode(piece.name)
                 digest.update(b"S%d:" % len(name))
                 digest.update(name)
-                digest.update(b"%d:%d:%d;" % (file_sizes[piece.path], piece.offset, piece.length))
+                digest.update(b"%d:%d;" % (piece.offset, piece.length))
         self.etag = digest.hexdigest()[:32]
 
     def read(self, offset: int, length: int) -> bytes:
@@ -120,12 +202,7 @@ class ClipPlan:
                 if isinstance(piece, bytes):
                     out += piece[lo:hi]
                 else:
-                    with open(piece.path, "rb") as f:
-                        f.seek(piece.offset + lo)
-                        data = f.read(hi - lo)
-                    if len(data) != hi - lo:
-                        raise ClipError(f"{piece.path} is shorter than when the clip was planned")
-                    out += data
+                    out += _read_at(piece.paths, piece.offset + lo, hi - lo)
                 pos = base + hi
             i += 1
         return bytes(out)
@@ -256,29 +333,31 @@ def _rewrite_moof(moof_bytes: bytes, sequence: int, shifts: dict[int, int]) -> b
 
 
 def plan_clip(
-    segments: Sequence[tuple[Path, int]], start_offset_us: int, end_offset_us: int
+    segments: Sequence[ClipSource | tuple[Path, int]], start_offset_us: int, end_offset_us: int
 ) -> ClipPlan:
     """Plan the clip of [start_offset_us, end_offset_us) from segments of one run.
 
-    segments: (file, segment start in µs relative to the first segment's
-    start), in order. Offsets are relative to the first segment's start too.
-    The clip starts at the last fragment at or before start_offset_us whose
-    first video sample is a sync sample (or the first such fragment if none
-    is that early) and ends with the last fragment that starts before
-    end_offset_us.
+    segments: ClipSources, or (file, segment start) for whole files, in order; starts
+    in µs relative to the first segment's start, like the offsets. The clip starts at
+    the last fragment at or before start_offset_us whose first video sample is a sync
+    sample (or the first such fragment if none is that early) and ends with the last
+    fragment that starts before end_offset_us. Raises SegmentFileError for a file that
+    is gone or not its indexed size, ClipError when no clip can be made.
     """
     if end_offset_us <= start_offset_us:
         raise ClipError("empty selection: end is not after start")
+    sources = [s if isinstance(s, ClipSource) else ClipSource(Path(s[0]), s[1]) for s in segments]
     segs: list[_Segment] = []
     frags: list[_Fragment] = []
-    for index, (path, seg_start) in enumerate(segments):
-        layout, size = scan_path(Path(path))
+    for index, src in enumerate(sources):
+        layout, paths = _scan_source(index, src)
+        path, seg_start = src.path, src.start_us
         if not layout.init_end:
             raise ClipError(f"{path} has no init segment")
         video = next((t for t in layout.tracks.values() if t.handler == "vide"), None)
         if video is None:
             raise ClipError(f"{path} has no video track")
-        segs.append(_Segment(Path(path), seg_start, size, layout.init_end, layout.tracks))
+        segs.append(_Segment(path, paths, seg_start, layout.init_end, layout.tracks))
         pending: list[_Fragment] = []  # fragments without video, kept if video follows
         for info in layout.fragments:
             run = next((r for r in info.runs if r.track_id == video.track_id), None)
@@ -316,8 +395,7 @@ def plan_clip(
     chosen = frags[first : last + 1]
 
     head = segs[chosen[0].segment]
-    with open(head.path, "rb") as f:
-        init = f.read(head.init_end)
+    init = _read_at(head.paths, 0, head.init_end)
     moov = _top_box(init, b"moov")
     stsd = _stsd_bytes(init, moov)
     timescales = {t.track_id: t.timescale for t in head.tracks.values()}
@@ -326,8 +404,7 @@ def plan_clip(
         if frag.segment in checked:
             continue
         seg = segs[frag.segment]
-        with open(seg.path, "rb") as f:
-            other = f.read(seg.init_end)
+        other = _read_at(seg.paths, 0, seg.init_end)
         checked[frag.segment] = other
         same_tracks = {t.track_id: t.timescale for t in seg.tracks.values()} == timescales
         if not same_tracks or _stsd_bytes(other, _top_box(other, b"moov")) != stsd:
@@ -346,22 +423,21 @@ def plan_clip(
     pieces: list[_Piece] = [_init_with_mehd(init, duration_us)]
     for n, frag in enumerate(chosen, start=1):
         seg = segs[frag.segment]
-        with open(seg.path, "rb") as f:
-            f.seek(frag.offset)
-            header = f.read(16)
-            box = read_box_header(header, 0)
-            if box is None or box.type != b"moof":
-                raise ClipError(f"{seg.path}: no moof at {frag.offset}")
-            f.seek(frag.offset)
-            moof_bytes = f.read(box.size)
+        # The scan found the whole fragment inside the durable bytes, so its header is there.
+        header = _read_at(seg.paths, frag.offset, min(16, frag.end - frag.offset))
+        box = read_box_header(header, 0)
+        if box is None or box.type != b"moof":
+            raise ClipError(f"{seg.path}: no moof at {frag.offset}")
+        moof_bytes = _read_at(seg.paths, frag.offset, box.size)
         shifts = {tid: _to_ts(seg.start_us, ts) - origin[tid] for tid, ts in timescales.items()}
         pieces.append(_rewrite_moof(moof_bytes, n, shifts))
-        pieces.append(_Span(seg.path, frag.offset + box.size, frag.end - frag.offset - box.size))
+        pieces.append(
+            _Span(seg.path, seg.paths, frag.offset + box.size, frag.end - frag.offset - box.size)
+        )
     return ClipPlan(
         pieces,
         duration_us=duration_us,
         start_offset_us=clip_start,
         video_frames=sum(f.video_samples for f in chosen),
         fragments=len(chosen),
-        file_sizes={s.path: s.size for s in segs},
     )

@@ -7,7 +7,7 @@ reason. Receipts use the same function with their hold window.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from index import counters as counter_queries
@@ -16,10 +16,13 @@ from index import runs, segments
 from index.db import Database
 from index.holds import holds_for_receipt
 from index.receipts import ReceiptSettings, hold_end_us
-from index.records import CounterRecord, HoldRecord, ReceiptRecord
+from index.records import CounterRecord, HoldRecord, ReceiptRecord, SegmentRecord
 from surveil.coverage import Coverage, compute_coverage
 
-PLAYABLE_STATES = ("sealed", "recovered")
+# Footage a clip may be made of. An open segment plays up to the durable fragments its
+# row describes (extended as each lands), so footage is playable about as soon as it is
+# searchable, not only once its segment is sealed. 'missing' and 'damaged' never play.
+PLAYABLE_STATES = ("sealed", "recovered", "open")
 
 # Longest window one lookup may cover; a receipt is hours at most, and an
 # unbounded window would let one request read the whole index.
@@ -107,21 +110,39 @@ class Stretch:
     video_codec: str
 
 
-def playable_stretches(cov: Coverage) -> list[Stretch]:
-    """The window's footage as clips: contiguous sealed segments of one run, clipped to it."""
-    out: list[Stretch] = []
-    run_id: int | None = None
-    for seg in cov.segments:
-        if seg.state not in PLAYABLE_STATES:
-            run_id = None
+def playable_runs(segs: Iterable[SegmentRecord]) -> list[list[SegmentRecord]]:
+    """Segments (ordered by start) grouped into what one clip may stitch.
+
+    A group is consecutive playable segments of one run: it ends at a segment that is
+    not playable (missing, damaged), at a sequence number that skips one (a segment
+    without a row) and at another run. A clip never bridges any of these.
+    """
+    out: list[list[SegmentRecord]] = []
+    prev: SegmentRecord | None = None
+    for seg in segs:
+        if seg.state not in PLAYABLE_STATES or seg.end_us <= seg.start_us:
+            prev = None
             continue
-        start = max(seg.start_us, cov.window_start_us)
-        end = min(seg.end_us, cov.window_end_us)
-        if end <= start:
-            continue
-        if out and seg.run_id == run_id and start <= out[-1].end_us:
-            out[-1] = Stretch(out[-1].start_us, max(end, out[-1].end_us), out[-1].video_codec)
+        if prev is not None and seg.run_id == prev.run_id and seg.sequence == prev.sequence + 1:
+            out[-1].append(seg)
         else:
-            out.append(Stretch(start, end, seg.video_codec))
-        run_id = seg.run_id
+            out.append([seg])
+        prev = seg
     return out
+
+
+def playable_stretches(cov: Coverage) -> list[Stretch]:
+    """The window's footage as clips: one per group of playable_runs, clipped to it."""
+    out: list[Stretch] = []
+    for group in playable_runs(cov.segments):
+        start = max(group[0].start_us, cov.window_start_us)
+        end = min(group[-1].end_us, cov.window_end_us)
+        if end > start:
+            out.append(Stretch(start, end, group[0].video_codec))
+    return out
+
+
+def still_writing(cov: Coverage) -> bool:
+    """The window reaches past the durable end of a segment still being written: its
+    last second or so is not playable yet (it will be once the next fragment lands)."""
+    return any(s.state == "open" and s.end_us < cov.window_end_us for s in cov.segments)

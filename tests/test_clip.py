@@ -13,7 +13,8 @@ import av
 import pytest
 
 from segmenter.boxes import child, iter_boxes, scan_file
-from segmenter.clip import ClipError, ClipPlan, plan_clip
+from segmenter.clip import ClipError, ClipPlan, ClipSource, SegmentFileError, plan_clip
+from segmenter.paths import PART_SUFFIX
 from tests.media import US, MediaLibrary, record
 
 SEGMENT_US = 2 * US
@@ -250,3 +251,104 @@ def test_tfdt_grows_to_64_bits(h264: Segments, tmp_path: Path) -> None:
     assert dts[-1] == pytest.approx(far / US + 0.96, abs=0.001)
     with av.open(str(path)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 75
+
+
+# --- footage still being written, and files that are not what the index says ------------
+
+
+def _fragment_ends(path: Path) -> list[int]:
+    return [f.end for f in scan_file(path.read_bytes()).fragments]
+
+
+def _open_copy(src: Path, final: Path, durable: int, written: int) -> Path:
+    """final's .part as a recorder leaves it: written bytes of src, durable of them indexed."""
+    assert durable <= written
+    part = final.with_name(final.name + PART_SUFFIX)
+    part.write_bytes(src.read_bytes()[:written])
+    return part
+
+
+def test_growing_segment_uses_only_the_durable_prefix(h264: Segments, tmp_path: Path) -> None:
+    (p0, s0), (p1, s1), (p2, s2) = h264[:3]
+    ends = _fragment_ends(p2)
+    durable = ends[0]
+    # A whole further fragment is on disk but not yet in the index (not fsynced), and
+    # half of another is being written: neither may be served.
+    written = ends[1] + (ends[1] - ends[0]) // 2 if len(ends) > 1 else durable + 100
+    final = tmp_path / "seg_2.mp4"
+    _open_copy(p2, final, durable, written)
+    sources = [
+        ClipSource(p0, s0, p0.stat().st_size),
+        ClipSource(p1, s1, p1.stat().st_size),
+        ClipSource(final, s2, durable, growing=True),
+    ]
+    plan = plan_clip(sources, int(0.5 * US), 60 * US)
+
+    reference = tmp_path / "ref" / "seg_2.mp4"
+    reference.parent.mkdir()
+    reference.write_bytes(p2.read_bytes()[:durable])
+    ref = plan_clip([h264[0], h264[1], (reference, s2)], int(0.5 * US), 60 * US)
+    assert plan.read(0, plan.size) == ref.read(0, ref.size)
+    assert (plan.fragments, plan.duration_us) == (ref.fragments, ref.duration_us)
+    assert plan.start_offset_us + plan.duration_us == s2 + US  # the first fragment of seg 2
+
+
+def test_read_across_the_seal_rename_is_byte_exact(h264: Segments, tmp_path: Path) -> None:
+    (p0, s0), (p1, s1) = h264[:2]
+    ends = _fragment_ends(p1)
+    final = tmp_path / "seg_1.mp4"
+    part = _open_copy(p1, final, ends[0], ends[0])
+    sources = [ClipSource(p0, s0, p0.stat().st_size), ClipSource(final, s1, ends[0], growing=True)]
+    plan = plan_clip(sources, 0, 60 * US)
+    whole = plan.read(0, plan.size)
+    half = plan.size - (ends[0] // 3)
+    first = plan.read(0, half)
+    # The recorder writes the rest of the segment and seals it: fsync, rename to NAME.
+    with open(part, "ab") as f:
+        f.write(p1.read_bytes()[ends[0] :])
+    part.rename(final)
+    assert first + plan.read(half, plan.size) == whole
+
+    # Planned again while the row still says 'open' (the seal is not yet indexed): the
+    # sealed file is found, the same bytes are served under the same ETag.
+    again = plan_clip(sources, 0, 60 * US)
+    assert (again.etag, again.read(0, again.size)) == (plan.etag, whole)
+    # Once the row is sealed, the clip grows, and so does its ETag.
+    sealed = [sources[0], ClipSource(final, s1, final.stat().st_size)]
+    grown = plan_clip(sealed, 0, 60 * US)
+    assert grown.size > plan.size and grown.etag != plan.etag
+
+
+def test_etag_changes_when_the_growing_clip_does(h264: Segments, tmp_path: Path) -> None:
+    (p0, s0), (p1, s1) = h264[:2]
+    ends = _fragment_ends(p1)
+    final = tmp_path / "seg_1.mp4"
+    _open_copy(p1, final, ends[-1], ends[-1])
+    head = ClipSource(p0, s0, p0.stat().st_size)
+    versions: dict[str, bytes] = {}
+    for durable in ends:
+        plan = plan_clip([head, ClipSource(final, s1, durable, growing=True)], 0, 60 * US)
+        body = plan.read(0, plan.size)
+        assert versions.setdefault(plan.etag, body) == body
+    # Each durable fragment with video grows the clip (a trailing audio-only one does
+    # not: it is never the end of a clip) and gives it a new tag.
+    assert len(set(versions.values())) == len(versions) >= 2
+
+
+def test_file_not_as_indexed_is_reported(h264: Segments, tmp_path: Path) -> None:
+    (p0, s0), (p1, s1) = h264[:2]
+    size = p1.stat().st_size
+    short = tmp_path / "short.mp4"
+    short.write_bytes(p1.read_bytes()[:-10])
+    cases: list[tuple[ClipSource, int | None]] = [
+        (ClipSource(short, s1, size), size - 10),  # cut short
+        (ClipSource(p1, s1, size - 1), size),  # longer than sealed
+        (ClipSource(tmp_path / "gone.mp4", s1, size), None),  # deleted
+        # Still being written, but shorter than what the index says is durable.
+        (ClipSource(short, s1, size, growing=True), size - 10),
+        (ClipSource(tmp_path / "gone.mp4", s1, size, growing=True), None),
+    ]
+    for source, actual in cases:
+        with pytest.raises(SegmentFileError) as err:
+            plan_clip([ClipSource(p0, s0, p0.stat().st_size), source], 0, 60 * US)
+        assert (err.value.index, err.value.actual_bytes) == (1, actual), source
