@@ -13,17 +13,19 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cameras.urls import redact_url
+from cameras.urls import REDACTED, check_stream_url, redact_url, split_query_secrets
 from index.counters import link_camera_counters
 from index.errors import CameraNotFound, Conflict, InvalidRecord
 from index.models import Camera, Counter
 from index.records import CameraRecord
 
-CAMERA_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# \Z, not $: "$" also matches before a final newline.
+CAMERA_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
 CAMERA_NAME_RULE: Final = "1-63 of a-z, 0-9, '-', '_', starting with a letter or digit"
 API_URL_SCHEMES: Final = ("rtsp://", "rtsps://")
 
@@ -194,9 +196,19 @@ def validate_spec(spec: CameraSpec) -> None:
         raise InvalidRecord(f"camera name {shown!r} must be {CAMERA_NAME_RULE}")
     if not spec.source_url.startswith(API_URL_SCHEMES):
         raise InvalidRecord("camera url must start with rtsp:// or rtsps://")
-    if "@" in spec.source_url.split("//", 1)[1].split("/", 1)[0]:
+    try:
+        check_stream_url(spec.source_url)
+    except ValueError as exc:
+        raise InvalidRecord(str(exc)) from None
+    _, secrets, placeholder = split_query_secrets(urlsplit(spec.source_url).query)
+    if "@" in spec.source_url.split("//", 1)[1].split("/", 1)[0] or secrets:
         # The caller moves credentials out of the URL; a slip must not reach the table.
         raise InvalidRecord("camera url must not carry credentials here")
+    if placeholder and spec.secret_enc is None:
+        raise InvalidRecord(
+            f"camera url has {REDACTED} in place of a password, but no password is set; "
+            "give the password"
+        )
     if spec.username is not None and not 1 <= len(spec.username) <= 200:
         raise InvalidRecord("camera username must be 1-200 characters")
     if spec.onvif_port is not None and not 1 <= spec.onvif_port <= 65535:

@@ -14,7 +14,8 @@ from index.models import Camera, CameraCounter, Counter, Receipt
 from index.records import CounterRecord
 
 COUNTER_CODE_MAX: Final = 32
-COUNTER_CODE_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+# \Z, not $: "$" also matches before a final newline, and "A01\n" would pass.
+COUNTER_CODE_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}\Z")
 NAME_MAX: Final = 200  # name and site
 
 
@@ -30,6 +31,19 @@ def validate_counter(code: str, name: str, site: str | None) -> None:
         raise InvalidRecord(f"counter name must be 1-{NAME_MAX} characters")
     if site is not None and len(site) > NAME_MAX:
         raise InvalidRecord(f"counter site must be at most {NAME_MAX} characters")
+    for what, text in (("name", name), ("site", site or "")):
+        if not is_plain_text(text):
+            raise InvalidRecord(
+                f"counter {what} must be one line of text, without control characters"
+            )
+
+
+def is_plain_text(text: str) -> bool:
+    """One line of text for a name shown on pages and in exports: no control characters
+    (NUL, newline, escape...) and no lone surrogates."""
+    return not any(
+        ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in text
+    )
 
 
 def _record(row: Counter) -> CounterRecord:

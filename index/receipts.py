@@ -8,8 +8,8 @@ failure leaves nothing half-written.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
 from typing import Final
 
 from sqlalchemy import select
@@ -32,7 +32,14 @@ RECEIPT_INPUT_FIELDS = (
     "handler",
 )
 
-RECEIPT_NO_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}")
+RECEIPT_NO_MAX: Final = 64
+# Besides letters and digits of any script (and the marks that complete them).
+RECEIPT_NO_PUNCTUATION: Final = "_./-"
+RECEIPT_NO_RULE: Final = (
+    f"1-{RECEIPT_NO_MAX} characters of letters and digits of any script, '_', '.', '/', '-', "
+    "starting with a letter or digit (compared after Unicode NFKC normalisation, so "
+    "full-width and ASCII forms are the same number)"
+)
 TEXT_MAX: Final = 200  # case_no, service, handler
 _SECOND: Final = 1_000_000
 _HOUR: Final = 3600 * _SECOND
@@ -66,14 +73,39 @@ def _seconds(us: int) -> str:
     return f"{us / _SECOND:g} s"
 
 
-def validate_receipt_no(receipt_no: str) -> None:
-    """InvalidRecord unless receipt_no is 1-64 of letters, digits, '_', '.', '/', '-'."""
-    if not RECEIPT_NO_RE.fullmatch(receipt_no):
+def _receipt_no_ok(text: str) -> bool:
+    if not 1 <= len(text) <= RECEIPT_NO_MAX:
+        return False
+    for i, c in enumerate(text):
+        kind = unicodedata.category(c)
+        if kind[0] == "L" or kind == "Nd":
+            continue
+        if i > 0 and (kind[0] == "M" or c in RECEIPT_NO_PUNCTUATION):
+            continue
+        return False
+    return True
+
+
+def normalize_receipt_no(receipt_no: str) -> str:
+    """The one stored form of a receipt number: Unicode NFKC (full-width 'Ａ０１' is 'A01',
+    half-width katakana compose), then checked against RECEIPT_NO_RULE; InvalidRecord if
+    it breaks the rule.
+
+    The acceptance system may issue numbers with CJK characters or full-width digits, and
+    a scanner or a person may type either form: every entry point (API, CSV import, desk
+    scan, lookup) goes through this function, so NFKC-equal numbers are one receipt. Case
+    is kept: 'a01' and 'A01' are different numbers.
+    """
+    normal = unicodedata.normalize("NFKC", receipt_no)
+    if not _receipt_no_ok(normal):
         shown = receipt_no if len(receipt_no) <= 80 else receipt_no[:80] + "..."
-        raise InvalidRecord(
-            f"receipt_no {shown!r} is malformed: it must be 1-64 characters of letters, "
-            "digits, '_', '.', '/', '-', starting with a letter or digit"
-        )
+        raise InvalidRecord(f"receipt_no {shown!r} is malformed: it must be {RECEIPT_NO_RULE}")
+    return normal
+
+
+def validate_receipt_no(receipt_no: str) -> None:
+    """InvalidRecord unless receipt_no, normalised, follows RECEIPT_NO_RULE."""
+    normalize_receipt_no(receipt_no)
 
 
 def _validate_times(
@@ -140,8 +172,13 @@ async def _find(s: AsyncSession, receipt_no: str) -> tuple[Receipt, str] | None:
 
 
 async def get_receipt(s: AsyncSession, receipt_no: str) -> ReceiptRecord:
-    """The receipt with this number; raises ReceiptNotFound."""
-    found = await _find(s, receipt_no)
+    """The receipt with this number (in any NFKC-equal form); raises ReceiptNotFound."""
+    try:
+        normal = normalize_receipt_no(receipt_no)
+    except InvalidRecord:
+        # No stored receipt breaks the rule: a malformed number is simply not found.
+        raise ReceiptNotFound(f"no receipt with number {receipt_no!r}") from None
+    found = await _find(s, normal)
     if found is None:
         raise ReceiptNotFound(f"no receipt with number {receipt_no!r}")
     return _record(*found)
@@ -171,6 +208,7 @@ async def record_receipt(
     A repost of an open receipt that adds completed_at completes it. Raises InvalidRecord,
     CounterNotFound, or Conflict naming the fields that differ from the stored receipt.
     """
+    rin = replace(rin, receipt_no=normalize_receipt_no(rin.receipt_no))
     validate_receipt(rin, now_us, settings)
     counter = (
         await s.execute(select(Counter).where(Counter.code == rin.counter))
@@ -220,7 +258,7 @@ async def complete_receipt(
     Completing again with the same time changes nothing; a different time is a Conflict.
     Raises ReceiptNotFound for an unknown number and InvalidRecord for a bad time.
     """
-    validate_receipt_no(receipt_no)
+    receipt_no = normalize_receipt_no(receipt_no)
     found = await _find(s, receipt_no)
     if found is None:
         raise ReceiptNotFound(f"no receipt with number {receipt_no!r}")

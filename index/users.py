@@ -12,7 +12,8 @@ from index.errors import Conflict, CounterNotFound, InvalidRecord, RecordNotFoun
 from index.models import Counter, User, UserCounter
 from index.records import USER_ROLES, UserRecord
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+# \Z, not $: "$" also matches before a final newline (here only fullmatch stops that).
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
 
 
 class UserNotFound(RecordNotFound):

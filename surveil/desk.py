@@ -16,7 +16,7 @@ from index import receipts as receipt_queries
 from index.audit import add_audit
 from index.db import Database
 from index.errors import ReceiptNotFound
-from index.receipts import ReceiptIn, ReceiptSettings, validate_receipt_no
+from index.receipts import ReceiptIn, ReceiptSettings, normalize_receipt_no
 from index.records import AuditIn, ReceiptRecord
 
 ScanOutcome = Literal["started", "completed", "already", "other_counter"]
@@ -42,7 +42,7 @@ async def scan_receipt(
 
     Raises InvalidRecord for a malformed number and CounterNotFound for an unknown counter.
     """
-    validate_receipt_no(receipt_no)
+    receipt_no = normalize_receipt_no(receipt_no)  # the stored form, for the audit row too
 
     async def scan(s: AsyncSession) -> ScanResult:
         try:

@@ -1,28 +1,31 @@
-"""Logging setup: one format, and a last-line filter that scrubs URL credentials."""
+"""Logging setup: one format, and a last-line filter that scrubs URL credentials and
+escapes control characters."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-from cameras.urls import redact_url
+from cameras.urls import escape_controls, redact_url
 
 
 class RedactingFilter(logging.Filter):
-    """Redact user:password@ in any URL of a log record, whatever the caller passed."""
+    """Redact URL credentials (userinfo and secret query values) in a log record, whatever
+    the caller passed, and escape control characters (a camera URL or a device's answer
+    may carry them)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except (TypeError, ValueError):
             return True
-        redacted = redact_url(message)
+        redacted = escape_controls(redact_url(message))
         if redacted != message:
             record.msg, record.args = redacted, None
         if record.exc_info and record.exc_info[1] is not None:
             text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
-            record.exc_text = redact_url(text)
+            record.exc_text = escape_controls(redact_url(text))
         return True
 
 

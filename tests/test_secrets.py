@@ -8,8 +8,11 @@ is searched for the password.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +22,8 @@ from sqlalchemy import text
 
 from index import tokens
 from index.db import Database
+from surveil.accounts import new_token
 from tests.harness import make_config, wait_for
-from web.auth import new_token
 
 CANARY = "canary-Pw_7f3e"
 # Every table a camera password could end up in, the audit log included.
@@ -45,7 +48,10 @@ def _assert_canary_nowhere(
     capfd: pytest.CaptureFixture[str],
     bodies: list[str],
     rows: str,
+    cameras: Sequence[Any] = (),
 ) -> None:
+    """cameras: the test's RTSP servers, whose own command line holds the password they
+    expect (test set-up, not surveil)."""
     out, err = capfd.readouterr()
     haystacks = {
         "log records": "\n".join(r.getMessage() for r in caplog.records),
@@ -56,8 +62,25 @@ def _assert_canary_nowhere(
     }
     for where, text_ in haystacks.items():
         assert CANARY not in text_, f"the camera password leaked into {where}"
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
-    assert CANARY not in ps.stdout, "the camera password is on a process command line"
+    # -ww: without a terminal, ps cuts each line at 80 columns, where a password rarely is.
+    ps = subprocess.run(
+        ["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True
+    )
+    procs: dict[int, tuple[int, str]] = {}
+    for line in ps.stdout.splitlines():
+        pid, ppid, args = [*line.split(None, 2), ""][:3]
+        procs[int(pid)] = (int(ppid), args)
+    # This process and its descendants (other test runs on the machine are not ours), but
+    # not the test's own RTSP servers.
+    ours = {os.getpid()}
+    while True:
+        more = {pid for pid, (ppid, _) in procs.items() if ppid in ours} - ours
+        if not more:
+            break
+        ours |= more
+    ours -= {cam.pid for cam in cameras}
+    leaked = [procs[pid][1] for pid in ours if pid in procs and CANARY in procs[pid][1]]
+    assert not leaked, f"the camera password is on a process command line: {leaked}"
 
 
 async def test_camera_password_appears_nowhere(
@@ -119,7 +142,7 @@ async def test_camera_password_appears_nowhere(
 
     rows = await _index_rows(cfg.effective_database_url)
     assert "wrong" in rows  # the search really covers the failing cameras
-    _assert_canary_nowhere(caplog, capfd, bodies, rows)
+    _assert_canary_nowhere(caplog, capfd, bodies, rows, [cam])
 
 
 async def test_camera_password_given_through_the_api_appears_nowhere(
@@ -190,4 +213,90 @@ async def test_camera_password_given_through_the_api_appears_nowhere(
 
     rows = await _index_rows(cfg.effective_database_url)
     assert "camera.create" in rows  # the audit log was searched
-    _assert_canary_nowhere(caplog, capfd, bodies, rows)
+    _assert_canary_nowhere(caplog, capfd, bodies, rows, [cam])
+
+
+async def test_camera_password_in_the_url_query_appears_nowhere(
+    rtsp_camera: Any,
+    service_factory: Any,
+    tmp_path: Path,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Cameras whose password is a query parameter (rtsp://host/s?user=admin&password=...),
+    from the config file and through the API, reachable and not: the password is stored
+    encrypted, put back for the recorder, and found nowhere else."""
+    caplog.set_level(logging.DEBUG)
+    cam = rtsp_camera(video="h264", audio="aac")  # it ignores the query, as many servers do
+    base = cam.url_without_credentials
+    cfg = make_config(
+        tmp_path / "data",
+        database_url,
+        [
+            {"name": "cfg-query", "url": f"{base}?user=operator&password={CANARY}&ch=1"},
+            {"name": "cfg-gone", "url": f"rtsp://127.0.0.1:9/s?PWD={CANARY}"},
+        ],
+    )
+    service = await service_factory(cfg)
+    sup = service.supervisor
+    assert service.db is not None and sup is not None
+    token, digest = new_token()
+    await service.db.write(lambda s: tokens.create_token(s, "t", "admin", digest, 1))
+    bodies: list[str] = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+
+        async def call(method: str, path: str, body: object = None) -> tuple[int, Any]:
+            async with http.request(method, service.url + path, json=body) as resp:
+                raw = (await resp.read()).decode("utf-8", "replace")
+                bodies.append(raw)
+                is_json = resp.content_type == "application/json"
+                return resp.status, json.loads(raw) if is_json else raw
+
+        query_url = f"{base}?user=operator&Token={CANARY}&ch=1"
+        status, body = await call("POST", "api/v1/cameras", {"name": "api-query", "url": query_url})
+        assert status == 201, body
+        assert body["url"] == f"{base}?user=operator&Token=***&ch=1" and body["has_password"]
+        gone = {"name": "api-gone", "url": f"rtsp://127.0.0.1:9/x?passwd={CANARY}"}
+        assert (await call("POST", "api/v1/cameras", gone))[0] == 201
+        probe = {"url": f"{base}?pass={CANARY}", "snapshot": True}
+        status, body = await call("POST", "api/v1/cameras/probe", probe)
+        assert status == 200 and body["url"] == f"{base}?pass=***", body
+
+        async def settled() -> bool:
+            recs = sup.recorders
+            return (
+                all(n in recs for n in ("cfg-query", "api-query", "cfg-gone", "api-gone"))
+                and recs["cfg-query"].status().state == "recording"
+                and recs["api-query"].status().state == "recording"
+                and recs["cfg-gone"].status().error is not None
+                and recs["api-gone"].status().error is not None
+            )
+
+        await wait_for(settled, 30, "two query-password cameras recording, two failing")
+        # The recorder opens the URL with the password put back where the query had it.
+        assert sup.camera_url("api-query") == query_url
+        # What GET shows can be sent back: *** keeps the stored password.
+        shown = f"{base}?user=operator&Token=***&ch=2"
+        status, body = await call("PATCH", "api/v1/cameras/api-query", {"url": shown})
+        assert status == 200 and body["url"] == shown and body["has_password"], body
+        assert sup.camera_url("api-query") == query_url.replace("ch=1", "ch=2")
+        for path in (
+            "api/v1/cameras",
+            "api/v1/cameras/api-query",
+            "api/v1/cameras/cfg-gone",
+            "api/v1/cameras/api-gone",
+            "api/v1/health",
+        ):
+            status, _ = await call("GET", path)
+            assert status == 200, path
+        for page in ("dashboard", "cameras", "cameras/api-query/edit", "audit"):
+            status, _ = await call("GET", page)
+            assert status == 200, page
+    assert any("api-gone" in b and "error" in b for b in bodies)
+    await asyncio.sleep(1.0)  # let failed reconnects log a few more times
+    await service.stop()
+
+    rows = await _index_rows(cfg.effective_database_url)
+    assert "cfg-gone" in rows and "camera.create" in rows  # the search covers them
+    _assert_canary_nowhere(caplog, capfd, bodies, rows, [cam])

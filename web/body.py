@@ -1,4 +1,8 @@
-"""Strict parsing of JSON request bodies; every failure is a BadRequest naming the key."""
+"""Strict parsing of JSON request bodies; every failure is a BadRequest naming the key.
+
+Every JSON body goes through :func:`json_object`, which applies the text rule of
+web/params.py (no NUL, no lone surrogate) to every key and string, however deep.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from collections.abc import Collection, Mapping
 
 from aiohttp import web
 
+from surveil.timefmt import us_from_iso
 from web.errors import BadRequest
-from web.timefmt import us_from_iso
+from web.params import check_text
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -26,6 +31,7 @@ async def json_object(request: web.Request, allowed: Collection[str]) -> dict[st
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
+    _check_strings(body, "")
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         raise BadRequest(
@@ -33,6 +39,20 @@ async def json_object(request: web.Request, allowed: Collection[str]) -> dict[st
             f"expected: {', '.join(sorted(allowed))}"
         )
     return body
+
+
+def _check_strings(value: object, path: str) -> None:
+    """Apply the text rule (web/params.py) to every key and string in the body, naming the
+    JSON path of the first offender: name, onvif.host, counters[0]."""
+    if isinstance(value, str):
+        check_text(value, repr(path))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_strings(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, f"a key in {path!r}" if path else "a key of the request body")
+            _check_strings(item, f"{path}.{key}" if path else key)
 
 
 def optional_str(body: Mapping[str, object], key: str, max_length: int = 200) -> str | None:

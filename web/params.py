@@ -1,14 +1,23 @@
-"""Parsing of path and query parameters; every failure is a BadRequest naming the parameter."""
+"""Parsing of path and query parameters; every failure is a BadRequest naming the parameter.
+
+Also the one text rule of every request (:func:`text_problem`) and the middleware that
+applies it to the path, the query string and form bodies before any handler runs; JSON
+bodies get the same rule in web/body.py.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
+from aiohttp import web
+from aiohttp.typedefs import Handler
 from multidict import MultiMapping
 
+from surveil.timefmt import us_from_iso
 from web.errors import BadRequest
-from web.timefmt import us_from_iso
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 _POSITIVE_INT_RE = re.compile(r"[1-9][0-9]{0,18}")
 _MAX_ID = 2**63 - 1  # BIGINT on PostgreSQL
@@ -72,3 +81,54 @@ def positive_id(text: str, what: str) -> int:
     if not _POSITIVE_INT_RE.fullmatch(text) or int(text) > _MAX_ID:
         raise BadRequest(f"{what} must be a positive integer, got {text[:40]!r}")
     return int(text)
+
+
+# -- the text rule of every request -------------------------------------------------------
+
+
+def text_problem(value: str) -> str | None:
+    """What makes value unacceptable as text anywhere in a request, or None.
+
+    A lone surrogate (JSON allows the escape "\\ud800") is not Unicode: no database driver
+    can encode it. NUL ends strings in C (PostgreSQL refuses it, SQLite would store it and
+    tools would cut the value there), so it is refused in every string, not just names.
+    """
+    if "\x00" in value:
+        return "contains a NUL character (U+0000)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (U+D800-U+DFFF), which is not valid Unicode"
+    return None
+
+
+def check_text(value: str, what: str) -> None:
+    """BadRequest naming `what` (never quoting the value) if value breaks the text rule."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise BadRequest(f"{what} {problem}")
+
+
+def _check_pairs(pairs: Iterable[tuple[str, object]], kind: str) -> None:
+    for key, value in pairs:
+        check_text(key, f"a {kind} name")
+        if isinstance(value, str):
+            check_text(value, f"{kind} {key!r}")
+
+
+@web.middleware
+async def text_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse NUL and lone surrogates in the path, the query string and form fields (400
+    naming where), before authentication: a denial's audit row records the path, and the
+    guard reads the form for its CSRF field."""
+    check_text(request.path, "the path")
+    _check_pairs(request.query.items(), "query parameter")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and request.content_type in FORM_TYPES:
+        try:
+            form = await request.post()  # cached on the request: handlers read it again
+        except (UnicodeDecodeError, LookupError):
+            raise BadRequest(
+                "the form body is not text in its declared charset (UTF-8 if none)"
+            ) from None
+        _check_pairs(form.items(), "form field")
+    return await handler(request)
