@@ -22,12 +22,19 @@ import numpy as np
 from cameras.source import CameraDisconnected
 
 TIME_BASE = Fraction(1, 90_000)
+SCHEME = "synthetic:"
+DEFAULT_LABEL = "A01"
+
+
+def synthetic_label(url: str, counters: Sequence[str] = ()) -> str:
+    """The label a ``synthetic:LABEL`` URL burns in; empty: the first counter's code."""
+    return url.removeprefix(SCHEME) or (counters[0] if counters else DEFAULT_LABEL)
 
 
 class SyntheticSource:
     def __init__(
         self,
-        label: str = "A01",
+        label: str = DEFAULT_LABEL,
         *,
         fps: int = 10,
         width: int = 320,
@@ -49,7 +56,7 @@ class SyntheticSource:
 
     @property
     def description(self) -> str:
-        return f"synthetic:{self.label}"
+        return f"{SCHEME}{self.label}"
 
     def open(self) -> Sequence[Any]:
         self._closed.clear()

@@ -12,8 +12,15 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cameras.credentials import CredentialBox
-from cameras.onvif import DeviceProbe, OnvifDevice, stream_url_with_credentials, strip_credentials
+from cameras.onvif import DeviceProbe, OnvifDevice, OnvifNotSupported, strip_credentials
 from cameras.snapshot import keyframe_jpeg
+from cameras.urls import (
+    check_stream_url,
+    fill_query_secrets,
+    has_query_placeholder,
+    split_query_secrets,
+    with_userinfo,
+)
 from index.records import CameraRecord
 
 SNAPSHOT_TIMEOUT_S = 8.0
@@ -21,15 +28,23 @@ SNAPSHOT_TIMEOUT_S = 8.0
 
 @dataclass(frozen=True)
 class SplitUrl:
-    """A stream URL without userinfo, and the credentials that were in it (percent-decoded)."""
+    """A stream URL without credentials, and the credentials that were in it (percent-decoded).
+
+    url has no userinfo, and *** in place of each secret query value (password=, pwd=, ...):
+    the camera has one password, which goes back wherever the URL says when it is opened.
+    """
 
     url: str
     username: str | None
-    password: str | None
+    password: str | None  # from the userinfo or a secret query parameter
+    placeholder: bool = False  # url had *** already: "the stored password goes here"
 
 
 def split_credentials(url: str) -> SplitUrl:
-    """Move user:password out of url; ValueError (without echoing url) if it is malformed."""
+    """Move user:password and secret query values out of url; ValueError (never echoing url)
+    if it is malformed (see cameras.urls.check_stream_url) or carries two different
+    passwords."""
+    check_stream_url(url)
     try:
         parts = urlsplit(url)
         username, password = parts.username, parts.password
@@ -38,13 +53,31 @@ def split_credentials(url: str) -> SplitUrl:
         raise ValueError("camera url is malformed") from None
     if not parts.hostname:
         raise ValueError("camera url has no host")
+    query, query_secrets, placeholder = split_query_secrets(parts.query)
+    password = None if password is None else unquote(password)
+    found = {p for p in (password, *query_secrets) if p}
+    if len(found) > 1:
+        raise ValueError(
+            "camera url carries two different passwords (in user:password@ and in its query, "
+            "or in two query parameters); a camera has one password"
+        )
     netloc = parts.netloc.rpartition("@")[2]
-    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    clean = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     return SplitUrl(
         url=clean,
         username=None if username is None else unquote(username) or None,
-        password=None if password is None else unquote(password),
+        password=next(iter(found), None),
+        placeholder=placeholder,
     )
+
+
+def device_stream_url(uri: str) -> str:
+    """A stream URI an ONVIF device returned, without credentials; OnvifNotSupported if it
+    is not a usable URL (no valid host or port, control characters)."""
+    try:
+        return split_credentials(uri).url
+    except ValueError as exc:
+        raise OnvifNotSupported(f"the camera's stream URI is unusable: {exc}") from None
 
 
 def camera_password(record: CameraRecord, box: CredentialBox) -> str:
@@ -52,13 +85,21 @@ def camera_password(record: CameraRecord, box: CredentialBox) -> str:
     return box.decrypt(record.secret_enc) if record.secret_enc is not None else ""
 
 
+def credentialed_url(url: str, username: str | None, password: str | None) -> str:
+    """The URL to open: the password in place of each *** query placeholder, and
+    user:password@ if there is a username. Never log it."""
+    if has_query_placeholder(url):
+        url = fill_query_secrets(url, password or "")
+    if username:
+        url = with_userinfo(url, username, password or "")
+    return url
+
+
 def stream_url(record: CameraRecord, box: CredentialBox) -> str:
     """The URL to open for an API camera, with its credentials injected. Never log it."""
-    if not record.username:
+    if not record.username and not has_query_placeholder(record.source_url):
         return record.source_url
-    return stream_url_with_credentials(
-        record.source_url, record.username, camera_password(record, box)
-    )
+    return credentialed_url(record.source_url, record.username, camera_password(record, box))
 
 
 def device_json(probe: DeviceProbe) -> dict[str, object]:
@@ -162,6 +203,7 @@ async def camera_snapshot(
     if url is None:
         url = stream_url(record, box)
     data = await asyncio.wait_for(
-        asyncio.to_thread(keyframe_jpeg, url, timeout_s), timeout=timeout_s * 2 + 5
+        asyncio.to_thread(keyframe_jpeg, url, timeout_s, record.counters),
+        timeout=timeout_s * 2 + 5,
     )
     return data, "keyframe"
