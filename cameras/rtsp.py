@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import av
 import av.error
 
-from cameras.source import CameraDisconnected, CameraRejected, CameraUnreachable
+from cameras.source import CameraDisconnected, CameraNotRtsp, CameraRejected, CameraUnreachable
 from cameras.urls import redact_url, scrub, url_secrets
 
 logger = logging.getLogger(__name__)
+
+RTSP_DEFAULT_PORT = 554
+# Enough of an answer to tell RTSP ("RTSP/1.0 200 OK") from anything else.
+_STATUS_PREFIX = b"RTSP/"
 
 
 def _describe_error(e: BaseException, secrets: list[str]) -> str:
@@ -20,6 +27,58 @@ def _describe_error(e: BaseException, secrets: list[str]) -> str:
     if isinstance(e, av.error.ExitError):
         text = "timed out (no data)"
     return scrub(text, secrets)
+
+
+def check_rtsp_server(url: str, timeout_s: float) -> None:
+    """Ask the server at url for OPTIONS, and raise unless it answers as RTSP in time.
+
+    FFmpeg reports a server that accepts and never answers, and one that answers with
+    something else, both as "Invalid data found when processing input", and keeps reading
+    a peer that sends endless text lines for as long as it sends them. One OPTIONS round
+    trip (no credentials, no query string) before FFmpeg opens the stream names the real
+    reason and bounds the wait: CameraUnreachable "timeout: no answer within N s", or
+    CameraNotRtsp "not an RTSP server". Other schemes and URLs without a usable host are
+    left to FFmpeg.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or RTSP_DEFAULT_PORT
+    except ValueError:
+        return
+    if parts.scheme.lower() != "rtsp" or not host:
+        return
+    hostport = parts.netloc.rpartition("@")[2]
+    request = f"OPTIONS rtsp://{hostport}{parts.path or '/'} RTSP/1.0\r\nCSeq: 1\r\n"
+    request += "User-Agent: surveil\r\n\r\n"
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout_s)
+    except TimeoutError:
+        raise CameraUnreachable(f"timeout: no connection within {timeout_s:g} s") from None
+    except OSError as e:
+        raise CameraUnreachable(f"cannot open stream: {e.strerror or e}") from None
+    answer = b""
+    with sock:
+        try:
+            sock.sendall(request.encode("ascii", "backslashreplace"))
+            deadline = time.monotonic() + timeout_s
+            while len(answer) < len(_STATUS_PREFIX):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                sock.settimeout(remaining)
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                answer += chunk
+        except TimeoutError:
+            raise CameraUnreachable(f"timeout: no answer within {timeout_s:g} s") from None
+        except OSError as e:
+            raise CameraUnreachable(f"cannot open stream: {e.strerror or e}") from None
+    if not answer:
+        raise CameraUnreachable("cannot open stream: the camera closed the connection unanswered")
+    if not answer.startswith(_STATUS_PREFIX):
+        spoke = " (it answered HTTP)" if answer.startswith(b"HTTP/") else ""
+        raise CameraNotRtsp(f"not an RTSP server{spoke}")
 
 
 class RtspSource:
@@ -38,6 +97,7 @@ class RtspSource:
 
     def open(self) -> Sequence[Any]:
         self.close()
+        check_rtsp_server(self._url, self.timeout_s)
         timeout_us = str(int(self.timeout_s * 1_000_000))
         try:
             self._container = av.open(

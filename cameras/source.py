@@ -18,6 +18,11 @@ class CameraRejected(CameraError):
     """The camera answered but refused us (bad credentials, unknown path)."""
 
 
+class CameraNotRtsp(CameraRejected):
+    """Something answered at the camera's address, but not an RTSP server (wrong port or
+    device); retried like any failure, in case the camera comes up there later."""
+
+
 class CameraDisconnected(CameraError):
     """A connected stream ended, stalled past the timeout or broke."""
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
+import os
+import shutil
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -18,16 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cameras.source import CameraError, PacketSource
 from index import events, runs, segments
 from index.db import Database
+from index.errors import Conflict
 from index.records import SegmentRow
 from segmenter.errors import SegmenterError, UnsupportedStream
 from segmenter.paths import segment_path
 from segmenter.records import FragmentReady, SegmentFinished, SegmentStarted, WriterOutput
-from segmenter.storage import SegmentFile
+from segmenter.recovery import quarantine_file
+from segmenter.storage import DISK_ERROR, DISK_FULL, SegmentFile, StorageError
 from segmenter.writer import SegmentWriter
 from surveil.clock import Clock
 from surveil.config import RecordingConfig
@@ -37,6 +43,20 @@ from surveil.timesync import host_clock_sync
 logger = logging.getLogger(__name__)
 US = 1_000_000
 STABLE_RUN_SECONDS = 10.0
+# After a full disk, recording resumes once this much is free, or 5 % of a smaller
+# filesystem: resuming at the first free byte would fail again at once, run after run.
+RESUME_FREE_BYTES = 64 * 1024 * 1024
+RESUME_FREE_FRACTION = 0.05
+STORAGE_POLL_SECONDS = 1.0
+# Index writes that must not be lost (a run's end) are retried, backing off up to this.
+INDEX_RETRY_MAX_SECONDS = 5.0
+# Index failures worth retrying: the database is full, gone or slow; not a bug in the write.
+_RETRYABLE = (SQLAlchemyError, OSError, TimeoutError)
+_Write = Callable[[AsyncSession], Awaitable[Any]]
+
+
+class IndexUnavailable(Exception):
+    """The index refused a write the recorder cannot go on without (a run's start)."""
 
 
 @dataclass
@@ -113,6 +133,12 @@ class Recorder:
         self._last_end_us: int | None = None
         self._pending_media_us = 0
         self._clock_sync = "unknown"
+        self._run_start_us = 0
+        # DISK_FULL or DISK_ERROR while segment files cannot be written, else None.
+        self._storage_error: str | None = None
+        # .part files a storage failure left without a whole fragment: quarantined
+        # once the disk takes writes again (else by startup recovery).
+        self._leftovers: list[Path] = []
         # (media µs of a video packet, its arrival in monotonic µs) awaiting indexing
         self._arrivals: collections.deque[tuple[int, int]] = collections.deque(maxlen=100_000)
         self.freshness_us: collections.deque[int] = collections.deque(maxlen=5000)
@@ -152,6 +178,7 @@ class Recorder:
             freshness_p50_s=_percentile_s(self.freshness_us, 0.50),
             freshness_p99_s=_percentile_s(self.freshness_us, 0.99),
             frames=sum(list(self.frames_by_run.values())),
+            storage_error=self._storage_error,
         )
 
     # -- the camera thread -------------------------------------------------
@@ -159,8 +186,15 @@ class Recorder:
     def _main(self) -> None:
         delay = self.cfg.reconnect_initial_seconds
         last_failure: str | None = None
+        # 'connecting' only until the first attempt fails: a camera that keeps failing
+        # stays 'offline' with its reason, it does not flip back at every retry.
         while not self._stop.is_set():
-            self._state = "connecting"
+            if self._storage_error is not None:
+                # Reconnecting to the camera cannot help while nothing can be written.
+                if not self._wait_for_storage():
+                    break
+                delay = self.cfg.reconnect_initial_seconds
+                last_failure = None
             try:
                 streams = self.source.open()
                 writer = SegmentWriter(
@@ -183,12 +217,14 @@ class Recorder:
             started = time.monotonic()
             ended = self._record(writer)
             self.source.close()
-            if self._run_id is not None and time.monotonic() - started >= STABLE_RUN_SECONDS:
+            if self._storage_error is not None:
+                pass  # waits for the disk at the top of the loop
+            elif self._run_id is not None and time.monotonic() - started >= STABLE_RUN_SECONDS:
                 # A run that lasted resets the backoff: the next outage starts fresh.
                 delay = self.cfg.reconnect_initial_seconds
                 last_failure = None
             elif not self._stop.is_set():
-                # No keyframe, or a run that broke at once (full disk, bad stream):
+                # No keyframe, or a run that broke at once (bad stream, index down):
                 # back off like a failed connect so a persistent fault cannot spin.
                 if self._stop.wait(delay):
                     break
@@ -198,9 +234,63 @@ class Recorder:
                 self._state, self._error = "offline", ended
         self._state = "disabled" if self._stop.is_set() else "offline"
 
+    def _wait_for_storage(self) -> bool:
+        """Wait until footage can be written again; False if stopped meanwhile."""
+        while True:
+            problem = self._storage_problem()
+            if problem is None:
+                logger.warning("%s: the data directory takes writes again; resuming", self.name)
+                self._storage_error = None
+                self._quarantine_leftovers()
+                return True
+            self._storage_error = problem
+            if self._stop.wait(STORAGE_POLL_SECONDS):
+                return False
+
+    def _quarantine_leftovers(self) -> None:
+        leftovers, self._leftovers = self._leftovers, []
+        for part in leftovers:
+            try:
+                moved = quarantine_file(
+                    self.data_dir, part, part.stat().st_size, "no complete fragment"
+                )
+            except OSError as e:
+                logger.warning("%s: %s stays for startup recovery: %s", self.name, part, e)
+                continue
+            detail: dict[str, object] = {
+                "path": moved.rel_path,
+                "moved_to": moved.moved_to,
+                "bytes": moved.bytes,
+                "reason": moved.reason,
+            }
+            self._event("segment_quarantined", detail)
+
+    def _storage_problem(self) -> str | None:
+        """DISK_FULL until enough space is free, DISK_ERROR while a test write fails."""
+        try:
+            usage = shutil.disk_usage(self.data_dir)
+        except OSError:
+            return DISK_ERROR
+        if usage.free < min(RESUME_FREE_BYTES, int(usage.total * RESUME_FREE_FRACTION)):
+            return DISK_FULL
+        # Free space does not prove that writes work (an I/O error, a read-only remount).
+        probe = self.data_dir / f".write-check-{self.name}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, bytes(4096))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                probe.unlink()
+        except OSError as e:
+            return StorageError("cannot write", probe.name, e).reason
+        return None
+
     def _record(self, writer: SegmentWriter) -> str | None:
         """One connection: returns why it ended (None when stopped)."""
         reason: str | None = None
+        storage: StorageError | None = None
         wall0 = 0
         video_index = writer.tracks["video"].index
         stop = self._stop
@@ -228,6 +318,10 @@ class Recorder:
                 seg = self._segment
                 if seg is not None and seg.fragments != seg.durable_fragments:
                     self._maybe_sync()
+        except StorageError as e:
+            storage = e
+        except IndexUnavailable as e:
+            reason = str(e)
         except CameraError as e:
             reason = str(e)
         except SegmenterError as e:
@@ -235,21 +329,78 @@ class Recorder:
         except Exception as e:  # keep the thread alive whatever happens
             logger.exception("%s: recorder failed", self.name)
             reason = f"internal error: {type(e).__name__}"
-        try:
-            self._handle(writer.finish(), wall0)
-            if self._run_id is not None:
+        if storage is None and self._run_id is not None:
+            try:
+                self._handle(writer.finish(), wall0)
                 self.frames_by_run[self._run_id] = writer.video_accepted
-        except Exception:
-            logger.exception("%s: could not finish the last segment", self.name)
-            if self._segment is not None:
-                self._segment.file.abandon()  # left as .part for recovery
-                self._segment = None
+            except StorageError as e:
+                storage = e
+            except Exception:
+                logger.exception("%s: could not finish the last segment", self.name)
+                if self._segment is not None:
+                    self._segment.file.abandon()  # left as .part for recovery
+                    self._segment = None
+        else:
+            _discard(writer)  # no run (never started) or no disk: the output has nowhere to go
         if self._stop.is_set():
             reason = None  # a requested stop, whatever the source said on the way out
-        self._end_run(reason or "recorder stopped")
+        loss: _Write | None = None
+        if storage is not None:
+            reason = storage.reason
+            loss = self._storage_failed(storage)
+        self._end_run(reason or "recorder stopped", loss)
         if reason:
             logger.warning("%s: disconnected: %s", self.name, reason)
         return reason
+
+    def _storage_failed(self, exc: StorageError) -> _Write:
+        """Seal the open segment at its last durable fragment after a write or fsync
+        failed; returns the index write that records it and the loss (in the run's end)."""
+        self._storage_error = exc.reason
+        self._state, self._error = "offline", exc.reason
+        logger.error(
+            "%s: %s; recording stops until the data directory takes writes again", self.name, exc
+        )
+        seg, self._segment = self._segment, None
+        detail: dict[str, object] = {"reason": exc.reason, "error": str(exc)}
+        row: SegmentRow | None = None
+        if seg is not None:
+            written = seg.fragments
+            seg.file.salvage()
+            if seg.file.durable_bytes == seg.file.bytes:
+                seg.durable_end_us, seg.durable_fragments = seg.end_us, seg.fragments
+            detail.update(
+                segment=seg.file.rel_path,
+                kept_fragments=seg.durable_fragments,
+                kept_bytes=seg.file.durable_bytes,
+                # Written, but not provably on disk (an fsync failed): not kept.
+                dropped_fragments=written - seg.durable_fragments,
+            )
+            if seg.durable_fragments == 0:
+                # No whole fragment: nothing to seal, the .part goes to quarantine.
+                seg.file.abandon(cut_to_durable=True)
+                self._leftovers.append(seg.file.part_path)
+            else:
+                try:
+                    sealed = seg.file.seal_durable()
+                except StorageError as again:
+                    # The .part keeps its durable fragments and the open row (if any)
+                    # covers no more than them; startup recovery seals it.
+                    seg.file.abandon()
+                    logger.error("%s: %s; left for recovery", self.name, again)
+                else:
+                    now_us = self.clock.now_us()
+                    row = self._row(seg, state="sealed", sha256=sealed.sha256, sealed_us=now_us)
+                    self._last_end_us = seg.durable_end_us
+        now_us = self.clock.now_us()
+        camera_id = self.camera_id
+
+        async def record_loss(s: AsyncSession) -> None:
+            if row is not None:
+                await segments.upsert_segment(s, row)
+            await events.add_event(s, "write_failed", now_us, camera_id=camera_id, detail=detail)
+
+        return record_loss
 
     def _handle(self, outs: list[WriterOutput], wall0: int) -> None:
         for out in outs:
@@ -264,16 +415,16 @@ class Recorder:
         assert self._run_id is not None
         start_us = wall0 + out.start_media_us
         rel = segment_path(self.name, start_us, self._run_id, out.sequence)
-        file = SegmentFile(self.data_dir, rel)
-        file.append(out.init)
         self._segment = _OpenSegment(
             sequence=out.sequence,
-            file=file,
+            file=SegmentFile(self.data_dir, rel),
             start_us=start_us,
             video_codec=out.video_codec,
             audio_codec=out.audio_codec,
             end_us=start_us,
         )
+        # Current before the first write: if it fails, _storage_failed finds the file.
+        self._segment.file.append(out.init)
         self._state, self._error = "recording", None
 
     def _fragment(self, out: FragmentReady, wall0: int) -> None:
@@ -315,8 +466,8 @@ class Recorder:
     def _seal(self, out: SegmentFinished, wall0: int) -> None:
         seg = self._segment
         assert seg is not None
+        sealed = seg.file.seal()  # on StorageError seg stays current, for _storage_failed
         self._segment = None
-        sealed = seg.file.seal()
         seg.end_us = wall0 + out.end_media_us
         seg.fragments = out.fragments
         seg.durable_end_us, seg.durable_fragments = seg.end_us, seg.fragments
@@ -355,21 +506,70 @@ class Recorder:
 
     def _start_run(self, start_us: int) -> None:
         self._clock_sync = host_clock_sync()
-        future = asyncio.run_coroutine_threadsafe(
-            self.db.write(lambda s: runs.start_run(s, self.camera_id, start_us, "connected")),
-            self.loop,
-        )
-        self._run_id = future.result(timeout=60)
+        try:
+            future = asyncio.run_coroutine_threadsafe(
+                self.db.write(lambda s: runs.start_run(s, self.camera_id, start_us, "connected")),
+                self.loop,
+            )
+            self._run_id = future.result(timeout=60)
+        except (*_RETRYABLE, Conflict, RuntimeError) as e:
+            # The reason is logged once, as the disconnect's; the text may hold SQL.
+            raise IndexUnavailable(f"index error: cannot start a run ({type(e).__name__})") from e
+        self._run_start_us = start_us
         self._last_end_us = None
         self._arrivals.clear()
         logger.info("%s: recording (run %d)", self.name, self._run_id)
 
-    def _end_run(self, reason: str) -> None:
+    def _end_run(self, reason: str, before: _Write | None = None) -> None:
+        """End the run at the end of its last indexed segment, retrying until the index
+        has it: a run left open would block the camera's next run, and recovery would
+        later call the gap 'recorder down' instead of its reason."""
         run_id = self._run_id
         if run_id is None:
+            if before is not None:
+                self._submit(before)
             return
-        end_us = self._last_end_us if self._last_end_us is not None else self.clock.now_us()
-        self._submit(lambda s: runs.end_run(s, run_id, end_us, reason))
+        # A run none of whose footage reached the index ends where it started.
+        end_us = self._last_end_us if self._last_end_us is not None else self._run_start_us
+
+        async def end(s: AsyncSession) -> None:
+            if before is not None:
+                await before(s)
+            # Conflict: ended by an earlier attempt whose answer was lost (a timeout).
+            with contextlib.suppress(Conflict):
+                await runs.end_run(s, run_id, end_us, reason)
+
+        self._write_until_done(end, f"the end of run {run_id}")
+
+    def _write_until_done(self, fn: _Write, what: str) -> bool:
+        """Write fn from the camera thread, retrying index failures with backoff until it
+        commits; a stop allows one last attempt. False if it was given up."""
+        delay = self.cfg.reconnect_initial_seconds
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                asyncio.run_coroutine_threadsafe(self.db.write(fn), self.loop).result(timeout=60)
+            except _RETRYABLE as e:
+                if attempts == 1:
+                    logger.warning(
+                        "%s: cannot write %s to the index (%s); retrying until it is written",
+                        self.name,
+                        what,
+                        type(e).__name__,
+                    )
+                if self._stop.is_set():
+                    logger.error("%s: %s not written: stopping", self.name, what)
+                    return False
+                self._stop.wait(delay)  # a stop wakes this for one last attempt
+                delay = min(delay * 2, INDEX_RETRY_MAX_SECONDS)
+                continue
+            except Exception:
+                logger.exception("%s: %s not written", self.name, what)
+                return False
+            if attempts > 1:
+                logger.warning("%s: %s written after %d attempts", self.name, what, attempts)
+            return True
 
     def _note_indexed(self, end_media_us: int, end_us: int) -> Callable[[], None] | None:
         """Freshness bookkeeping: a callback for when the row covering these frames commits."""
@@ -391,12 +591,23 @@ class Recorder:
         fn: Callable[[AsyncSession], Awaitable[Any]],
         on_commit: Callable[[], None] | None = None,
     ) -> None:
-        self.loop.call_soon_threadsafe(self.db.submit, fn, on_commit)
+        try:
+            self.loop.call_soon_threadsafe(self.db.submit, fn, on_commit)
+        except RuntimeError:  # the loop has closed: the service is gone
+            logger.error("%s: index write dropped: the event loop has stopped", self.name)
 
     def _event(self, kind: str, detail: dict[str, object]) -> None:
         now = self.clock.now_us()
         cam = self.camera_id
         self._submit(lambda s: events.add_event(s, kind, now, camera_id=cam, detail=detail))
+
+
+def _discard(writer: SegmentWriter) -> None:
+    """Close the writer's muxer, dropping what it still holds."""
+    try:
+        writer.finish()
+    except Exception:
+        logger.debug("closing a discarded segment writer failed", exc_info=True)
 
 
 def _percentile_s(samples_us: collections.deque[int], q: float) -> float | None:

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
+
+from segmenter.storage import DISK_ERROR, DISK_FULL
+
+# The camera alarm for each storage problem; each begins with the problem's name, which
+# is how the dashboard and /api/v1/health recognise it.
+STORAGE_ALARMS: Final = {
+    DISK_FULL: "disk full: cannot write to the data directory; "
+    "recording resumes by itself when space is freed",
+    DISK_ERROR: "disk error: cannot write to the data directory; "
+    "recording resumes by itself when writes succeed again",
+}
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,8 @@ class CameraStatus:
     clock_offset_s: float | None = None
     # Human-readable conditions that need attention, e.g. "camera clock off by 3.2 s".
     alarms: tuple[str, ...] = ()
+    # 'disk full' or 'disk error' while the recorder cannot write segment files, else None.
+    storage_error: str | None = None
 
 
 class StatusSource(Protocol):

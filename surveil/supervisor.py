@@ -26,7 +26,8 @@ from cameras.file import FileSource
 from cameras.onvif import OnvifError
 from cameras.rtsp import RtspSource
 from cameras.source import PacketSource
-from cameras.synthetic import SyntheticSource
+from cameras.synthetic import SCHEME as SYNTHETIC_SCHEME
+from cameras.synthetic import SyntheticSource, synthetic_label
 from cameras.urls import redact_url
 from index import cameras as camera_queries
 from index import counters as counter_queries
@@ -34,15 +35,15 @@ from index.db import Database
 from index.records import CameraRecord
 from surveil.camera_setup import (
     device_json,
+    device_stream_url,
     onvif_target,
     probe_onvif,
-    split_credentials,
     stream_url,
 )
 from surveil.clock import Clock
 from surveil.config import CameraConfig, Config, OnvifConfig, RecordingConfig
 from surveil.recorder import Recorder
-from surveil.status import CameraStatus
+from surveil.status import STORAGE_ALARMS, CameraStatus
 
 logger = logging.getLogger(__name__)
 US = 1_000_000
@@ -54,9 +55,8 @@ def make_source(camera: CameraConfig, recording: RecordingConfig) -> PacketSourc
 
 
 def source_for_url(url: str, counters: list[str], recording: RecordingConfig) -> PacketSource:
-    if url.startswith("synthetic:"):
-        label = url.removeprefix("synthetic:") or (counters[0] if counters else "A01")
-        return SyntheticSource(label)
+    if url.startswith(SYNTHETIC_SCHEME):
+        return SyntheticSource(synthetic_label(url, counters))
     if url.startswith("file://"):
         return FileSource(Path(url.removeprefix("file://")), realtime=True)
     return RtspSource(url, timeout_s=recording.rtsp_timeout_seconds)
@@ -218,7 +218,13 @@ class Supervisor:
             if record.name in self.recorders:
                 self.recorders[record.name].camera_clock_offset_us = probe.clock_offset_us
             profile = probe.profile(record.onvif_profile or probe.main_profile_token)
-            uri = split_credentials(profile.stream_uri).url
+            try:
+                uri = device_stream_url(profile.stream_uri)
+            except OnvifError as exc:
+                # The stored URL stays: a device's bad answer must not stop its recording.
+                self._probe_errors[record.name] = str(exc)
+                logger.warning("%s: ONVIF re-probe failed: %s", record.name, exc)
+                continue
             now_us = self.clock.now_us()
             store = _ProbeStore(record.id, device_json(probe), probe.clock_offset_us, now_us, uri)
             updated = await self.db.write(store.write)
@@ -239,8 +245,10 @@ class Supervisor:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _alarms(self, name: str) -> tuple[str, ...]:
+    def _alarms(self, name: str, storage_error: str | None = None) -> tuple[str, ...]:
         alarms: list[str] = []
+        if storage_error is not None:
+            alarms.append(STORAGE_ALARMS.get(storage_error, storage_error))
         offset_us = self._clock_offsets.get(name)
         if offset_us is not None and abs(offset_us) > self.cfg.onvif.clock_alarm_seconds * US:
             direction = "ahead" if offset_us > 0 else "behind"
@@ -254,7 +262,7 @@ class Supervisor:
         return replace(
             status,
             clock_offset_s=None if offset_us is None else round(offset_us / US, 3),
-            alarms=self._alarms(status.name),
+            alarms=self._alarms(status.name, status.storage_error),
         )
 
     def _wanted(self, api_records: list[CameraRecord]) -> list[_Wanted]:

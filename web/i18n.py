@@ -61,7 +61,7 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "lookup.download": "下载 MP4",
         "lookup.hevc_note": "此录像为 H.265 编码，浏览器可能无法播放，"
         "请下载后用播放器观看（原始文件未经转码）。",
-        "lookup.pending": "最近的录像仍在写入，封存后（不超过一个分段时长）即可播放。",
+        "lookup.pending": "最后约一秒的录像仍在写入，稍后刷新页面即可播放。",
         "lookup.gaps": "录像缺失",
         "lookup.gap_from": "从",
         "lookup.gap_to": "到",
@@ -75,6 +75,9 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "reason.nothing recorded": "无录像",
         "reason.recorder down": "录像服务未运行",
         "reason.segment missing": "录像文件缺失",
+        "reason.segment damaged": "录像文件已损坏",
+        "reason.disk full": "磁盘已满",
+        "reason.disk error": "磁盘写入错误",
         "reason.camera": "摄像机离线：{detail}",
         "desk.title": "窗口受理登记",
         "desk.help": "扫描回执条码（或输入编号后按回车）："
@@ -160,6 +163,12 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "dash.alarm_offline": "摄像机 {camera} 未在录像：{detail}",
         "dash.alarm_clock": "摄像机 {camera} 的时钟偏差 {offset} 秒",
         "dash.alarm_disk": "数据盘已用 {pct}%，超过 {limit}%：请清理或扩容",
+        "dash.alarm_disk_full": "数据盘已满，录像无法写入（{cameras}）：腾出空间后自动恢复录像",
+        "dash.alarm_disk_error": "数据盘写入出错，录像无法写入（{cameras}）：可写入后自动恢复录像",
+        "dash.alarm_damaged": (
+            "摄像机 {camera} 有 {count} 个录像文件已损坏（大小或哈希与封存时不符）："
+            "请运行 surveil verify 核查"
+        ),
         "dash.no_error": "未连接",
         "dash.disk": "数据盘",
         "dash.disk_use": "已用 {used} GB / 共 {total} GB（{pct}%），剩余 {free} GB",
@@ -313,8 +322,8 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "lookup.download": "Download MP4",
         "lookup.hevc_note": "This footage is H.265; a browser may not play it. Download it and "
         "use a video player (the stored original, never transcoded).",
-        "lookup.pending": "The newest footage is still being written; it becomes playable "
-        "when its segment is sealed (within one segment length).",
+        "lookup.pending": "The last second or so is still being written; reload the page "
+        "in a moment to play it.",
         "lookup.gaps": "Gaps",
         "lookup.gap_from": "From",
         "lookup.gap_to": "To",
@@ -328,6 +337,9 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "reason.nothing recorded": "nothing recorded",
         "reason.recorder down": "recorder down",
         "reason.segment missing": "segment file missing",
+        "reason.segment damaged": "segment file damaged",
+        "reason.disk full": "disk full",
+        "reason.disk error": "disk error",
         "reason.camera": "camera offline: {detail}",
         "desk.title": "Counter desk",
         "desk.help": "Scan the receipt barcode (or type the number and press Enter): the "
@@ -415,6 +427,18 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "dash.alarm_offline": "Camera {camera} is not recording: {detail}",
         "dash.alarm_clock": "Camera {camera}: clock off by {offset} s",
         "dash.alarm_disk": "Data disk {pct}% full (over {limit}%): free space or add storage",
+        "dash.alarm_disk_full": (
+            "Data disk full: recordings cannot be written ({cameras}); "
+            "recording resumes by itself when space is freed"
+        ),
+        "dash.alarm_disk_error": (
+            "Data disk error: recordings cannot be written ({cameras}); "
+            "recording resumes by itself when writes succeed again"
+        ),
+        "dash.alarm_damaged": (
+            "Camera {camera}: {count} damaged segment files (size or hash not as sealed): "
+            "run surveil verify"
+        ),
         "dash.no_error": "not connected",
         "dash.disk": "Data disk",
         "dash.disk_use": "{used} GB of {total} GB used ({pct}%), {free} GB free",

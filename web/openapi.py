@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import surveil
+from index.receipts import RECEIPT_NO_RULE
+from index.records import SEGMENT_STATES
 
 JsonDict = dict[str, Any]
 
@@ -41,7 +43,8 @@ _SCHEMAS: JsonDict = {
                     "code": {
                         "type": "string",
                         "description": "Stable machine-readable code, e.g. bad_request, "
-                        "unauthorized, camera_not_found, segment_open, segment_gone.",
+                        "unauthorized, camera_not_found, segment_open, segment_gone, "
+                        "segment_damaged, range_not_satisfiable.",
                     },
                     "message": {"type": "string", "description": "Human-readable detail."},
                 },
@@ -50,10 +53,27 @@ _SCHEMAS: JsonDict = {
     },
     "Health": {
         "type": "object",
-        "required": ["status", "database", "time"],
+        "required": ["status", "database", "damaged_segments", "storage", "reason", "time"],
         "properties": {
-            "status": {"type": "string", "enum": ["ok", "error"]},
+            "status": {
+                "type": "string",
+                "enum": ["ok", "degraded", "error"],
+                "description": "'degraded': recording works but something needs a person.",
+            },
             "database": {"type": "string", "enum": ["ok", "error"]},
+            "damaged_segments": {
+                "type": "integer",
+                "description": "Segments whose file no longer has its recorded size or hash.",
+            },
+            "storage": {
+                "type": "string",
+                "enum": ["ok", "disk full", "disk error"],
+                "description": "Whether recorders can write to the data directory.",
+            },
+            "reason": {
+                "type": ["string", "null"],
+                "description": "Why the status is not ok, for people (no camera names).",
+            },
             "time": {**_ISO_TIME, "description": "The server's clock."},
         },
     },
@@ -164,7 +184,7 @@ _SCHEMAS: JsonDict = {
                 "pattern": "^[0-9a-f]{64}$",
                 "description": "Hash of the whole file; null while the segment is open.",
             },
-            "state": {"type": "string", "enum": ["open", "sealed", "recovered", "missing"]},
+            "state": {"type": "string", "enum": list(SEGMENT_STATES)},
             "video_codec": {"type": "string"},
             "audio_codec": {"type": ["string", "null"]},
             "fragments": {"type": "integer", "minimum": 0},
@@ -228,7 +248,11 @@ _RECEIPT_SCHEMAS: JsonDict = {
         "additionalProperties": False,
         "required": ["receipt_no", "counter", "accepted_at"],
         "properties": {
-            "receipt_no": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$"},
+            "receipt_no": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Receipt number; " + RECEIPT_NO_RULE + ".",
+            },
             "counter": {"type": "string", "description": "Counter code."},
             "accepted_at": _ISO_TIME,
             "completed_at": _NULLABLE_ISO_TIME,
@@ -339,7 +363,8 @@ _RECEIPT_SCHEMAS: JsonDict = {
             "reason": {
                 "type": "string",
                 "description": "Why there is no footage: the camera's error, 'recorder "
-                "down', 'recorder stopped', 'segment missing' or 'nothing recorded'.",
+                "down', 'recorder stopped', 'segment missing', 'segment damaged' or "
+                "'nothing recorded'.",
             },
         },
     },
@@ -382,6 +407,15 @@ _RESPONSES: JsonDict = {
     "Forbidden": _json(_ref("Error"), "The token's role may not do this (forbidden)."),
     "Conflict": _json(_ref("Error"), "The request contradicts stored data; the message says how."),
     "InternalError": _json(_ref("Error"), "Unexpected server error; details are in the log."),
+    "RangeNotSatisfiable": {
+        **_json(
+            _ref("Error"),
+            "The one byte range starts at or after the end, or is the suffix -0 "
+            "(range_not_satisfiable). Other units, malformed or multiple ranges are ignored "
+            "and answered 200 with the whole body.",
+        ),
+        "headers": {"Content-Range": {"schema": {"type": "string", "example": "bytes */1048576"}}},
+    },
 }
 
 
@@ -394,8 +428,8 @@ _CLIP_RESPONSES: dict[str, object] = {
     "400": _error("BadRequest"),
     "401": _error("Unauthorized"),
     "409": _json(_ref("Error"), "Segments cannot be stitched (clip_unavailable)."),
-    "410": _json(_ref("Error"), "A segment file is gone (segment_gone)."),
-    "416": {"description": "The Range cannot be satisfied."},
+    "412": _json(_ref("Error"), "If-Match did not match the ETag (precondition_failed)."),
+    "416": _error("RangeNotSatisfiable"),
     "500": _error("InternalError"),
 }
 
@@ -437,9 +471,12 @@ _PATHS: JsonDict = {
             "summary": "One seekable MP4 of a camera's footage in a time range, with HTTP Range",
             "description": "Stitched from the original segments without transcoding, starting "
             "at the keyframe at or before start. A clip never spans a gap: it is the first "
-            "unbroken run of footage in the window (see lookup for the gaps). The same "
-            "request gives the same bytes and ETag. X-Clip-Start-Us and X-Clip-Duration-Us "
-            "give the clip's real start and length.",
+            "unbroken run of footage in the window (see lookup for the gaps); a missing or "
+            "damaged segment is a gap, and a segment file found gone or of the wrong size "
+            "is marked so and played around. The segment still being written is included up "
+            "to its last durable fragment, so a clip reaching now grows: the ETag names the "
+            "bytes, and changes when they do. X-Clip-Start-Us and X-Clip-Duration-Us give "
+            "the clip's real start and length.",
             "parameters": [
                 {
                     "name": "camera",
@@ -464,7 +501,7 @@ _PATHS: JsonDict = {
             ],
             "responses": {
                 **_CLIP_RESPONSES,
-                "404": _json(_ref("Error"), "No sealed footage in the window (no_footage)."),
+                "404": _json(_ref("Error"), "No playable footage in the window (no_footage)."),
             },
         }
     },
@@ -504,7 +541,7 @@ _PATHS: JsonDict = {
                 "404": _json(
                     _ref("Error"),
                     "Unknown receipt (receipt_not_found), a camera not covering its counter "
-                    "(camera_not_found) or no sealed footage (no_footage).",
+                    "(camera_not_found) or no playable footage (no_footage).",
                 ),
             },
         }
@@ -588,7 +625,10 @@ _PATHS: JsonDict = {
         "get": {
             "operationId": "getSegmentFile",
             "summary": "A segment's fMP4 file, with HTTP Range",
-            "description": "The ETag of a sealed or recovered segment is its sha256.",
+            "description": "The file's size is checked against the index before it is served. "
+            "The ETag identifies the sealed content as recorded: it derives from the size "
+            "and SHA-256 recorded at the seal, and is not a digest of the bytes sent (the "
+            "file is not re-hashed per request; surveil verify does that).",
             "parameters": [
                 {
                     "name": "id",
@@ -614,14 +654,18 @@ _PATHS: JsonDict = {
                     "headers": {"Content-Range": {"schema": {"type": "string"}}},
                     "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
                 },
-                "304": {"description": "If-None-Match matched the sha256."},
+                "304": {"description": "If-None-Match matched the ETag."},
                 "400": _error("BadRequest"),
                 "401": _error("Unauthorized"),
                 "404": _error("NotFound"),
-                "409": _json(_ref("Error"), "The segment is still being written (segment_open)."),
+                "409": _json(
+                    _ref("Error"),
+                    "The segment is still being written (segment_open), or its file is not "
+                    "the size sealed, now or before (segment_damaged).",
+                ),
                 "410": _json(_ref("Error"), "The file is no longer on disk (segment_gone)."),
-                "412": _json(_ref("Error"), "If-Match did not match the sha256."),
-                "416": {"description": "The range is outside the file."},
+                "412": _json(_ref("Error"), "If-Match did not match the ETag."),
+                "416": _error("RangeNotSatisfiable"),
                 "500": _error("InternalError"),
             },
         }

@@ -8,7 +8,7 @@ from cameras.urls import redact_url
 from index.records import CameraRecord, SegmentRecord
 from surveil.coverage import Coverage
 from surveil.status import CameraStatus
-from web.timefmt import iso_from_us
+from surveil.timefmt import iso_from_us
 
 JsonObject = dict[str, object]
 
