@@ -7,6 +7,7 @@ made anywhere obeys the same rule and leaves the same audit trail.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +24,17 @@ from index.sessions import end_user_sessions
 from surveil.passwords import PasswordRejected, check_password_rule, hash_password
 
 SYSTEM_ACTOR = AuditIn(actor="cli", actor_kind="system", action="", outcome="ok")
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh API token and its sha256 hex; only the hash is stored."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    """The sha256 hex under which a token (or a session id) is stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def generate_password(username: str = "") -> str:

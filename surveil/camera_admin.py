@@ -25,26 +25,22 @@ from cameras.onvif import (
     OnvifError,
     OnvifNotSupported,
     OnvifUnreachable,
-    stream_url_with_credentials,
 )
 from cameras.snapshot import keyframe_jpeg
 from cameras.source import CameraError, CameraRejected, CameraUnreachable
 from cameras.urls import redact_url, scrub
-from index import counters as counter_queries
 from index.audit import add_audit, write_audited
 from index.cameras import (
     CameraSpec,
     create_api_camera,
     delete_api_camera,
     get_api_camera,
-    list_api_cameras,
-    spec_of,
     update_api_camera,
 )
 from index.db import Database
 from index.errors import Conflict
-from index.records import AuditIn, CameraRecord, CounterRecord
-from surveil.camera_setup import OnvifTarget, device_json, split_credentials
+from index.records import AuditIn, CameraRecord
+from surveil.camera_setup import OnvifTarget, credentialed_url, device_json, device_stream_url
 from surveil.config import OnvifConfig
 
 logger = logging.getLogger(__name__)
@@ -86,16 +82,14 @@ def onvif_spec(
 ) -> CameraSpec:
     """base with the ONVIF device's settings and the chosen profile's stream URI.
 
-    OnvifNotSupported if the device's stream URI is not RTSP.
+    OnvifNotSupported if the device's stream URI is not RTSP or not a usable URL.
     """
-    split = split_credentials(probe.main.stream_uri)
-    if not split.url.startswith(("rtsp://", "rtsps://")):
-        raise OnvifNotSupported(
-            f"the camera's stream URI is not RTSP ({split.url.partition(':')[0]})"
-        )
+    url = device_stream_url(probe.main.stream_uri)
+    if not url.startswith(("rtsp://", "rtsps://")):
+        raise OnvifNotSupported(f"the camera's stream URI is not RTSP ({url.partition(':')[0]})")
     return replace(
         base,
-        source_url=split.url,
+        source_url=url,
         username=target.username or None,
         secret_enc=box.encrypt(target.password) if target.password else None,
         onvif_host=target.host,
@@ -130,16 +124,36 @@ def change_detail(spec: CameraSpec, changed: Sequence[str]) -> dict[str, object]
 
 # -- audited writes ------------------------------------------------------------------------
 
+# The supervisor's reconcile: after a committed change, make the recorders follow it. None
+# where no recorders run (the CLI, tests of the pages alone).
+Reconcile = Callable[[], Awaitable[None]] | None
+
+
+async def apply_change(reconcile: Reconcile, name: str) -> None:
+    """Ask the supervisor to follow a committed change; a failure is logged, not raised,
+    because the change is saved and must not look as if it was not."""
+    if reconcile is None:
+        return
+    try:
+        await reconcile()
+    except Exception:
+        logger.exception("%s: applying the camera change failed", name)
+
 
 async def save_new_camera(
     db: Database,
     spec: CameraSpec,
     entry: AuditIn,
     now_us: int,
+    reconcile: Reconcile,
 ) -> CameraRecord:
-    """Insert an API camera with its audit row (entry's detail is filled in)."""
+    """Insert an API camera with its audit row (entry's detail is filled in), then reconcile."""
     entry = replace(entry, detail=audit_detail(spec))
-    return await write_audited(db, lambda s: create_api_camera(s, spec, now_us), entry, now_us)
+    record = await write_audited(
+        db, lambda s: create_api_camera(s, spec, now_us), entry, now_us
+    )
+    await apply_change(reconcile, spec.name)
+    return record
 
 
 async def save_camera_change(
@@ -147,11 +161,13 @@ async def save_camera_change(
     spec: CameraSpec,
     entry: AuditIn,
     now_us: int,
+    reconcile: Reconcile,
     expect_updated_us: int | None = None,
 ) -> tuple[CameraRecord, list[str]]:
     """Replace an API camera's settings with spec, audited; (record, changed fields).
 
-    With expect_updated_us, Conflict if the camera changed since it was read.
+    Reconciles when anything changed. With expect_updated_us, Conflict if the camera
+    changed since it was read.
     """
 
     async def write(s: AsyncSession) -> tuple[CameraRecord, list[str]]:
@@ -162,114 +178,19 @@ async def save_camera_change(
         await add_audit(s, replace(entry, detail=change_detail(spec, changed)), now_us)
         return new, changed
 
-    return await db.write(write)
+    record, changed = await db.write(write)
+    if changed:
+        await apply_change(reconcile, spec.name)
+    return record, changed
 
 
-async def remove_camera(db: Database, name: str, entry: AuditIn, now_us: int) -> None:
-    """Soft-delete an API camera (footage kept), audited."""
+async def remove_camera(
+    db: Database, name: str, entry: AuditIn, now_us: int, reconcile: Reconcile
+) -> None:
+    """Soft-delete an API camera (footage kept), audited; its recorder stops."""
     entry = replace(entry, detail={"footage": "kept"})
     await write_audited(db, lambda s: delete_api_camera(s, name, now_us), entry, now_us)
-
-
-async def set_counter_cameras(
-    db: Database,
-    code: str,
-    cameras: Sequence[str],
-    entry: AuditIn,
-    now_us: int,
-) -> list[str]:
-    """Make exactly `cameras` (API cameras) cover counter `code`; other API cameras stop
-    covering it. One audited camera.update per camera changed; names of those cameras.
-    Config cameras are not touched (their links come from the config file)."""
-    wanted = set(cameras)
-
-    async def write(s: AsyncSession) -> list[str]:
-        await counter_queries.get_counter(s, code)  # CounterNotFound
-        records = await list_api_cameras(s)
-        unknown = wanted - {r.name for r in records}
-        if unknown:
-            raise Conflict(
-                f"camera {sorted(unknown)[0]!r} is not an API camera; "
-                "config cameras are linked in the config file"
-            )
-        changed_names: list[str] = []
-        for record in records:
-            has = code in record.counters
-            if has == (record.name in wanted):
-                continue
-            counters = (
-                tuple(c for c in record.counters if c != code) if has else (*record.counters, code)
-            )
-            spec = replace(spec_of(record), counters=counters)
-            _, changed = await update_api_camera(s, spec, now_us)
-            detail = change_detail(spec, changed)
-            await add_audit(s, replace(entry, target=record.name, detail=detail), now_us)
-            changed_names.append(record.name)
-        return changed_names
-
-    return await db.write(write)
-
-
-async def apply_change(reconcile: Callable[[], Awaitable[None]], name: str) -> None:
-    """Ask the supervisor to follow a committed change; a failure is logged, not raised,
-    because the change is saved and must not look as if it was not."""
-    try:
-        await reconcile()
-    except Exception:
-        logger.exception("%s: applying the camera change failed", name)
-
-
-# -- counters ------------------------------------------------------------------------------
-
-
-async def create_counter(
-    db: Database,
-    code: str,
-    name: str,
-    site: str | None,
-    entry: AuditIn,
-    now_us: int,
-) -> CounterRecord:
-    entry = replace(entry, target=code, detail={"name": name, "site": site})
-    return await write_audited(
-        db, lambda s: counter_queries.create_counter(s, code, name, site, now_us), entry, now_us
-    )
-
-
-async def update_counter(
-    db: Database,
-    code: str,
-    name: str,
-    site: str | None,
-    entry: AuditIn,
-    now_us: int,
-) -> CounterRecord:
-    entry = replace(entry, target=code, detail={"name": name, "site": site})
-    return await write_audited(
-        db, lambda s: counter_queries.update_counter(s, code, name, site), entry, now_us
-    )
-
-
-async def delete_counter(db: Database, code: str, entry: AuditIn, now_us: int) -> None:
-    """Delete a counter, audited; Conflict while receipts refer to it. API cameras that
-    covered it stop covering it (each change audited as camera.update)."""
-    counter_entry = replace(entry, target=code)
-
-    async def write(s: AsyncSession) -> None:
-        await counter_queries.delete_counter(s, code)
-        for record in await list_api_cameras(s):
-            if code in record.counters:
-                counters = tuple(c for c in record.counters if c != code)
-                spec = replace(spec_of(record), counters=counters)
-                _, changed = await update_api_camera(s, spec, now_us)
-                detail = change_detail(spec, changed)
-                camera_entry = replace(
-                    entry, action="camera.update", target=record.name, detail=detail
-                )
-                await add_audit(s, camera_entry, now_us)
-        await add_audit(s, counter_entry, now_us)
-
-    await db.write(write)
+    await apply_change(reconcile, name)
 
 
 # -- probes and discovery ------------------------------------------------------------------
@@ -279,9 +200,7 @@ async def stream_preview(
     url: str, username: str | None, password: str | None, timeout_s: float
 ) -> bytes:
     """One keyframe of the stream as JPEG (a connection test for a plain-URL camera)."""
-    full = url
-    if username:
-        full = stream_url_with_credentials(url, username, password or "")
+    full = credentialed_url(url, username, password)
     return await asyncio.wait_for(
         asyncio.to_thread(keyframe_jpeg, full, timeout_s), timeout=timeout_s * 2 + 5
     )

@@ -15,7 +15,7 @@ from index.errors import Conflict, CounterNotFound, InvalidRecord
 from index.records import TOKEN_ROLES, USER_ROLES
 from index.users import UserNotFound
 from surveil import __version__
-from surveil.accounts import add_token, add_user, change_password, generate_password
+from surveil.accounts import add_token, add_user, change_password, generate_password, new_token
 from surveil.archive import VerifyReport, verify_archive
 from surveil.clock import SystemClock
 from surveil.config import Config, ConfigError, load_config, parse_config
@@ -23,7 +23,6 @@ from surveil.importer import CSV_COLUMNS, import_receipts_csv
 from surveil.logs import setup_logging
 from surveil.passwords import PasswordRejected
 from surveil.service import serve
-from web.auth import new_token
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -213,10 +212,11 @@ def _print_verify(report: VerifyReport) -> None:
         f"segments checked: {report.checked}, ok: {report.ok}, open (being written): {report.open}"
     )
     for title, items in (
-        ("hash or size mismatch", report.mismatched),
-        ("row without file", report.missing_files),
+        ("hash or size mismatch", report.mismatched),  # the row is now 'damaged'
+        ("row without file", report.missing_files),  # the row is now 'missing'
         ("file without row", report.extra_files),
         ("other problem", report.problems),
+        ("intact again", report.restored),  # not a failure: the file was put back
     ):
         for item in items:
             print(f"  {title}: {item}")

@@ -9,17 +9,32 @@ from __future__ import annotations
 
 import ipaddress
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cameras.urls import redact_url
+from cameras.urls import check_stream_url, redact_url
 from index.cameras import CAMERA_NAME_RE
 from index.counters import COUNTER_CODE_RE
 from index.receipts import ReceiptSettings
-from web.settings import WebSettings
+
+MINUTE_US = 60_000_000
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Session lifetimes, the login rate limit and the time zone pages use."""
+
+    session_idle_us: int = 30 * MINUTE_US
+    session_max_us: int = 12 * 60 * MINUTE_US
+    login_max_failures: int = 5
+    login_window_us: int = 15 * MINUTE_US
+    # Set when the UI is served over HTTPS (directly or behind a TLS proxy).
+    secure_cookies: bool = False
+    timezone: str = "Asia/Shanghai"
 
 
 class ConfigError(Exception):
@@ -270,6 +285,8 @@ class CameraConfig(_Strict):
             # Not even a redacted echo: a malformed URL ('rtsp:/u:pw@h', a '/' or
             # '@' in the password) is exactly where redaction cannot find the secret.
             raise ValueError("camera url must start with rtsp://, rtsps://, file:// or synthetic:")
+        if v.startswith(("rtsp://", "rtsps://")):
+            check_stream_url(v)  # host, port, no control characters; never echoes v
         return v
 
     @field_validator("counters")

@@ -18,6 +18,7 @@ from index.db import Database
 from index.errors import ReceiptNotFound
 from index.receipts import ReceiptIn, ReceiptSettings, normalize_receipt_no
 from index.records import AuditIn, ReceiptRecord
+from surveil.receipts import receipt_detail
 
 ScanOutcome = Literal["started", "completed", "already", "other_counter"]
 
@@ -65,7 +66,8 @@ async def scan_receipt(
             )
             result = ScanResult("completed", record)
         action = "receipt.start" if result.outcome == "started" else "receipt.complete"
-        detail: dict[str, object] = {"counter": counter}
+        # The same detail as receipts recorded through the API or the import, and where.
+        detail = {**receipt_detail(result.receipt), "via": "desk"}
         await add_audit(s, replace(audit, action=action, target=receipt_no, detail=detail), now_us)
         return result
 

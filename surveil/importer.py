@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -13,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from index.counters import ensure_counter
 from index.db import Database
 from index.errors import Conflict, InvalidRecord, RecordNotFound
-from index.receipts import RECEIPT_INPUT_FIELDS, ReceiptIn, ReceiptSettings, record_receipt
-from index.records import ReceiptRecord
+from index.receipts import RECEIPT_INPUT_FIELDS, ReceiptIn
+from surveil.accounts import SYSTEM_ACTOR
 from surveil.clock import SystemClock
 from surveil.config import Config
-from web.timefmt import us_from_iso
+from surveil.receipts import record_receipt
+from surveil.timefmt import us_from_iso
 
 CSV_COLUMNS: Final = RECEIPT_INPUT_FIELDS
 
@@ -56,12 +56,6 @@ def _row_to_receipt(row: dict[str, str | None]) -> ReceiptIn:
         service=cell("service"),
         handler=cell("handler"),
     )
-
-
-async def _record(
-    rin: ReceiptIn, now_us: int, settings: ReceiptSettings, s: AsyncSession
-) -> tuple[ReceiptRecord, bool]:
-    return await record_receipt(s, rin, now_us, settings)
 
 
 async def _ensure_counters(s: AsyncSession, cfg: Config, now_us: int) -> None:
@@ -104,7 +98,7 @@ async def import_receipts_csv(cfg: Config, path: Path, out: Callable[[str], None
             try:
                 rin = _row_to_receipt(row)
                 now_us = clock.now_us()
-                _, created = await db.write(functools.partial(_record, rin, now_us, settings))
+                _, created = await record_receipt(db, rin, SYSTEM_ACTOR, now_us, settings)
             except (InvalidRecord, RecordNotFound, Conflict) as exc:
                 counts["error"] += 1
                 out(f"row {number}: {receipt_no}: error: {exc}")

@@ -19,6 +19,13 @@ from surveil.config import Config, parse_config
 from surveil.service import Service
 
 
+class NoStatus:
+    """No cameras' live status: for apps tested without a supervisor."""
+
+    def camera_status(self) -> list[Any]:
+        return []
+
+
 def make_config(
     data_dir: Path, database_url: str | None, cameras: list[dict[str, Any]], **recording: Any
 ) -> Config:

@@ -28,14 +28,14 @@ from index.receipts import ReceiptIn, ReceiptSettings, record_receipt
 from index.runs import start_run
 from index.segments import upsert_segment
 from index.tokens import create_token
-from surveil.accounts import add_user
+from surveil.accounts import add_user, new_token
 from surveil.clock import FakeClock
+from surveil.timefmt import us_from_iso
 from tests.forms import csrf_of, form_login
+from tests.harness import NoStatus
 from tests.rows import sealed_segment
 from web.access import PUBLIC, ROUTE_ROLES
 from web.app import create_app
-from web.auth import new_token
-from web.timefmt import us_from_iso
 
 T0 = us_from_iso("2026-11-26T02:00:00+00:00")
 SECOND = 1_000_000
@@ -121,11 +121,6 @@ SPEC: dict[str, tuple[str, ...] | str] = {
     "tokens_revoke": (A,),
     "audit_page": (A, U),
 }
-
-
-class NoStatus:
-    def camera_status(self) -> list[Any]:
-        return []
 
 
 @dataclass

@@ -25,24 +25,20 @@ from index.models import WebSession
 from index.records import AuditIn, AuditRecord
 from index.tokens import create_token
 from index.users import create_user
+from surveil.accounts import new_token, token_hash
 from surveil.clock import FakeClock
+from surveil.config import WebSettings
 from surveil.passwords import hash_password
+from surveil.timefmt import us_from_iso
 from tests.forms import csrf_of, form_login
+from tests.harness import NoStatus
 from web.app import create_app
-from web.auth import new_token, token_hash
-from web.settings import WebSettings
-from web.timefmt import us_from_iso
 
 T0 = us_from_iso("2026-11-26T02:00:00+00:00")  # 10:00 in Asia/Shanghai
 SECOND = 1_000_000
 MINUTE = 60 * SECOND
 PASSWORDS = {"root": "admin-password-1", "clerk": "staff-password-1", "eve": "audit-password-1"}
 NEW_PASSWORD = "Fresh-Secret-Pw-42"
-
-
-class NoStatus:
-    def camera_status(self) -> list[Any]:
-        return []
 
 
 @dataclass
@@ -432,7 +428,7 @@ async def _seed_audit(hall: Hall) -> list[int]:
 
 
 def _iso(us: int) -> str:
-    from web.timefmt import iso_from_us
+    from surveil.timefmt import iso_from_us
 
     return iso_from_us(us).replace("+", "%2B")
 

@@ -19,20 +19,16 @@ from index.db import Database
 from index.models import Hold, Receipt
 from index.receipts import ReceiptSettings
 from index.tokens import create_token
+from surveil.accounts import new_token
 from surveil.clock import FakeClock
+from surveil.timefmt import us_from_iso
+from tests.harness import NoStatus
 from web.app import create_app
-from web.auth import new_token
-from web.timefmt import us_from_iso
 
 T0 = us_from_iso("2026-11-26T20:00:00+00:00")
 SECOND = 1_000_000
 ACCEPTED = "2026-11-26T19:50:00+00:00"
 COMPLETED = "2026-11-26T19:55:00+00:00"
-
-
-class NoStatus:
-    def camera_status(self) -> list[Any]:
-        return []
 
 
 @dataclass

@@ -31,10 +31,10 @@ from surveil.accounts import add_user
 from surveil.clock import FakeClock
 from surveil.config import OnvifConfig
 from surveil.status import CameraStatus
+from surveil.timefmt import us_from_iso
 from tests.forms import csrf_of, form_login
 from web import camera_pages
 from web.app import create_app
-from web.timefmt import us_from_iso
 
 pytest_plugins = ["tests.onvif_device"]
 
@@ -349,6 +349,8 @@ async def test_onvif_wrong_password_probe_and_add(site: Site, onvif_device: Any)
     assert "rtsp://127.0.0.1:9/main" in page
     async with site.db.read() as s:
         assert await camera_queries.list_api_cameras(s) == []
+    [preview] = await site.audit(action="camera.snapshot")
+    assert preview.target == f"onvif://127.0.0.1:{dev.port}" and preview.actor == "root"
     resp = await site.post(
         "/cameras/add-onvif", {**form, "password": ONVIF_PASSWORD, "counters": "A01"}
     )

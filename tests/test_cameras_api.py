@@ -19,10 +19,10 @@ from index import audit as audit_queries
 from index import cameras as camera_queries
 from index import tokens
 from index.records import AuditRecord
+from surveil.accounts import new_token
 from surveil.config import parse_config
 from surveil.service import Service
 from tests.harness import all_segments, wait_for
-from web.auth import new_token
 
 pytest_plugins = ["tests.onvif_device"]
 
@@ -273,6 +273,10 @@ async def test_add_by_onvif_records_and_snapshots(
     assert body["snapshot"].startswith("data:image/jpeg;base64,")
     async with a.service.db.read() as s:  # type: ignore[union-attr]
         assert [c.name for c in await camera_queries.list_api_cameras(s)] == []
+    # A live picture of the counter, even of a camera not added: an audited access.
+    [seen] = [e for e in await a.audit() if e.action == "camera.snapshot"]
+    assert seen.target == f"onvif://{onvif['host']}:{onvif['port']}"
+    assert seen.detail == {"cameras": [], "probe": "onvif"}
 
     status, body = await a.call(
         "POST", "/api/v1/cameras", {"name": "ov1", "onvif": onvif, "counters": ["A01"]}
@@ -337,6 +341,8 @@ async def test_keyframe_snapshot_of_a_url_camera(api: ApiFactory, rtsp_camera: A
     assert WRONG not in str(body)
     status, body = await a.call("POST", "/api/v1/cameras/probe", {"url": cam.url, "snapshot": True})
     assert status == 200 and body["snapshot"].startswith("data:image/jpeg;base64,")
+    previews = [e for e in await a.audit() if e.detail.get("probe") == "stream"]
+    assert [e.target for e in previews] == [cam.url_without_credentials]
     assert PASSWORD not in "\n".join(a.bodies)
 
 

@@ -22,8 +22,8 @@ import pytest
 from index import segments, tokens
 from index.db import Database
 from index.users import password_hash_for
+from surveil.accounts import token_hash
 from surveil.passwords import verify_password
-from web.auth import token_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{40,}$")
@@ -346,6 +346,13 @@ def test_receipts_import_reports_each_row(tmp_path: Path) -> None:
     assert lines[7] == "row 9: R-6: created"
     assert lines[8] == "8 row(s): 2 created, 1 unchanged, 5 failed"
     assert asyncio.run(_receipt_numbers(data)) == ["R-1", "R-6"]
+    # Each row that wrote (or re-delivered) a receipt is audited with it, by the CLI; a
+    # failed row wrote nothing, audit row included.
+    assert asyncio.run(_receipt_audit(data)) == [
+        ("R-1", "cli", "system", True),
+        ("R-1", "cli", "system", False),
+        ("R-6", "cli", "system", True),
+    ]
 
     good = tmp_path / "good.csv"
     good.write_text(
@@ -362,6 +369,21 @@ def test_receipts_import_refuses_a_bad_header(tmp_path: Path) -> None:
     done = surveil("receipts", "import", "--data", str(tmp_path), str(bad))
     assert done.returncode == 1
     assert "missing: receipt_no" in done.stdout and "unknown: number" in done.stdout
+
+
+async def _receipt_audit(data_dir: Path) -> list[tuple[str | None, str, str, object]]:
+    from index.audit import list_audit
+
+    db = await Database.open(f"sqlite+aiosqlite:///{data_dir / 'index.sqlite3'}")
+    try:
+        async with db.read() as s:
+            rows = await list_audit(s, action="receipt.create")
+        return [
+            (a.target, a.actor, a.actor_kind, a.detail["created"])
+            for a in sorted(rows, key=lambda a: a.id)
+        ]
+    finally:
+        await db.close()
 
 
 async def _receipt_numbers(data_dir: Path) -> list[str]:

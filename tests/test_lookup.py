@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 
 from index import cameras, tokens
+from surveil.accounts import new_token
 from surveil.coverage import NOTHING_RECORDED
 from surveil.lookup import CameraRef, lookup_window
+from surveil.timefmt import iso_from_us
 from tests.harness import camera_runs, make_config, wait_for
-from web.auth import new_token
-from web.timefmt import iso_from_us
 
 US = 1_000_000
 

@@ -24,25 +24,21 @@ from index.models import WebSession
 from index.receipts import ReceiptIn, ReceiptSettings, record_receipt
 from index.runs import end_run, start_run
 from index.segments import upsert_segment
-from surveil.accounts import add_user
+from surveil.accounts import add_user, token_hash
 from surveil.clock import FakeClock
+from surveil.config import WebSettings
+from surveil.timefmt import us_from_iso
 from tests.forms import csrf_of, form_login
+from tests.harness import NoStatus
 from tests.rows import sealed_segment
 from web.app import create_app
-from web.auth import SESSION_COOKIE, token_hash
+from web.auth import SESSION_COOKIE
 from web.i18n import CATALOG
-from web.settings import WebSettings
-from web.timefmt import us_from_iso
 
 T0 = us_from_iso("2026-11-26T02:00:00+00:00")  # 10:00 in Asia/Shanghai
 SECOND = 1_000_000
 MINUTE = 60 * SECOND
 PASSWORDS = {"root": "admin-password-1", "clerk": "staff-password-1", "eve": "audit-password-1"}
-
-
-class NoStatus:
-    def camera_status(self) -> list[Any]:
-        return []
 
 
 @dataclass

@@ -24,18 +24,18 @@ from surveil.accounts import (
     add_token,
     add_user,
     change_account,
+    new_token,
     read_audit,
     revoke_api_token,
 )
 from surveil.passwords import PasswordRejected
+from surveil.timefmt import iso_from_us, us_from_iso
 from web.access import audit_entry
-from web.auth import new_token
 from web.body import json_object, optional_str, required_str
 from web.errors import ApiError, BadRequest
 from web.keys import CLOCK_KEY, DB_KEY
 from web.params import optional_str as query_str
 from web.params import positive_id, reject_unknown
-from web.timefmt import iso_from_us, us_from_iso
 
 USER_CREATE_KEYS = ("username", "password", "role", "counters")
 USER_UPDATE_KEYS = ("role", "counters", "disabled", "password")

@@ -30,13 +30,13 @@ from surveil.accounts import (
     add_token,
     add_user,
     change_account,
+    new_token,
     read_audit,
     revoke_api_token,
 )
 from surveil.passwords import PasswordRejected
 from web.access import audit_entry
 from web.accounts_api import token_not_found, user_not_found
-from web.auth import new_token
 from web.errors import BadRequest
 from web.i18n import request_lang, translate
 from web.keys import CLOCK_KEY, DB_KEY

@@ -10,7 +10,6 @@ or a ``csrf_token`` form field.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import secrets
@@ -24,11 +23,12 @@ from index.records import UserRecord
 from index.sessions import active_session, create_session, end_session, touch_session
 from index.tokens import token_by_hash, touch_token
 from index.users import UserNotFound, get_user_by_id
+from surveil.accounts import token_hash
 from surveil.clock import Clock
+from surveil.config import WebSettings
 from web.errors import ApiError, Unauthorized
 from web.keys import CLOCK_KEY, DB_KEY, SETTINGS_KEY
 from web.principal import Principal
-from web.settings import WebSettings
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +41,6 @@ SESSION_TOUCH_INTERVAL_US = 15_000_000
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def new_token() -> tuple[str, str]:
-    """A fresh API token and its sha256 hex; only the hash is stored."""
-    token = secrets.token_urlsafe(32)
-    return token, token_hash(token)
-
-
-def token_hash(token: str) -> str:
-    """The sha256 hex under which a token (or a session id) is stored."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class Toucher:

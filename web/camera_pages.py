@@ -28,22 +28,35 @@ from cameras.source import CameraError
 from cameras.urls import redact_url
 from index import cameras as camera_queries
 from index import counters as counter_queries
+from index import segments as segment_queries
 from index.cameras import CAMERA_NAME_RE, CAMERA_NAME_RULE, CameraSpec, spec_of
 from index.errors import CameraNotFound, Conflict, CounterNotFound, InvalidRecord
 from index.records import CameraRecord, CounterRecord
 from surveil import camera_admin
+from surveil import counters as counter_admin
+from surveil.access_log import probe_preview
 from surveil.camera_setup import (
     OnvifTarget,
     camera_password,
     device_json,
+    device_stream_url,
     probe_onvif,
     probe_onvif_with_snapshot,
     split_credentials,
 )
-from web.access import audit, audit_entry
+from surveil.status import STORAGE_ALARMS
+from web.access import audit, audit_access, audit_entry
 from web.errors import ApiError
 from web.i18n import request_lang, translate
-from web.keys import CAMERA_CONTROL_KEY, CLOCK_KEY, DATA_DIR_KEY, DB_KEY, STATUS_KEY, CameraControl
+from web.keys import (
+    CAMERA_CONTROL_KEY,
+    CLOCK_KEY,
+    DATA_DIR_KEY,
+    DB_KEY,
+    STATUS_KEY,
+    CameraControl,
+    reconciler,
+)
 from web.pages import render
 from web.serialize import camera_json
 
@@ -62,7 +75,7 @@ FAILURES = ("onvif_auth_failed", "not_onvif", "camera_unreachable")
 
 @dataclass(frozen=True)
 class Alarm:
-    kind: str  # offline | clock | camera | disk
+    kind: str  # offline | clock | camera | disk | damaged
     camera: str | None
     text: str
 
@@ -217,7 +230,9 @@ class StreamFields:
     password: str | None
 
 
-def _stream_fields(form: Mapping[str, Any]) -> StreamFields:
+def _stream_fields(form: Mapping[str, Any], *, stored: bool = False) -> StreamFields:
+    """The URL form's fields; credentials in the URL (userinfo or query) are moved out, and
+    *** in the query needs the password field unless one is stored (stored: editing)."""
     raw = _str(form, "url", URL_MAX)
     if not raw.startswith(("rtsp://", "rtsps://")):
         # Never echo the URL: a malformed one is where redaction cannot find a password.
@@ -226,11 +241,10 @@ def _stream_fields(form: Mapping[str, Any]) -> StreamFields:
         split = split_credentials(raw)
     except ValueError as exc:
         raise FormError(str(exc)) from None
-    return StreamFields(
-        split.url,
-        _str(form, "username", 200) or split.username,
-        _password(form) or split.password or None,
-    )
+    password = _password(form) or split.password or None
+    if split.placeholder and password is None and not stored:
+        raise FormError("the stream URL has *** in place of a password; give the password")
+    return StreamFields(split.url, _str(form, "username", 200) or split.username, password)
 
 
 def _data_url(jpeg: bytes) -> str:
@@ -262,14 +276,24 @@ def dashboard_rows(
 
 
 def dashboard_alarms(
-    request: web.Request, rows: list[dict[str, object]], disk: Disk | None
+    request: web.Request,
+    rows: list[dict[str, object]],
+    disk: Disk | None,
+    damaged: Mapping[str, int] | None = None,
 ) -> list[Alarm]:
-    """What needs a person: cameras not recording, clocks off, the disk nearly full."""
+    """What needs a person: cameras not recording, clocks off, the disk nearly full,
+    segments whose files are damaged (per camera: how many)."""
     alarms: list[Alarm] = []
     if disk is not None and disk.used_pct > DISK_ALARM_PCT:
         pct, limit = f"{disk.used_pct:.1f}", f"{DISK_ALARM_PCT:.0f}"
         text = _t(request, "dash.alarm_disk", pct=pct, limit=limit)
         alarms.append(Alarm("disk", None, text))
+    storage_at = len(alarms)
+    # Cameras whose recorder cannot write ('disk full' / 'disk error'): one disk alarm each.
+    storage: dict[str, list[str]] = {}
+    for name, count in sorted((damaged or {}).items()):
+        text = _t(request, "dash.alarm_damaged", camera=name, count=str(count))
+        alarms.append(Alarm("damaged", name, text))
     for row in rows:
         name = str(row["name"])
         state = str(row["state"])
@@ -282,11 +306,18 @@ def dashboard_alarms(
         listed = row.get("alarms")
         for raw in listed if isinstance(listed, list) else []:
             message = str(raw)
-            if message.startswith("camera clock off") and offset is not None:
+            problem = next((p for p in STORAGE_ALARMS if message.startswith(p)), None)
+            if problem is not None:
+                storage.setdefault(problem, []).append(name)
+            elif message.startswith("camera clock off") and offset is not None:
                 text = _t(request, "dash.alarm_clock", camera=name, offset=f"{offset:+.1f}")
                 alarms.append(Alarm("clock", name, text))
             else:
                 alarms.append(Alarm("camera", name, f"{name}: {message}"))
+    alarms[storage_at:storage_at] = [
+        Alarm("disk", None, _t(request, f"dash.alarm_{p.replace(' ', '_')}", cameras=", ".join(n)))
+        for p, n in sorted(storage.items())
+    ]
     return alarms
 
 
@@ -294,6 +325,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
     """GET /dashboard: recording health per camera, disk use, alarms; reloads itself."""
     async with request.app[DB_KEY].read() as s:
         records = await camera_queries.list_cameras(s)
+        damaged = await segment_queries.count_in_state_by_camera(s, "damaged")
     statuses = {st.name: st for st in request.app[STATUS_KEY].camera_status()}
     now_us = request.app[CLOCK_KEY].now_us()
     rows = dashboard_rows(records, statuses, now_us)
@@ -305,7 +337,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
             "rows": rows,
             "disk": disk,
             "disk_alarm_pct": DISK_ALARM_PCT,
-            "alarms": dashboard_alarms(request, rows, disk),
+            "alarms": dashboard_alarms(request, rows, disk, damaged),
             "refresh": REFRESH_SECONDS,
             "now_us": now_us,
         },
@@ -451,11 +483,15 @@ async def camera_probe(request: web.Request) -> web.Response:
             jpeg = await camera_admin.stream_preview(
                 fields.url, fields.username, fields.password, timeout_s
             )
+            await audit_access(request, probe_preview(fields.url, "stream"))
             view = ProbeView(fields.url, None, None, _data_url(jpeg))
         else:
             target = _onvif_target(form)
             secrets.append(target.password)
             probe, snap = await probe_onvif_with_snapshot(target, timeout_s)
+            if snap is not None:
+                where = f"onvif://{target.host}:{target.port}"
+                await audit_access(request, probe_preview(where, "onvif"))
             view = _probe_view(probe, snap)
     except FormError as exc:
         return await _cameras_again(request, form, 400, failure=_plain_failure(request, str(exc)))
@@ -473,7 +509,7 @@ async def camera_probe(request: web.Request) -> web.Response:
 def _probe_view(probe: DeviceProbe, jpeg: bytes | None) -> ProbeView:
     offset = probe.clock_offset_us
     return ProbeView(
-        url=split_credentials(probe.main.stream_uri).url,
+        url=device_stream_url(probe.main.stream_uri),
         device=device_json(probe),
         clock_offset_s=None if offset is None else round(offset / 1e6, 3),
         snapshot=None if jpeg is None else _data_url(jpeg),
@@ -494,7 +530,9 @@ async def camera_add_onvif(request: web.Request) -> web.StreamResponse:
         base = CameraSpec(name=name, source_url="", counters=_counters_of(form))
         spec = camera_admin.onvif_spec(base, target, probe, control.credentials, now_us)
         entry = audit_entry(request, "camera.create", "ok", name)
-        await camera_admin.save_new_camera(request.app[DB_KEY], spec, entry, now_us)
+        await camera_admin.save_new_camera(
+            request.app[DB_KEY], spec, entry, now_us, control.reconcile
+        )
     except FormError as exc:
         return await _cameras_again(request, form, 400, failure=_plain_failure(request, str(exc)))
     except CameraError as exc:
@@ -503,7 +541,6 @@ async def camera_add_onvif(request: web.Request) -> web.StreamResponse:
         return await _cameras_again(request, form, 422, failure=failure)
     except (Conflict, InvalidRecord) as exc:
         return await _cameras_again(request, form, 409, failure=_plain_failure(request, str(exc)))
-    await camera_admin.apply_change(control.reconcile, name)
     raise _back(request, "cameras_page", done="created", name=name)
 
 
@@ -524,12 +561,13 @@ async def camera_add_url(request: web.Request) -> web.StreamResponse:
             secret_enc=secret,
         )
         entry = audit_entry(request, "camera.create", "ok", name)
-        await camera_admin.save_new_camera(request.app[DB_KEY], spec, entry, now_us)
+        await camera_admin.save_new_camera(
+            request.app[DB_KEY], spec, entry, now_us, control.reconcile
+        )
     except FormError as exc:
         return await _cameras_again(request, form, 400, failure=_plain_failure(request, str(exc)))
     except (Conflict, InvalidRecord) as exc:
         return await _cameras_again(request, form, 409, failure=_plain_failure(request, str(exc)))
-    await camera_admin.apply_change(control.reconcile, name)
     raise _back(request, "cameras_page", done="created", name=name)
 
 
@@ -593,7 +631,7 @@ def _edited_spec(
             profile=_str(form, "profile", 64) or None,
         )
         return spec, (None if target == old else target)
-    fields = _stream_fields(form)
+    fields = _stream_fields(form, stored=True)
     spec = replace(spec, source_url=fields.url, username=username or fields.username or None)
     if fields.password:
         spec = replace(spec, secret_enc=control.credentials.encrypt(fields.password))
@@ -615,11 +653,12 @@ async def camera_edit_submit(request: web.Request) -> web.StreamResponse:
             probe = await probe_onvif(target, control.onvif.timeout_seconds)
             spec = camera_admin.onvif_spec(spec, target, probe, control.credentials, now_us)
         entry = audit_entry(request, "camera.update", "ok", record.name)
-        _, changed = await camera_admin.save_camera_change(
+        await camera_admin.save_camera_change(
             request.app[DB_KEY],
             spec,
             entry,
             now_us,
+            control.reconcile,
             expect_updated_us=int(expect) if expect.isdigit() else record.updated_us,
         )
     except (FormError, Conflict, InvalidRecord, CredentialError) as exc:
@@ -629,8 +668,6 @@ async def camera_edit_submit(request: web.Request) -> web.StreamResponse:
     except CameraError as exc:
         failure = _failure(request, exc, [target.password if target else ""])
         return await _edit_again(request, record, failure, 422)
-    if changed:
-        await camera_admin.apply_change(control.reconcile, record.name)
     raise _back(request, "cameras_page", done="updated", name=record.name)
 
 
@@ -652,9 +689,9 @@ async def camera_enable(request: web.Request) -> web.StreamResponse:
     now_us = request.app[CLOCK_KEY].now_us()
     entry = audit_entry(request, "camera.update", "ok", record.name)
     spec = replace(spec_of(record), enabled=enabled)
-    _, changed = await camera_admin.save_camera_change(request.app[DB_KEY], spec, entry, now_us)
-    if changed:
-        await camera_admin.apply_change(control.reconcile, record.name)
+    await camera_admin.save_camera_change(
+        request.app[DB_KEY], spec, entry, now_us, control.reconcile
+    )
     done = "enabled" if enabled else "disabled"
     raise _back(request, "cameras_page", done=done, name=record.name)
 
@@ -671,8 +708,9 @@ async def camera_delete_submit(request: web.Request) -> web.StreamResponse:
     record = await _api_camera(request)
     now_us = request.app[CLOCK_KEY].now_us()
     entry = audit_entry(request, "camera.delete", "ok", record.name)
-    await camera_admin.remove_camera(request.app[DB_KEY], record.name, entry, now_us)
-    await camera_admin.apply_change(control.reconcile, record.name)
+    await camera_admin.remove_camera(
+        request.app[DB_KEY], record.name, entry, now_us, control.reconcile
+    )
     raise _back(request, "cameras_page", done="deleted", name=record.name)
 
 
@@ -728,7 +766,7 @@ async def counter_create(request: web.Request) -> web.StreamResponse:
         name, site = _counter_fields(form)
         entry = audit_entry(request, "counter.create", "ok")
         now_us = request.app[CLOCK_KEY].now_us()
-        await camera_admin.create_counter(request.app[DB_KEY], code, name, site, entry, now_us)
+        await counter_admin.create_counter(request.app[DB_KEY], code, name, site, entry, now_us)
     except (FormError, Conflict, InvalidRecord) as exc:
         raise _back(request, "counters_page", error=str(exc)) from None
     raise _back(request, "counters_page", done="created", code=code)
@@ -742,7 +780,7 @@ async def counter_update(request: web.Request) -> web.StreamResponse:
         name, site = _counter_fields(form)
         entry = audit_entry(request, "counter.update", "ok")
         now_us = request.app[CLOCK_KEY].now_us()
-        await camera_admin.update_counter(request.app[DB_KEY], code, name, site, entry, now_us)
+        await counter_admin.update_counter(request.app[DB_KEY], code, name, site, entry, now_us)
     except (FormError, InvalidRecord, CounterNotFound) as exc:
         raise _back(request, "counters_page", error=str(exc)) from None
     raise _back(request, "counters_page", done="updated", code=code)
@@ -754,12 +792,11 @@ async def counter_delete(request: web.Request) -> web.StreamResponse:
     try:
         entry = audit_entry(request, "counter.delete", "ok")
         now_us = request.app[CLOCK_KEY].now_us()
-        await camera_admin.delete_counter(request.app[DB_KEY], code, entry, now_us)
+        await counter_admin.delete_counter(
+            request.app[DB_KEY], code, entry, now_us, reconciler(request.app)
+        )
     except (Conflict, CounterNotFound) as exc:
         raise _back(request, "counters_page", error=str(exc)) from None
-    control = request.app.get(CAMERA_CONTROL_KEY)
-    if control is not None:
-        await camera_admin.apply_change(control.reconcile, code)
     raise _back(request, "counters_page", done="deleted", code=code)
 
 
@@ -771,12 +808,9 @@ async def counter_cameras(request: web.Request) -> web.StreamResponse:
     entry = audit_entry(request, "camera.update", "ok")
     now_us = request.app[CLOCK_KEY].now_us()
     try:
-        changed = await camera_admin.set_counter_cameras(
-            request.app[DB_KEY], code, cameras, entry, now_us
+        await counter_admin.set_counter_cameras(
+            request.app[DB_KEY], code, cameras, entry, now_us, reconciler(request.app)
         )
     except (Conflict, InvalidRecord, CounterNotFound) as exc:
         raise _back(request, "counters_page", error=str(exc)) from None
-    control = request.app.get(CAMERA_CONTROL_KEY)
-    if changed and control is not None:
-        await camera_admin.apply_change(control.reconcile, code)
     raise _back(request, "counters_page", done="mapped", code=code)

@@ -33,8 +33,8 @@ from index.cameras import (
 )
 from index.errors import CameraNotFound
 from index.records import CameraRecord
+from surveil.access_log import FootageAccess, probe_preview
 from surveil.camera_admin import (
-    apply_change,
     describe_failure,
     discover_devices,
     onvif_spec,
@@ -47,11 +47,12 @@ from surveil.camera_setup import (
     OnvifTarget,
     camera_snapshot,
     device_json,
+    device_stream_url,
     probe_onvif,
     probe_onvif_with_snapshot,
     split_credentials,
 )
-from web.access import audit, audit_entry, require_camera
+from web.access import audit, audit_access, audit_entry, require_camera
 from web.body import json_object, optional_str, required_str
 from web.errors import ApiError, BadRequest
 from web.keys import CAMERA_CONTROL_KEY, CLOCK_KEY, DB_KEY, STATUS_KEY, CameraControl
@@ -143,8 +144,15 @@ def _password(body: Mapping[str, object]) -> str | None:
     return value
 
 
-def _stream_url(body: Mapping[str, object]) -> tuple[str, str | None, str | None]:
-    """(URL without credentials, username, password) from body['url'] and the credential keys."""
+def _stream_url(
+    body: Mapping[str, object], *, stored: bool = False
+) -> tuple[str, str | None, str | None]:
+    """(URL without credentials, username, password) from body['url'] and the credential keys.
+
+    A password in the URL's query (password=, pwd=, ...) is moved out like one in its
+    userinfo; *** there means "the camera's password", which must then be given, or be
+    stored already (stored: the camera exists).
+    """
     raw = body.get("url")
     if not isinstance(raw, str) or not raw:
         raise BadRequest("'url' must be a non-empty string")
@@ -159,6 +167,8 @@ def _stream_url(body: Mapping[str, object]) -> tuple[str, str | None, str | None
         raise BadRequest(f"'url': {exc}") from None
     username = optional_str(body, "username") or split.username
     password = _password(body) or split.password or None
+    if split.placeholder and password is None and not stored:
+        raise BadRequest("'url' has *** in place of a password; give the password")
     return split.url, username, password
 
 
@@ -213,10 +223,6 @@ async def _respond(request: web.Request, record: CameraRecord, status: int = 200
     return web.json_response(body, status=status)
 
 
-async def _reconcile(control: CameraControl, name: str) -> None:
-    await apply_change(control.reconcile, name)
-
-
 # -- handlers ---------------------------------------------------------------------------
 
 
@@ -246,8 +252,7 @@ async def create_camera(request: web.Request) -> web.Response:
         secret = control.credentials.encrypt(password) if password else None
         spec = replace(spec, source_url=url, username=username, secret_enc=secret)
     entry = audit_entry(request, "camera.create", "ok", name)
-    record = await save_new_camera(request.app[DB_KEY], spec, entry, now_us)
-    await _reconcile(control, name)
+    record = await save_new_camera(request.app[DB_KEY], spec, entry, now_us, control.reconcile)
     return await _respond(request, record, 201)
 
 
@@ -301,7 +306,7 @@ async def update_camera(request: web.Request) -> web.Response:
             spec = _onvif_spec(spec, target, probe, control, now_us)
     else:
         if "url" in body:
-            url, username, password = _stream_url(body)
+            url, username, password = _stream_url(body, stored=True)
             spec = replace(spec, source_url=url)
             if username is not None:
                 spec = replace(spec, username=username)
@@ -314,11 +319,14 @@ async def update_camera(request: web.Request) -> web.Response:
             secret = None if password is None else control.credentials.encrypt(password)
             spec = replace(spec, secret_enc=secret)
     entry = audit_entry(request, "camera.update", "ok", name)
-    new_record, changed = await save_camera_change(
-        request.app[DB_KEY], spec, entry, now_us, expect_updated_us=record.updated_us
+    new_record, _ = await save_camera_change(
+        request.app[DB_KEY],
+        spec,
+        entry,
+        now_us,
+        control.reconcile,
+        expect_updated_us=record.updated_us,
     )
-    if changed:
-        await _reconcile(control, name)
     return await _respond(request, new_record)
 
 
@@ -337,8 +345,7 @@ async def delete_camera(request: web.Request) -> web.Response:
     name = _name(request)
     now_us = request.app[CLOCK_KEY].now_us()
     entry = audit_entry(request, "camera.delete", "ok", name)
-    await remove_camera(request.app[DB_KEY], name, entry, now_us)
-    await _reconcile(control, name)
+    await remove_camera(request.app[DB_KEY], name, entry, now_us, control.reconcile)
     return web.Response(status=204)
 
 
@@ -360,6 +367,7 @@ async def probe_camera(request: web.Request) -> web.Response:
             raise ApiError(
                 "the camera gave no picture in time", status=504, code="camera_unreachable"
             ) from None
+        await audit_access(request, probe_preview(url, "stream"))
         return web.json_response(
             {"url": url, "device": None, "clock_offset_s": None, "snapshot": _data_url(preview)}
         )
@@ -372,10 +380,16 @@ async def probe_camera(request: web.Request) -> web.Response:
             probe = await probe_onvif(target, timeout_s)
     except CameraError as exc:
         raise _camera_error(exc, [target.password]) from None
+    try:
+        url = device_stream_url(probe.main.stream_uri)
+    except CameraError as exc:
+        raise _camera_error(exc, [target.password]) from None
+    if jpeg is not None:
+        await audit_access(request, probe_preview(f"onvif://{target.host}:{target.port}", "onvif"))
     offset = probe.clock_offset_us
     return web.json_response(
         {
-            "url": split_credentials(probe.main.stream_uri).url,
+            "url": url,
             "device": device_json(probe),
             "clock_offset_s": None if offset is None else round(offset / 1e6, 3),
             "snapshot": None if jpeg is None else _data_url(jpeg),
@@ -454,6 +468,8 @@ async def snapshot(request: web.Request) -> web.Response:
         raise ApiError(
             f"camera {name!r} gave no picture in time", status=504, code="camera_unreachable"
         ) from None
+    access = FootageAccess("camera.snapshot", name, cameras=(name,), extra={"source": how})
+    await audit_access(request, access)
     return web.Response(
         body=jpeg,
         content_type="image/jpeg",

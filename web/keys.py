@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -10,11 +11,11 @@ from aiohttp import web
 from cameras.credentials import CredentialBox
 from index.db import Database
 from index.receipts import ReceiptSettings
+from surveil.access_log import AccessLog
 from surveil.clock import Clock
-from surveil.config import OnvifConfig
+from surveil.config import OnvifConfig, WebSettings
 from surveil.status import StatusSource
 from web.principal import Principal
-from web.settings import WebSettings
 
 
 class CameraControl(Protocol):
@@ -43,6 +44,7 @@ DATA_DIR_KEY = web.AppKey("data_dir", Path)
 CLOCK_KEY = web.AppKey("clock", Clock)
 RECEIPTS_KEY = web.AppKey("receipts", ReceiptSettings)
 SETTINGS_KEY = web.AppKey("settings", WebSettings)
+ACCESS_LOG_KEY = web.AppKey("access_log", AccessLog)
 
 
 # Builds the context every page template needs (set by web.pages.setup_pages).
@@ -54,6 +56,12 @@ PAGE_CONTEXT_KEY = web.AppKey("page_context", PageContext)
 # Absent when the app runs without a supervisor (tests of other endpoints): camera
 # changes then answer 503.
 CAMERA_CONTROL_KEY = web.AppKey("camera_control", CameraControl)
+
+
+def reconciler(app: web.Application) -> Callable[[], Awaitable[None]] | None:
+    """The supervisor's reconcile, for the services' writes; None without a supervisor."""
+    control = app.get(CAMERA_CONTROL_KEY)
+    return None if control is None else control.reconcile
 
 # Set by the auth middleware on every authenticated request.
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

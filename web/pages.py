@@ -23,6 +23,7 @@ from index.audit import add_audit
 from index.sessions import end_session
 from index.users import password_hash_for, record_login
 from surveil.passwords import verify_password
+from surveil.timefmt import datetime_from_us
 from web.access import audit, audit_entry
 from web.auth import (
     CSRF_FIELD,
@@ -35,7 +36,6 @@ from web.auth import (
 from web.i18n import HTML_LANG, LANG_COOKIE, reason_text, request_lang, translate
 from web.keys import CLOCK_KEY, DB_KEY, PAGE_CONTEXT_KEY, PRINCIPAL_KEY, SETTINGS_KEY
 from web.principal import Principal
-from web.timefmt import datetime_from_us
 
 # Navigation: (route name, text key, roles). Entries whose route is not registered
 # are left out, so the menu only ever links to pages that exist.

@@ -10,15 +10,17 @@ from index.counters import COUNTER_CODE_MAX
 from index.errors import CounterNotFound, ReceiptNotFound
 from index.receipts import RECEIPT_INPUT_FIELDS, ReceiptIn, hold_end_us
 from index.records import CounterRecord, HoldRecord, ReceiptRecord
-from surveil import camera_admin as counter_admin
+from surveil import counters as counter_admin
+from surveil import receipts
+from surveil.access_log import receipt_lookup
 from surveil.lookup import receipt_footage
-from web.access import audit_entry, require_counter, visible_counters
+from surveil.timefmt import iso_from_us
+from web.access import audit_access, audit_entry, require_counter, visible_counters
 from web.body import json_object, optional_str, optional_time_us, required_str, required_time_us
 from web.errors import ApiError
-from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY
+from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY, reconciler
 from web.params import reject_unknown
 from web.serialize import coverage_json
-from web.timefmt import iso_from_us
 
 COUNTER_KEYS = ("code", "name", "site")
 RECEIPT_KEYS = RECEIPT_INPUT_FIELDS
@@ -132,7 +134,9 @@ async def delete_counter(request: web.Request) -> web.Response:
     entry = audit_entry(request, "counter.delete", "ok")
     now_us = request.app[CLOCK_KEY].now_us()
     try:
-        await counter_admin.delete_counter(request.app[DB_KEY], code, entry, now_us)
+        await counter_admin.delete_counter(
+            request.app[DB_KEY], code, entry, now_us, reconciler(request.app)
+        )
     except CounterNotFound:
         raise _counter_not_found(code) from None
     return web.Response(status=204)
@@ -155,11 +159,13 @@ async def post_receipt(request: web.Request) -> web.Response:
     )
     require_counter(request, rin.counter)
     app = request.app
-    now_us = app[CLOCK_KEY].now_us()
-    settings = app[RECEIPTS_KEY]
     try:
-        record, created = await app[DB_KEY].write(
-            lambda s: receipt_queries.record_receipt(s, rin, now_us, settings)
+        record, created = await receipts.record_receipt(
+            app[DB_KEY],
+            rin,
+            audit_entry(request, "receipt.create", "ok"),
+            app[CLOCK_KEY].now_us(),
+            app[RECEIPTS_KEY],
         )
     except CounterNotFound:
         raise _counter_not_found(rin.counter) from None
@@ -178,13 +184,14 @@ async def complete_receipt(request: web.Request) -> web.Response:
         except ReceiptNotFound:
             raise _receipt_not_found(receipt_no) from None
     require_counter(request, existing.counter)
-    now_us = app[CLOCK_KEY].now_us()
-    settings = app[RECEIPTS_KEY]
     try:
-        record, _ = await app[DB_KEY].write(
-            lambda s: receipt_queries.complete_receipt(
-                s, receipt_no, completed_us, now_us, settings
-            )
+        record, _ = await receipts.complete_receipt(
+            app[DB_KEY],
+            receipt_no,
+            completed_us,
+            audit_entry(request, "receipt.complete", "ok"),
+            app[CLOCK_KEY].now_us(),
+            app[RECEIPTS_KEY],
         )
     except ReceiptNotFound:
         raise _receipt_not_found(receipt_no) from None
@@ -204,6 +211,7 @@ async def get_receipt(request: web.Request) -> web.Response:
         raise _receipt_not_found(receipt_no) from None
     record = found.receipt
     require_counter(request, record.counter)
+    await audit_access(request, receipt_lookup(found))
     return web.json_response(
         {
             **receipt_json(record),
