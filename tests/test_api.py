@@ -19,14 +19,15 @@ from index.records import SegmentRow
 from index.runs import start_run
 from index.segments import open_segment, update_segment
 from index.tokens import create_token, list_tokens, revoke_token
+from surveil.accounts import new_token, token_hash
 from surveil.clock import FakeClock
 from surveil.status import CameraStatus
+from surveil.timefmt import iso_from_us, us_from_iso
 from web.access import ROUTE_ROLES
 from web.app import create_app
-from web.auth import new_token, token_hash
+from web.files import sealed_etag
 from web.keys import PRINCIPAL_KEY
 from web.openapi import openapi_document
-from web.timefmt import iso_from_us, us_from_iso
 
 T0 = us_from_iso("2026-11-26T20:00:00+00:00")
 SECOND = 1_000_000
@@ -133,6 +134,10 @@ class World:
 
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}"}
+
+    def etag(self) -> str:
+        """The sealed segment's ETag: derived from its recorded size and hash."""
+        return f'"{sealed_etag(self.sealed_sha, len(SEGMENT_BYTES))}"'
 
 
 async def _seed(world: World) -> None:
@@ -248,7 +253,14 @@ def test_new_token_is_random_and_hashed() -> None:
 async def test_health_needs_no_token(world: World) -> None:
     resp = await world.client.get("/api/v1/health")
     assert resp.status == 200
-    assert await resp.json() == {"status": "ok", "database": "ok", "time": iso_from_us(T0)}
+    assert await resp.json() == {
+        "status": "ok",
+        "database": "ok",
+        "damaged_segments": 0,
+        "storage": "ok",
+        "reason": None,
+        "time": iso_from_us(T0),
+    }
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["Cache-Control"] == "no-store"
     assert resp.headers["Referrer-Policy"] == "no-referrer"
@@ -545,7 +557,7 @@ async def test_segment_full_download(world: World) -> None:
     assert resp.status == 200
     assert await resp.read() == SEGMENT_BYTES
     assert resp.headers["Content-Type"] == "video/mp4"
-    assert resp.headers["ETag"] == f'"{world.sealed_sha}"'
+    assert resp.headers["ETag"] == world.etag()
     assert resp.headers["Accept-Ranges"] == "bytes"
     assert resp.headers["Content-Length"] == str(len(SEGMENT_BYTES))
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
@@ -556,7 +568,7 @@ async def test_segment_head(world: World) -> None:
     resp = await world.client.head(f"/api/v1/segments/{world.sealed_id}", headers=world.auth())
     assert resp.status == 200
     assert resp.headers["Content-Length"] == str(len(SEGMENT_BYTES))
-    assert resp.headers["ETag"] == f'"{world.sealed_sha}"'
+    assert resp.headers["ETag"] == world.etag()
 
 
 @pytest.mark.parametrize(
@@ -575,7 +587,7 @@ async def test_segment_range(world: World, range_header: str, first: int, last: 
     assert resp.status == 206
     assert resp.headers["Content-Range"] == f"bytes {first}-{last}/{len(SEGMENT_BYTES)}"
     assert await resp.read() == SEGMENT_BYTES[first : last + 1]
-    assert resp.headers["ETag"] == f'"{world.sealed_sha}"'
+    assert resp.headers["ETag"] == world.etag()
 
 
 async def test_segment_range_outside_file_is_416(world: World) -> None:
@@ -589,7 +601,7 @@ async def test_segment_range_outside_file_is_416(world: World) -> None:
 
 async def test_segment_conditionals_use_the_sha256(world: World) -> None:
     url = f"/api/v1/segments/{world.sealed_id}"
-    quoted = f'"{world.sealed_sha}"'
+    quoted = world.etag()
     resp = await world.client.get(url, headers={**world.auth(), "If-None-Match": quoted})
     assert resp.status == 304
     assert resp.headers["ETag"] == quoted

@@ -386,3 +386,134 @@ async def test_range_requests(archive: Archive, kind: str) -> None:
     resp = await get(**{"If-Match": '"other"'})
     assert resp.status == 412
     assert (await resp.json())["error"]["code"] == "precondition_failed"
+
+
+@pytest.mark.parametrize("kind", ["segment", "clip"])
+async def test_range_with_an_overlong_number_is_ignored(archive: Archive, kind: str) -> None:
+    # int() refuses more than 4300 digits, and no body has 20-digit offsets: a number
+    # longer than 19 digits makes the range malformed, which is ignored (whole body).
+    url, params, whole, _ = await _target(archive, kind)
+    for value in (
+        "bytes=0-" + "9" * 20,
+        "bytes=" + "0" * 19 + "1-",  # 20 digits, although its value is small
+        "bytes=" + "1" * 5000 + "-",
+        "bytes=-" + "9" * 4301,
+        "bytes=0-" + "9" * 5000,
+    ):
+        resp = await archive.client.get(
+            url, params=params, headers={**archive.auth, "Range": value}
+        )
+        assert resp.status == 200, (value[:30], resp.status)
+        assert "Content-Range" not in resp.headers
+        assert await resp.read() == whole
+    # 19 digits are still a number.
+    resp = await archive.client.get(
+        url, params=params, headers={**archive.auth, "Range": "bytes=0-" + "9" * 19}
+    )
+    assert resp.status == 206 and await resp.read() == whole
+
+
+# --- a path that is not the file as indexed --------------------------------------------
+
+
+def _replace_file(path: Path, by: str) -> None:
+    """Put something other than the segment's file at its path."""
+    path.unlink()
+    if by == "directory":
+        path.mkdir()
+    elif by == "symlink_loop":
+        path.symlink_to(path.name)  # opening it fails with ELOOP, not "no such file"
+    else:  # dangling symlink: the file is gone
+        path.symlink_to(path.with_name("nowhere.mp4"))
+
+
+# A directory or an unopenable path is not the segment as indexed: damaged (an alarm),
+# with the reason. A dangling symlink is a file that is gone: missing.
+NOT_THE_FILE = {
+    "directory": ("damaged", "segment_damaged", "not a regular file when served"),
+    "symlink_loop": (
+        "damaged",
+        "segment_damaged",
+        "cannot be opened (Too many levels of symbolic links) when served",
+    ),
+    "dangling_symlink": ("missing", "segment_missing", None),
+}
+
+
+@pytest.mark.parametrize("by", NOT_THE_FILE)
+async def test_clip_plays_around_a_path_that_is_not_the_file(archive: Archive, by: str) -> None:
+    state, event, reason = NOT_THE_FILE[by]
+    _replace_file(archive.file(1), by)
+    resp = await archive.clip(archive.rows[0].start_us, archive.rows[-1].end_us)
+    assert resp.status == 200, await resp.text()
+    assert _near(_clip_span(resp)[1], archive.rows[0].end_us)
+    assert (await archive.segment(1)).state == state
+    assert await archive.events(event) == [archive.ids[1]]
+    if reason is not None:
+        async with archive.db.read() as s:
+            (found,) = await events.list_events(s, kind=event)
+        assert found.detail["reason"] == reason
+
+
+@pytest.mark.parametrize("by", NOT_THE_FILE)
+async def test_segment_at_a_path_that_is_not_the_file_is_refused(
+    archive: Archive, by: str
+) -> None:
+    state, event, _ = NOT_THE_FILE[by]
+    _replace_file(archive.file(0), by)
+    url = f"/api/v1/segments/{archive.ids[0]}"
+    status, code = (409, "segment_damaged") if state == "damaged" else (410, "segment_gone")
+    for _ in range(2):  # found at serve time, then known from the index
+        resp = await archive.client.get(url, headers=archive.auth)
+        assert resp.status == status, await resp.text()
+        assert (await resp.json())["error"]["code"] == code
+    assert (await archive.segment(0)).state == state
+    assert await archive.events(event) == [archive.ids[0]]
+
+
+# --- the serving service, without HTTP -------------------------------------------------
+
+
+async def test_serving_service_answers_with_domain_errors(archive: Archive) -> None:
+    from surveil import serving
+
+    now_us = T0 + 3600 * US
+    seg = await archive.segment(0)
+    opened = await serving.open_sealed_segment(archive.db, seg, archive.data_dir, now_us)
+    with opened.file:
+        assert opened.size == archive.rows[0].bytes
+        assert opened.file.read() == archive.file(0).read_bytes()
+    clip = await serving.plan_playable_clip(
+        archive.db, archive.data_dir, "cam1", archive.rows[0].start_us, archive.rows[1].end_us,
+        now_us,
+    )
+    assert clip.origin_us == archive.rows[0].start_us
+    assert clip.start_us == clip.origin_us + clip.plan.start_offset_us
+    assert clip.plan.size > 0
+
+    archive.file(0).unlink()
+    with pytest.raises(serving.SegmentGone) as gone:
+        await serving.open_sealed_segment(archive.db, seg, archive.data_dir, now_us)
+    assert gone.value.code == "segment_gone"
+    assert (await archive.segment(0)).state == "missing"
+    archive.file(1).write_bytes(b"\0")
+    with pytest.raises(serving.SegmentDamaged) as damaged:
+        await serving.open_sealed_segment(
+            archive.db, await archive.segment(1), archive.data_dir, now_us
+        )
+    assert damaged.value.code == "segment_damaged"
+    opening = dataclasses.replace(await archive.segment(2), state="open")
+    with pytest.raises(serving.SegmentOpen) as still_open:
+        await serving.open_sealed_segment(archive.db, opening, archive.data_dir, now_us)
+    assert still_open.value.code == "segment_open"
+    escaping = dataclasses.replace(await archive.segment(2), path="../../etc/passwd")
+    with pytest.raises(serving.InvalidSegmentPath):
+        await serving.open_sealed_segment(archive.db, escaping, archive.data_dir, now_us)
+    with pytest.raises(serving.NoFootage) as nothing:
+        await serving.plan_playable_clip(
+            archive.db, archive.data_dir, "cam1", T0 - 100 * US, T0 - 50 * US, now_us
+        )
+    assert nothing.value.code == "no_footage"
+    assert all(
+        isinstance(e, serving.ServingError) for e in (gone.value, damaged.value, nothing.value)
+    )

@@ -9,18 +9,20 @@ and from where.
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable
 from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from sqlalchemy.exc import SQLAlchemyError
 
-from index.audit import add_audit
 from index.cameras import get_camera
 from index.counters import list_counters
 from index.records import USER_ROLES, AuditIn, CounterRecord
+from surveil.access_log import FootageAccess, append_audit
 from web.auth import authenticate, check_csrf, unauthorized
 from web.errors import ApiError
-from web.keys import CLOCK_KEY, DB_KEY, PRINCIPAL_KEY
+from web.keys import ACCESS_LOG_KEY, CLOCK_KEY, DB_KEY, PRINCIPAL_KEY
 from web.principal import Principal
 
 logger = logging.getLogger(__name__)
@@ -165,10 +167,37 @@ async def audit(
     target: str | None = None,
     detail: dict[str, object] | None = None,
 ) -> None:
-    """Append an audit row in its own transaction (for actions with no write of their own)."""
+    """Append an audit row in its own transaction (for actions with no write of their own).
+
+    AuditUnavailable (503) when the row cannot be written, e.g. the index's disk is full:
+    what cannot be traced is refused, and never as a 500.
+    """
     entry = audit_entry(request, action, outcome, target, detail)
-    now_us = request.app[CLOCK_KEY].now_us()
-    await request.app[DB_KEY].write(lambda s: add_audit(s, entry, now_us))
+    await append_audit(request.app[DB_KEY], entry, request.app[CLOCK_KEY].now_us())
+
+
+def viewing_key(request: web.Request) -> Hashable:
+    """Who is watching, through which session or token and from where: with the clip and
+    window, this makes the many Range requests of one video element one viewing."""
+    who = principal(request)
+    return (who.kind, who.name, who.session_id, request.remote)
+
+
+async def audit_access(
+    request: web.Request, access: FootageAccess, *, viewing: bool = False
+) -> None:
+    """Audit an access to footage before it is answered; 503 if it cannot be audited.
+
+    viewing: repeated requests for the same footage by the same viewer within a few
+    minutes (a video element's Range requests) are one row.
+    """
+    who = audit_entry(request, access.action, "ok", access.target)
+    await request.app[ACCESS_LOG_KEY].record(
+        who,
+        access,
+        request.app[CLOCK_KEY].now_us(),
+        viewing_key(request) if viewing else None,
+    )
 
 
 def _wants_page(request: web.Request) -> bool:
@@ -195,7 +224,17 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
     if roles is PUBLIC:
         return await handler(request)
     try:
-        who = await authenticate(request)
+        try:
+            who = await authenticate(request)
+        except (SQLAlchemyError, OSError) as exc:
+            # A session's last use (or its end) could not be written: refuse, plainly.
+            logger.error("auth: index write failed: %s", type(exc).__name__)
+            raise ApiError(
+                "the index cannot be written (is its disk full?), so the request is "
+                "refused; see the server log",
+                status=503,
+                code="index_unavailable",
+            ) from exc
         if who is None:
             if _wants_page(request) and request.method == "GET":
                 raise web.HTTPSeeOther(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path, PurePosixPath
 
 from aiohttp import web
@@ -12,39 +13,64 @@ from sqlalchemy.exc import SQLAlchemyError
 from cameras.urls import redact_url
 from index.cameras import get_camera, list_cameras
 from index.errors import CameraNotFound, SegmentNotFound
-from index.segments import get_segment, segments_overlapping
-from web.access import Forbidden, principal, require_camera
+from index.segments import count_in_state, get_segment, segments_overlapping
+from surveil.access_log import FootageAccess
+from surveil.archive import mark_segment_damaged, mark_segment_missing
+from surveil.timefmt import iso_from_us
+from web.access import Forbidden, audit_access, principal, require_camera
 from web.errors import ApiError
-from web.files import send_file
+from web.files import SIZE_DIFFERS, sealed_etag, send_file
 from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, STATUS_KEY
 from web.openapi import openapi_document
 from web.params import optional_str, positive_id, reject_unknown, time_range_us
 from web.serialize import camera_json, segment_json
-from web.timefmt import iso_from_us
 
 logger = logging.getLogger(__name__)
 
 HEALTH_DB_TIMEOUT_S = 5.0
 MAX_SEGMENTS = 10_000
-# Segments whose bytes are final and described by their sha256.
+# Segments whose bytes are final and described by their sha256: the ones served.
 HASHED_STATES = frozenset({"sealed", "recovered"})
 
 
 async def health(request: web.Request) -> web.Response:
-    """Liveness plus a database round trip; 503 when the database does not answer."""
+    """Liveness plus a database round trip; 503 when the database does not answer.
+
+    'degraded' (200) while segments are damaged, or while recorders cannot write to the
+    data directory (storage 'disk full' / 'disk error', with a reason): counts only, the
+    caller is anonymous.
+    """
     db = request.app[DB_KEY]
     database = "ok"
+    damaged = 0
     try:
         async with asyncio.timeout(HEALTH_DB_TIMEOUT_S), db.read() as s:
             await list_cameras(s)
+            # Evidence no longer intact is an alarm until verify finds it restored.
+            damaged = await count_in_state(s, "damaged")
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         logger.warning(
             "health: database check failed: %s: %s", type(exc).__name__, redact_url(str(exc))
         )
         database = "error"
+    # A disk that takes no footage is not a dead service (restarting would not help),
+    # but it must not say ok: degraded, with the reason.
+    failing = [
+        st.storage_error for st in request.app[STATUS_KEY].camera_status() if st.storage_error
+    ]
+    storage = min(failing) if failing else "ok"  # 'disk error' before 'disk full'
+    reasons = []
+    if failing:
+        stuck = "1 camera" if len(failing) == 1 else f"{len(failing)} cameras"
+        reasons.append(f"{storage}: {stuck} cannot write to the data directory")
+    if damaged:
+        reasons.append(f"{damaged} damaged segment{'' if damaged == 1 else 's'}")
     body = {
-        "status": "ok" if database == "ok" else "error",
+        "status": "error" if database != "ok" else "degraded" if reasons else "ok",
         "database": database,
+        "damaged_segments": damaged,
+        "storage": storage,
+        "reason": "; ".join(reasons) or None,
         "time": iso_from_us(request.app[CLOCK_KEY].now_us()),
     }
     return web.json_response(body, status=200 if database == "ok" else 503)
@@ -89,6 +115,15 @@ async def recordings(request: web.Request) -> web.Response:
         await require_camera(request, camera)
     async with request.app[DB_KEY].read() as s:
         segments = await segments_overlapping(s, camera, start_us, end_us, limit=MAX_SEGMENTS)
+    access = FootageAccess(
+        action="footage.recordings",
+        target=camera or "*",
+        cameras=tuple(sorted({seg.camera for seg in segments})),
+        start_us=start_us,
+        end_us=end_us,
+        extra={"segments": len(segments)},
+    )
+    await audit_access(request, access)
     return web.json_response(
         {
             "segments": [segment_json(seg) for seg in segments],
@@ -99,7 +134,12 @@ async def recordings(request: web.Request) -> web.Response:
 
 
 async def segment_file(request: web.Request) -> web.StreamResponse:
-    """One segment's fMP4 bytes, with HTTP Range; ETag is its sha256 once final."""
+    """One sealed segment's fMP4 bytes, with HTTP Range, once its size is checked.
+
+    The ETag derives from the size and SHA-256 recorded at the seal (web.files.sealed_etag):
+    the file is not re-hashed per request. A file gone or of another size is marked in the
+    index (missing, damaged: an alarm) and refused.
+    """
     segment_id = positive_id(request.match_info["id"], "segment id")
     async with request.app[DB_KEY].read() as s:
         try:
@@ -112,19 +152,55 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
     if segment.state == "open":
         raise ApiError(
             f"segment {segment_id} is still being written; "
-            "it can be fetched once it is sealed (within one segment length)",
+            "it can be fetched once it is sealed (within one segment length); "
+            "its clip plays the durable part now",
             status=409,
             code="segment_open",
         )
     path = segment_file_path(request.app[DATA_DIR_KEY], segment.path, segment_id)
-    if segment.state == "missing" or not await asyncio.to_thread(path.is_file):
-        raise ApiError(
-            f"the file of segment {segment_id} is no longer on disk",
-            status=410,
-            code="segment_gone",
-        )
-    sha256 = segment.sha256 if segment.state in HASHED_STATES else None
-    return await send_file(request, path, sha256)
+    gone = ApiError(
+        f"the file of segment {segment_id} is no longer on disk", status=410, code="segment_gone"
+    )
+    if segment.state == "missing":
+        raise gone
+    if segment.state not in HASHED_STATES:  # 'damaged'
+        raise _damaged(segment_id, "it is marked damaged")
+    db, now_us = request.app[DB_KEY], request.app[CLOCK_KEY].now_us()
+    try:
+        file = await asyncio.to_thread(open, path, "rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        await mark_segment_missing(db, segment, now_us)
+        raise gone from None
+    # Checked on the open file, which is what is sent even if the path changes meanwhile.
+    size = os.fstat(file.fileno()).st_size
+    if size != segment.bytes:
+        file.close()
+        await mark_segment_damaged(db, segment, size, now_us, SIZE_DIFFERS)
+        raise _damaged(segment_id, f"its file has {size} bytes, {segment.bytes} were sealed")
+    access = FootageAccess(
+        action="footage.segment",
+        target=str(segment_id),
+        cameras=(segment.camera,),
+        start_us=segment.start_us,
+        end_us=segment.end_us,
+    )
+    try:
+        await audit_access(request, access, viewing=True)
+    except BaseException:
+        file.close()
+        raise
+    etag = sealed_etag(segment.sha256 or "", segment.bytes)
+    return await send_file(
+        request, file, size, etag, what=f"{segment.camera}: segment {segment_id}"
+    )
+
+
+def _damaged(segment_id: int, why: str) -> ApiError:
+    return ApiError(
+        f"segment {segment_id} is not served: {why}; `surveil verify` reports the archive",
+        status=409,
+        code="segment_damaged",
+    )
 
 
 def segment_file_path(data_dir: Path, relative: str, segment_id: int) -> Path:

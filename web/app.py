@@ -8,7 +8,9 @@ from aiohttp import web
 
 from index.db import Database
 from index.receipts import ReceiptSettings
+from surveil.access_log import AccessLog
 from surveil.clock import Clock
+from surveil.config import WebSettings
 from surveil.status import StatusSource
 from web.access import guard_middleware
 from web.auth import (
@@ -23,6 +25,7 @@ from web.auth import (
 from web.errors import error_middleware
 from web.headers import set_response_headers
 from web.keys import (
+    ACCESS_LOG_KEY,
     CAMERA_CONTROL_KEY,
     CLOCK_KEY,
     DATA_DIR_KEY,
@@ -33,8 +36,8 @@ from web.keys import (
     CameraControl,
 )
 from web.pages import setup_pages
+from web.params import text_middleware
 from web.routes import setup_routes
-from web.settings import WebSettings
 
 
 def create_app(
@@ -48,7 +51,9 @@ def create_app(
 ) -> web.Application:
     """Build the web application around an opened database; the caller owns db's lifetime."""
     # error_middleware is outermost so that auth failures become JSON errors too.
-    app = web.Application(middlewares=[error_middleware, guard_middleware])
+    # text_middleware before the guard: a denial's audit row records the path, and the
+    # guard reads forms for their CSRF field.
+    app = web.Application(middlewares=[error_middleware, text_middleware, guard_middleware])
     app[DB_KEY] = db
     app[STATUS_KEY] = status
     app[DATA_DIR_KEY] = data_dir
@@ -61,6 +66,7 @@ def create_app(
     app[TOUCHER_KEY] = TokenToucher()
     app[SESSION_TOUCHER_KEY] = Toucher(SESSION_TOUCH_INTERVAL_US)
     app[LIMITER_KEY] = LoginLimiter(settings.login_max_failures, settings.login_window_us)
+    app[ACCESS_LOG_KEY] = AccessLog(db)
     app.on_response_prepare.append(set_response_headers)
     setup_pages(app)
     setup_routes(app)

@@ -1,8 +1,12 @@
 """Clip playback: one seekable MP4 stitched from a camera's segments, with HTTP Range.
 
 A clip never spans a gap: it is the first unbroken run of footage in the
-requested window (a reconnect changes codec parameters and timing). The
-lookup answer shows where the gaps are; the page asks for each stretch.
+requested window (a reconnect changes codec parameters and timing; a missing or
+damaged segment is a hole). The lookup answer shows where the gaps are; the page
+asks for each stretch. The segment still being written plays up to its durable
+fragments. Every request plans the clip anew from the index, so a clip that grows
+gets a new ETag, and a file found gone or of the wrong size is marked in the index
+(missing, damaged) and the clip is planned around it.
 """
 
 from __future__ import annotations
@@ -12,16 +16,19 @@ import asyncio
 from aiohttp import web
 
 from index.errors import ReceiptNotFound
+from index.records import ReceiptRecord
 from index.segments import segments_overlapping
-from segmenter.clip import ClipError, ClipPlan, plan_clip
-from surveil.lookup import PLAYABLE_STATES, receipt_footage
-from web.access import require_camera, require_counter
+from segmenter.clip import ClipError, ClipPlan, ClipSource, SegmentFileError, plan_clip
+from surveil.access_log import FootageAccess
+from surveil.archive import mark_segment_damaged, mark_segment_missing
+from surveil.lookup import playable_runs, receipt_footage
+from web.access import audit_access, require_camera, require_counter
 from web.api import segment_file_path
 from web.errors import ApiError
+from web.files import SIZE_DIFFERS, send_bytes
 from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, RECEIPTS_KEY
 from web.params import reject_unknown, time_range_us
 
-CHUNK = 256 * 1024
 # A stitched clip of hours is fine to serve (bytes come from disk on demand),
 # but a window longer than this is almost surely a mistake in the request.
 MAX_CLIP_US = 12 * 3600 * 1_000_000
@@ -70,85 +77,81 @@ async def receipt_clip(request: web.Request) -> web.StreamResponse:
             raise ApiError(
                 "start/end do not overlap the receipt's window", status=400, code="bad_request"
             )
-    return await _clip(request, camera, start_us, end_us)
+    return await _clip(request, camera, start_us, end_us, found.receipt)
 
 
 async def _clip(
-    request: web.Request, camera: str, start_us: int, end_us: int
+    request: web.Request,
+    camera: str,
+    start_us: int,
+    end_us: int,
+    receipt: ReceiptRecord | None = None,
 ) -> web.StreamResponse:
-    """One unbroken run of the camera's sealed footage in [start_us, end_us), as MP4."""
+    """One unbroken run of the camera's playable footage in [start_us, end_us), as MP4."""
     if end_us - start_us > MAX_CLIP_US:
         raise ApiError("a clip may be at most 12 hours long", status=400, code="bad_request")
-    async with request.app[DB_KEY].read() as s:
-        segs = await segments_overlapping(s, camera, start_us, end_us)
-    playable = [seg for seg in segs if seg.state in PLAYABLE_STATES]
-    if not playable:
-        raise ApiError(
-            f"camera {camera!r} has no sealed footage between the given times",
-            status=404,
-            code="no_footage",
-        )
-    first = playable[0]
-    run = [seg for seg in playable if seg.run_id == first.run_id]
-    data_dir = request.app[DATA_DIR_KEY]
-    pieces = [
-        (segment_file_path(data_dir, seg.path, seg.id), seg.start_us - first.start_us)
-        for seg in run
-    ]
-    try:
-        plan = await asyncio.to_thread(
-            plan_clip, pieces, start_us - first.start_us, end_us - first.start_us
-        )
-    except ClipError as e:
-        raise ApiError(str(e), status=409, code="clip_unavailable") from None
-    except FileNotFoundError:
-        raise ApiError(
-            "a segment file of this clip is gone", status=410, code="segment_gone"
-        ) from None
-    return await _send(request, plan, first.start_us)
-
-
-async def _send(request: web.Request, plan: ClipPlan, origin_us: int) -> web.StreamResponse:
-    etag = f'"{plan.etag}"'
+    plan, origin_us = await _plan(request, camera, start_us, end_us)
+    access = FootageAccess(
+        action="footage.clip",
+        target=camera,
+        receipt=None if receipt is None else receipt.receipt_no,
+        counter=None if receipt is None else receipt.counter,
+        cameras=(camera,),
+        start_us=start_us,
+        end_us=end_us,
+    )
+    # One row per viewing: the video element's Range requests and seeks are one access.
+    await audit_access(request, access, viewing=True)
     headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": etag,
-        "Content-Type": "video/mp4",
         "X-Clip-Start-Us": str(origin_us + plan.start_offset_us),
         "X-Clip-Duration-Us": str(plan.duration_us),
     }
-    if request.headers.get("If-None-Match") == etag:
-        return web.Response(status=304, headers=headers)
-    start, stop = 0, plan.size
-    status = 200
-    if "Range" in request.headers and request.headers.get("If-Range", etag) == etag:
+    return await send_bytes(request, plan.size, plan.read, plan.etag, headers, what=camera)
+
+
+async def _plan(
+    request: web.Request, camera: str, start_us: int, end_us: int
+) -> tuple[ClipPlan, int]:
+    """The clip's plan and the start of its first segment; the first unbroken stretch of
+    the window whose files are all as indexed."""
+    db = request.app[DB_KEY]
+    data_dir = request.app[DATA_DIR_KEY]
+    bad: set[int] = set()  # segments found gone or damaged by this request
+    while True:
+        async with db.read() as s:
+            segs = await segments_overlapping(s, camera, start_us, end_us)
+        runs = playable_runs(seg for seg in segs if seg.id not in bad)
+        if not runs:
+            raise ApiError(
+                f"camera {camera!r} has no playable footage between the given times",
+                status=404,
+                code="no_footage",
+            )
+        run = runs[0]
+        first = run[0]
+        sources = [
+            ClipSource(
+                segment_file_path(data_dir, seg.path, seg.id),
+                seg.start_us - first.start_us,
+                seg.bytes,
+                growing=seg.state == "open",
+            )
+            for seg in run
+        ]
         try:
-            rng = request.http_range
-        except ValueError:
-            rng = None
-        if rng is None or (rng.start is None and rng.stop is None):
-            raise web.HTTPRequestRangeNotSatisfiable(
-                headers={"Content-Range": f"bytes */{plan.size}"}
+            plan = await asyncio.to_thread(
+                plan_clip, sources, start_us - first.start_us, end_us - first.start_us
             )
-        if rng.start is not None and rng.start < 0:  # suffix: the last N bytes
-            start, stop = max(0, plan.size + rng.start), plan.size
-        else:
-            start = rng.start or 0
-            stop = min(plan.size, rng.stop if rng.stop is not None else plan.size)
-        if start >= plan.size or start >= stop:
-            raise web.HTTPRequestRangeNotSatisfiable(
-                headers={"Content-Range": f"bytes */{plan.size}"}
-            )
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{plan.size}"
-    response = web.StreamResponse(status=status, headers=headers)
-    response.content_length = stop - start
-    await response.prepare(request)
-    if request.method != "HEAD":
-        pos = start
-        while pos < stop:
-            n = min(CHUNK, stop - pos)
-            await response.write(await asyncio.to_thread(plan.read, pos, n))
-            pos += n
-    await response.write_eof()
-    return response
+        except SegmentFileError as e:
+            # Play around it, as around any hole; the index and the alarms learn of it.
+            seg = run[e.index]
+            bad.add(seg.id)
+            now_us = request.app[CLOCK_KEY].now_us()
+            if e.actual_bytes is None:
+                await mark_segment_missing(db, seg, now_us)
+            else:
+                await mark_segment_damaged(db, seg, e.actual_bytes, now_us, SIZE_DIFFERS)
+            continue
+        except ClipError as e:
+            raise ApiError(str(e), status=409, code="clip_unavailable") from None
+        return plan, first.start_us

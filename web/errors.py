@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 from cameras.urls import redact_url
 from index.errors import Conflict, InvalidRecord, RecordNotFound
+from surveil.access_log import AuditUnavailable
 from web.keys import PAGE_CONTEXT_KEY
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return _error(request, exc.status, exc.code, exc.message, exc.headers)
+    except AuditUnavailable as exc:
+        # Footage is never served untraced: fail closed, and say so plainly.
+        return _error(request, 503, "audit_unavailable", str(exc))
     except RecordNotFound as exc:
         return _error(request, 404, "not_found", str(exc) or "not found")
     except Conflict as exc:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from index.errors import CounterNotFound
+from surveil.access_log import counter_lookup
 from surveil.lookup import counter_footage
-from web.access import require_counter
+from surveil.timefmt import iso_from_us
+from web.access import audit_access, require_counter
 from web.errors import ApiError
 from web.keys import DB_KEY
 from web.params import reject_unknown, required_str, time_range_us
 from web.serialize import coverage_json
-from web.timefmt import iso_from_us
 
 
 async def lookup(request: web.Request) -> web.Response:
@@ -27,6 +28,7 @@ async def lookup(request: web.Request) -> web.Response:
         raise ApiError(
             f"no counter with code {code!r}", status=404, code="counter_not_found"
         ) from None
+    await audit_access(request, counter_lookup(counter.code, results, start_us, end_us))
     return web.json_response(
         {
             "counter": counter.code,

@@ -15,14 +15,21 @@ from aiohttp import web
 from index import receipts as receipt_queries
 from index.errors import CounterNotFound, InvalidRecord, ReceiptNotFound
 from index.records import ReceiptRecord
+from surveil.access_log import counter_lookup, receipt_lookup
 from surveil.coverage import Coverage
 from surveil.desk import scan_receipt
-from surveil.lookup import CameraLookup, counter_footage, playable_stretches, receipt_footage
-from web.access import audit_entry, require_counter, visible_counters
+from surveil.lookup import (
+    CameraLookup,
+    counter_footage,
+    playable_stretches,
+    receipt_footage,
+    still_writing,
+)
+from surveil.timefmt import iso_from_us
+from web.access import audit_access, audit_entry, require_counter, visible_counters
 from web.i18n import reason_text, request_lang, translate
 from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY
 from web.pages import LOCAL_INPUT_FORMAT, local_time, local_us, render
-from web.timefmt import iso_from_us
 
 HEVC_CODECS = frozenset({"hevc", "h265"})
 
@@ -51,7 +58,7 @@ class CameraView:
     coverage: Coverage
     spans: list[Span]
     clips: list[ClipView]
-    pending: bool  # footage still being written inside the window
+    pending: bool  # the window's last second or so is still being written
 
 
 def _pct(us: int, cov: Coverage) -> float:
@@ -106,8 +113,7 @@ def camera_view(
         )
         for st in playable_stretches(cov)
     ]
-    pending = any(seg.state == "open" for seg in cov.segments)
-    return CameraView(found.camera, cov, timeline(request, cov, marks), clips, pending)
+    return CameraView(found.camera, cov, timeline(request, cov, marks), clips, still_writing(cov))
 
 
 def _local_input(request: web.Request, us: int) -> str:
@@ -139,6 +145,7 @@ async def lookup_page(request: web.Request) -> web.Response:
                 db, context["receipt_no"], now_us, request.app[RECEIPTS_KEY]
             )
             require_counter(request, found.receipt.counter)
+            await audit_access(request, receipt_lookup(found))
             marks = (found.receipt.accepted_us, found.receipt.completed_us)
             context["receipt"] = found.receipt
             context["cameras"] = [camera_view(request, c, marks) for c in found.cameras]
@@ -148,6 +155,9 @@ async def lookup_page(request: web.Request) -> web.Response:
             require_counter(request, context["counter"])
             counter, results = await counter_footage(
                 db, context["counter"], start_us, min(end_us, now_us)
+            )
+            await audit_access(
+                request, counter_lookup(counter.code, results, start_us, min(end_us, now_us))
             )
             context["heading"] = translate(
                 lang,
@@ -232,6 +242,6 @@ async def desk_scan(request: web.Request) -> web.StreamResponse:
                 lang, "desk.other_counter", no=receipt_no, counter=result.receipt.counter
             )
         else:
-            params.update(done=result.outcome, no=receipt_no)
+            params.update(done=result.outcome, no=result.receipt.receipt_no)  # stored form
     target = str(request.app.router["desk_page"].url_for()) + "?" + urlencode(params)
     raise web.HTTPSeeOther(target)
