@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import aiohttp
 import zeep.exceptions
 
-from cameras.source import CameraError, CameraRejected, CameraUnreachable
+from cameras.source import CameraError, CameraRejected, CameraTimeout, CameraUnreachable
 from cameras.urls import SECRET_QUERY_PARAMS, scrub
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,10 @@ class OnvifError(CameraError):
 
 class OnvifUnreachable(OnvifError, CameraUnreachable):
     """No answer: connection refused, timed out, host not found. Worth retrying."""
+
+
+class OnvifTimeout(OnvifUnreachable, CameraTimeout):
+    """The device did not answer in time."""
 
 
 class OnvifAuthError(OnvifError, CameraRejected):
@@ -621,7 +625,7 @@ class OnvifDevice:
         if isinstance(exc, lib.ONVIFError) and exc.__cause__ is not None:
             return self._translate(what, exc.__cause__, refusal_is_auth)
         if isinstance(exc, (TimeoutError, lib.exceptions.ONVIFTimeoutError)):
-            return OnvifUnreachable(f"{where}: {what} timed out after {self.timeout_s:g} s")
+            return OnvifTimeout(f"{where}: {what} timed out after {self.timeout_s:g} s")
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
             return OnvifUnreachable(f"{where}: host name not found")
         if isinstance(exc, aiohttp.ClientConnectorError):

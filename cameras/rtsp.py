@@ -12,7 +12,13 @@ from urllib.parse import urlsplit
 import av
 import av.error
 
-from cameras.source import CameraDisconnected, CameraNotRtsp, CameraRejected, CameraUnreachable
+from cameras.source import (
+    CameraDisconnected,
+    CameraNotRtsp,
+    CameraRejected,
+    CameraTimeout,
+    CameraUnreachable,
+)
 from cameras.urls import redact_url, scrub, url_secrets
 
 logger = logging.getLogger(__name__)
@@ -53,7 +59,7 @@ def check_rtsp_server(url: str, timeout_s: float) -> None:
     try:
         sock = socket.create_connection((host, port), timeout=timeout_s)
     except TimeoutError:
-        raise CameraUnreachable(f"timeout: no connection within {timeout_s:g} s") from None
+        raise CameraTimeout(f"timeout: no connection within {timeout_s:g} s") from None
     except OSError as e:
         raise CameraUnreachable(f"cannot open stream: {e.strerror or e}") from None
     answer = b""
@@ -71,7 +77,7 @@ def check_rtsp_server(url: str, timeout_s: float) -> None:
                     break
                 answer += chunk
         except TimeoutError:
-            raise CameraUnreachable(f"timeout: no answer within {timeout_s:g} s") from None
+            raise CameraTimeout(f"timeout: no answer within {timeout_s:g} s") from None
         except OSError as e:
             raise CameraUnreachable(f"cannot open stream: {e.strerror or e}") from None
     if not answer:

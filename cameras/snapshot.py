@@ -18,6 +18,7 @@ import av
 import av.error
 import cv2
 
+from cameras.rtsp import check_rtsp_server
 from cameras.source import CameraDisconnected, CameraError, CameraRejected, CameraUnreachable
 from cameras.synthetic import SCHEME as SYNTHETIC_SCHEME
 from cameras.synthetic import SyntheticSource, synthetic_label
@@ -45,6 +46,8 @@ def keyframe_jpeg(url: str, timeout_s: float = 5.0, counters: Sequence[str] = ()
         return synthetic_jpeg(synthetic_label(url, counters))
     secrets = url_secrets(url)
     deadline = time.monotonic() + timeout_s
+    # A silent or non-RTSP server would keep FFmpeg reading; ask it once, as recording does.
+    check_rtsp_server(url, timeout_s)
     try:
         container: Any = av.open(
             url,

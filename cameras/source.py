@@ -14,6 +14,10 @@ class CameraUnreachable(CameraError):
     """Connecting failed (refused, timed out, unknown host); worth retrying."""
 
 
+class CameraTimeout(CameraUnreachable):
+    """The camera did not answer in time (the gateway-timeout kind of unreachable)."""
+
+
 class CameraRejected(CameraError):
     """The camera answered but refused us (bad credentials, unknown path)."""
 

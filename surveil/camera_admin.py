@@ -27,7 +27,7 @@ from cameras.onvif import (
     OnvifUnreachable,
 )
 from cameras.snapshot import keyframe_jpeg
-from cameras.source import CameraError, CameraRejected, CameraUnreachable
+from cameras.source import CameraError, CameraRejected, CameraTimeout, CameraUnreachable
 from cameras.urls import redact_url, scrub
 from index.audit import add_audit, write_audited
 from index.cameras import (
@@ -66,7 +66,7 @@ def describe_failure(exc: CameraError, secrets: Sequence[str]) -> CameraFailure:
     if isinstance(exc, OnvifNotSupported):
         return CameraFailure("not_onvif", message)
     if isinstance(exc, OnvifUnreachable | CameraUnreachable):
-        return CameraFailure("camera_unreachable", message, "timed out" in message)
+        return CameraFailure("camera_unreachable", message, isinstance(exc, CameraTimeout))
     if isinstance(exc, CameraRejected):
         return CameraFailure("camera_rejected", message)
     if isinstance(exc, OnvifError):

@@ -24,6 +24,7 @@ from cameras.source import CameraError
 from index.events import list_events
 from surveil.service import Service
 from tests.harness import make_config, wait_for
+from tests.test_cameras_api import api  # noqa: F401
 
 TIMEOUT_S = 1.0
 
@@ -183,3 +184,30 @@ async def test_failing_cameras_are_offline_with_the_real_reason(
     assert len(reasons) == 2, reasons
     assert reasons[0].startswith("not an RTSP server")
     assert reasons[1].startswith(expected["silent"])
+
+
+@pytest.mark.parametrize(
+    ("serve", "status", "code", "reason"),
+    [
+        (_silent, 504, "camera_unreachable", "timeout: no answer"),
+        (_garbage, 502, "camera_rejected", "not an RTSP server"),
+    ],
+    ids=["silent", "garbage"],
+)
+async def test_test_connection_names_the_real_reason(
+    servers: Any,
+    api: Any,  # noqa: F811
+    serve: Callable[[socket.socket, threading.Event], None],
+    status: int,
+    code: str,
+    reason: str,
+) -> None:
+    """The "test connection" preview of such a camera says why, quickly, with the status
+    of its kind (a timeout is a gateway timeout, a wrong server a bad gateway)."""
+    server = servers(serve)
+    a = await api()
+    started = time.monotonic()
+    got, body = await a.call("POST", "/api/v1/cameras/probe", {"url": server.url})
+    assert (got, body["error"]["code"]) == (status, code), body
+    assert body["error"]["message"].startswith(reason), body
+    assert time.monotonic() - started < 10
