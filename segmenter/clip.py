@@ -19,12 +19,15 @@ across the rename is still byte-exact.
 from __future__ import annotations
 
 import bisect
+import errno
 import hashlib
 import os
+import stat
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from segmenter.boxes import Box, FileLayout, Track, child, children, iter_boxes, read_box_header
 from segmenter.errors import SegmenterError
@@ -40,13 +43,29 @@ class ClipError(SegmenterError):
 
 
 class SegmentFileError(ClipError):
-    """A segment's file is gone (actual_bytes None) or not the size its index row says."""
+    """A segment's file is not as its index row describes: gone, or not that file.
 
-    def __init__(self, index: int, path: Path, actual_bytes: int | None, message: str) -> None:
+    gone: nothing is at its path (a dangling symlink included). Otherwise something is
+    there but is not the segment as indexed (problem says what: another size, not a
+    regular file, cannot be opened); actual_bytes is its size when it has one.
+    """
+
+    def __init__(
+        self,
+        index: int,
+        path: Path,
+        actual_bytes: int | None,
+        message: str,
+        *,
+        problem: str,
+        gone: bool = False,
+    ) -> None:
         super().__init__(message)
         self.index = index  # into the segments given to plan_clip
         self.path = path
         self.actual_bytes = actual_bytes
+        self.gone = gone
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -108,41 +127,85 @@ def _read_at(paths: tuple[Path, ...], offset: int, length: int) -> bytes:
     """length bytes at offset of the first of paths that exists; ClipError if short or gone."""
     for path in paths:
         try:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read(length)
+            f, _ = _open_regular(path)
         except FileNotFoundError:
             continue
+        with f:
+            f.seek(offset)
+            data = f.read(length)
         if len(data) != length:
             raise ClipError(f"{path} is shorter than when the clip was planned")
         return data
     raise ClipError(f"{paths[-1]} is gone since the clip was planned")
 
 
-def _scan_source(index: int, src: ClipSource) -> tuple[FileLayout, tuple[Path, ...]]:
-    """The layout of the bytes the row vouches for, and where the file was found.
+class _NotRegularFile(OSError):
+    """A directory, FIFO, socket or device where a segment file should be."""
 
-    Raises SegmentFileError when the file is gone, or is not the size the row says
-    (sealed: exactly; growing: at least).
+
+def _open_regular(path: Path) -> tuple[BinaryIO, int]:
+    """path opened for reading, and its size, if it is a regular file.
+
+    Opened non-blocking so that a FIFO put in a file's place fails the check instead of
+    waiting for a writer forever; raises _NotRegularFile for anything not regular.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _NotRegularFile(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), st.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def open_source(src: ClipSource, index: int = 0) -> tuple[BinaryIO, int, tuple[Path, ...]]:
+    """src's file, open; the bytes its row vouches for; where it was found (see candidates).
+
+    Raises SegmentFileError (index is for the caller's list) when the file is gone, is
+    not a regular file, cannot be opened, or is not the size the row says (sealed:
+    exactly; growing: at least). The caller closes the file.
     """
     candidates = src.candidates()
+    name = src.path.name
     for i, path in enumerate(candidates):
         try:
-            with open(path, "rb") as f:
-                actual = os.fstat(f.fileno()).st_size
-                size = actual if src.size is None else src.size
-                if size <= actual and (size == actual or src.growing):
-                    return scan_open(f, size), candidates[i:]
-        except FileNotFoundError:
-            continue
+            f, actual = _open_regular(path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # nothing there: look at the next candidate
+        except _NotRegularFile:
+            raise SegmentFileError(
+                index, src.path, None, f"{name} is not a regular file", problem="not a regular file"
+            ) from None
+        except OSError as e:  # EACCES, ELOOP, EIO: something is there, but not readable
+            problem = f"cannot be opened ({e.strerror})"
+            raise SegmentFileError(
+                index, src.path, None, f"{name} {problem}", problem=problem
+            ) from None
+        size = actual if src.size is None else src.size
+        if size <= actual and (size == actual or src.growing):
+            return f, size, candidates[i:]
+        f.close()
         what = "fewer than the" if actual < size else "not the"
         raise SegmentFileError(
             index,
             src.path,
             actual,
-            f"{src.path.name} has {actual} bytes, {what} {size} its index row records",
+            f"{name} has {actual} bytes, {what} {size} its index row records",
+            problem="size differs from the index",
         )
-    raise SegmentFileError(index, src.path, None, f"{src.path.name} is not on disk")
+    problem = "not on disk"
+    raise SegmentFileError(index, src.path, None, f"{name} {problem}", problem=problem, gone=True)
+
+
+def _scan_source(index: int, src: ClipSource) -> tuple[FileLayout, tuple[Path, ...]]:
+    """The layout of the bytes the row vouches for, and where the file was found; raises
+    SegmentFileError as open_source does."""
+    f, size, paths = open_source(src, index)
+    with f:
+        return scan_open(f, size), paths
 
 
 class ClipPlan:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import struct
 import subprocess
@@ -352,3 +353,33 @@ def test_file_not_as_indexed_is_reported(h264: Segments, tmp_path: Path) -> None
         with pytest.raises(SegmentFileError) as err:
             plan_clip([ClipSource(p0, s0, p0.stat().st_size), source], 0, 60 * US)
         assert (err.value.index, err.value.actual_bytes) == (1, actual), source
+
+
+def test_path_that_is_not_a_readable_file_is_reported(h264: Segments, tmp_path: Path) -> None:
+    """A directory, a FIFO or an unopenable path where the file should be is not the
+    segment as indexed (damaged, not gone); a dangling symlink is a file gone. A FIFO
+    must not block the planner waiting for a writer."""
+    (p0, s0), (p1, s1) = h264[:2]
+    size = p1.stat().st_size
+    directory = tmp_path / "dir.mp4"
+    directory.mkdir()
+    fifo = tmp_path / "fifo.mp4"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop.mp4"
+    loop.symlink_to(loop.name)
+    dangling = tmp_path / "dangling.mp4"
+    dangling.symlink_to(tmp_path / "nowhere.mp4")
+    cases = {
+        directory: (False, "not a regular file"),
+        fifo: (False, "not a regular file"),
+        loop: (False, "cannot be opened (Too many levels of symbolic links)"),
+        dangling: (True, "not on disk"),
+    }
+    head = ClipSource(p0, s0, p0.stat().st_size)
+    for path, (gone, problem) in cases.items():
+        for growing in (False, True):
+            with pytest.raises(SegmentFileError) as err:
+                plan_clip([head, ClipSource(path, s1, size, growing=growing)], 0, 60 * US)
+            found = err.value
+            assert (found.index, found.actual_bytes, found.gone) == (1, None, gone), path
+            assert found.problem == problem, path

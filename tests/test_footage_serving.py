@@ -23,6 +23,7 @@ from index.runs import start_run
 from index.tokens import create_token
 from segmenter.boxes import scan_file
 from segmenter.paths import PART_SUFFIX, segment_path
+from surveil import serving
 from surveil.accounts import new_token
 from surveil.archive import mark_segment_missing
 from surveil.clock import FakeClock
@@ -456,9 +457,7 @@ async def test_clip_plays_around_a_path_that_is_not_the_file(archive: Archive, b
 
 
 @pytest.mark.parametrize("by", NOT_THE_FILE)
-async def test_segment_at_a_path_that_is_not_the_file_is_refused(
-    archive: Archive, by: str
-) -> None:
+async def test_segment_at_a_path_that_is_not_the_file_is_refused(archive: Archive, by: str) -> None:
     state, event, _ = NOT_THE_FILE[by]
     _replace_file(archive.file(0), by)
     url = f"/api/v1/segments/{archive.ids[0]}"
@@ -475,8 +474,6 @@ async def test_segment_at_a_path_that_is_not_the_file_is_refused(
 
 
 async def test_serving_service_answers_with_domain_errors(archive: Archive) -> None:
-    from surveil import serving
-
     now_us = T0 + 3600 * US
     seg = await archive.segment(0)
     opened = await serving.open_sealed_segment(archive.db, seg, archive.data_dir, now_us)
@@ -484,7 +481,11 @@ async def test_serving_service_answers_with_domain_errors(archive: Archive) -> N
         assert opened.size == archive.rows[0].bytes
         assert opened.file.read() == archive.file(0).read_bytes()
     clip = await serving.plan_playable_clip(
-        archive.db, archive.data_dir, "cam1", archive.rows[0].start_us, archive.rows[1].end_us,
+        archive.db,
+        archive.data_dir,
+        "cam1",
+        archive.rows[0].start_us,
+        archive.rows[1].end_us,
         now_us,
     )
     assert clip.origin_us == archive.rows[0].start_us

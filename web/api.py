@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from pathlib import Path, PurePosixPath
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,11 +13,11 @@ from index.cameras import get_camera, list_cameras
 from index.errors import CameraNotFound, SegmentNotFound
 from index.segments import count_in_state, get_segment, segments_overlapping
 from surveil.access_log import FootageAccess
-from surveil.archive import mark_segment_damaged, mark_segment_missing
+from surveil.serving import ServingError, open_sealed_segment
 from surveil.timefmt import iso_from_us
 from web.access import Forbidden, audit_access, principal, require_camera
 from web.errors import ApiError
-from web.files import SIZE_DIFFERS, sealed_etag, send_file
+from web.files import sealed_etag, send_file, serving_error
 from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, STATUS_KEY
 from web.openapi import openapi_document
 from web.params import optional_str, positive_id, reject_unknown, time_range_us
@@ -29,8 +27,6 @@ logger = logging.getLogger(__name__)
 
 HEALTH_DB_TIMEOUT_S = 5.0
 MAX_SEGMENTS = 10_000
-# Segments whose bytes are final and described by their sha256: the ones served.
-HASHED_STATES = frozenset({"sealed", "recovered"})
 
 
 async def health(request: web.Request) -> web.Response:
@@ -134,11 +130,11 @@ async def recordings(request: web.Request) -> web.Response:
 
 
 async def segment_file(request: web.Request) -> web.StreamResponse:
-    """One sealed segment's fMP4 bytes, with HTTP Range, once its size is checked.
+    """One sealed segment's fMP4 bytes, with HTTP Range, once its file is checked.
 
     The ETag derives from the size and SHA-256 recorded at the seal (web.files.sealed_etag):
-    the file is not re-hashed per request. A file gone or of another size is marked in the
-    index (missing, damaged: an alarm) and refused.
+    the file is not re-hashed per request. surveil.serving checks the file and marks one
+    gone or not as sealed (missing, damaged: an alarm); it is refused.
     """
     segment_id = positive_id(request.match_info["id"], "segment id")
     async with request.app[DB_KEY].read() as s:
@@ -149,34 +145,11 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
                 f"no segment with id {segment_id}", status=404, code="segment_not_found"
             ) from None
     await require_camera(request, segment.camera)
-    if segment.state == "open":
-        raise ApiError(
-            f"segment {segment_id} is still being written; "
-            "it can be fetched once it is sealed (within one segment length); "
-            "its clip plays the durable part now",
-            status=409,
-            code="segment_open",
-        )
-    path = segment_file_path(request.app[DATA_DIR_KEY], segment.path, segment_id)
-    gone = ApiError(
-        f"the file of segment {segment_id} is no longer on disk", status=410, code="segment_gone"
-    )
-    if segment.state == "missing":
-        raise gone
-    if segment.state not in HASHED_STATES:  # 'damaged'
-        raise _damaged(segment_id, "it is marked damaged")
     db, now_us = request.app[DB_KEY], request.app[CLOCK_KEY].now_us()
     try:
-        file = await asyncio.to_thread(open, path, "rb")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        await mark_segment_missing(db, segment, now_us)
-        raise gone from None
-    # Checked on the open file, which is what is sent even if the path changes meanwhile.
-    size = os.fstat(file.fileno()).st_size
-    if size != segment.bytes:
-        file.close()
-        await mark_segment_damaged(db, segment, size, now_us, SIZE_DIFFERS)
-        raise _damaged(segment_id, f"its file has {size} bytes, {segment.bytes} were sealed")
+        opened = await open_sealed_segment(db, segment, request.app[DATA_DIR_KEY], now_us)
+    except ServingError as e:
+        raise serving_error(e) from None
     access = FootageAccess(
         action="footage.segment",
         target=str(segment_id),
@@ -187,29 +160,12 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
     try:
         await audit_access(request, access, viewing=True)
     except BaseException:
-        file.close()
+        opened.file.close()
         raise
     etag = sealed_etag(segment.sha256 or "", segment.bytes)
     return await send_file(
-        request, file, size, etag, what=f"{segment.camera}: segment {segment_id}"
+        request, opened.file, opened.size, etag, what=f"{segment.camera}: segment {segment_id}"
     )
-
-
-def _damaged(segment_id: int, why: str) -> ApiError:
-    return ApiError(
-        f"segment {segment_id} is not served: {why}; `surveil verify` reports the archive",
-        status=409,
-        code="segment_damaged",
-    )
-
-
-def segment_file_path(data_dir: Path, relative: str, segment_id: int) -> Path:
-    rel = PurePosixPath(relative)
-    # The index is trusted, but a corrupt row must not turn into a read outside data_dir.
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-        logger.error("segment %d: path %r is not inside the data directory", segment_id, relative)
-        raise ApiError(f"segment {segment_id} has an invalid path in the index")
-    return data_dir.joinpath(*rel.parts)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -4,28 +4,23 @@ A clip never spans a gap: it is the first unbroken run of footage in the
 requested window (a reconnect changes codec parameters and timing; a missing or
 damaged segment is a hole). The lookup answer shows where the gaps are; the page
 asks for each stretch. The segment still being written plays up to its durable
-fragments. Every request plans the clip anew from the index, so a clip that grows
-gets a new ETag, and a file found gone or of the wrong size is marked in the index
-(missing, damaged) and the clip is planned around it.
+fragments. Every request plans the clip anew from the index (surveil.serving), so a
+clip that grows gets a new ETag, and a file found gone or not as indexed is marked in
+the index (missing, damaged) and the clip is planned around it.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from aiohttp import web
 
 from index.errors import ReceiptNotFound
 from index.records import ReceiptRecord
-from index.segments import segments_overlapping
-from segmenter.clip import ClipError, ClipPlan, ClipSource, SegmentFileError, plan_clip
 from surveil.access_log import FootageAccess
-from surveil.archive import mark_segment_damaged, mark_segment_missing
-from surveil.lookup import playable_runs, receipt_footage
+from surveil.lookup import receipt_footage
+from surveil.serving import ServingError, plan_playable_clip
 from web.access import audit_access, require_camera, require_counter
-from web.api import segment_file_path
 from web.errors import ApiError
-from web.files import SIZE_DIFFERS, send_bytes
+from web.files import send_bytes, serving_error
 from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, RECEIPTS_KEY
 from web.params import reject_unknown, time_range_us
 
@@ -90,7 +85,17 @@ async def _clip(
     """One unbroken run of the camera's playable footage in [start_us, end_us), as MP4."""
     if end_us - start_us > MAX_CLIP_US:
         raise ApiError("a clip may be at most 12 hours long", status=400, code="bad_request")
-    plan, origin_us = await _plan(request, camera, start_us, end_us)
+    try:
+        playable = await plan_playable_clip(
+            request.app[DB_KEY],
+            request.app[DATA_DIR_KEY],
+            camera,
+            start_us,
+            end_us,
+            request.app[CLOCK_KEY].now_us(),
+        )
+    except ServingError as e:
+        raise serving_error(e) from None
     access = FootageAccess(
         action="footage.clip",
         target=camera,
@@ -102,56 +107,9 @@ async def _clip(
     )
     # One row per viewing: the video element's Range requests and seeks are one access.
     await audit_access(request, access, viewing=True)
+    plan = playable.plan
     headers = {
-        "X-Clip-Start-Us": str(origin_us + plan.start_offset_us),
+        "X-Clip-Start-Us": str(playable.start_us),
         "X-Clip-Duration-Us": str(plan.duration_us),
     }
     return await send_bytes(request, plan.size, plan.read, plan.etag, headers, what=camera)
-
-
-async def _plan(
-    request: web.Request, camera: str, start_us: int, end_us: int
-) -> tuple[ClipPlan, int]:
-    """The clip's plan and the start of its first segment; the first unbroken stretch of
-    the window whose files are all as indexed."""
-    db = request.app[DB_KEY]
-    data_dir = request.app[DATA_DIR_KEY]
-    bad: set[int] = set()  # segments found gone or damaged by this request
-    while True:
-        async with db.read() as s:
-            segs = await segments_overlapping(s, camera, start_us, end_us)
-        runs = playable_runs(seg for seg in segs if seg.id not in bad)
-        if not runs:
-            raise ApiError(
-                f"camera {camera!r} has no playable footage between the given times",
-                status=404,
-                code="no_footage",
-            )
-        run = runs[0]
-        first = run[0]
-        sources = [
-            ClipSource(
-                segment_file_path(data_dir, seg.path, seg.id),
-                seg.start_us - first.start_us,
-                seg.bytes,
-                growing=seg.state == "open",
-            )
-            for seg in run
-        ]
-        try:
-            plan = await asyncio.to_thread(
-                plan_clip, sources, start_us - first.start_us, end_us - first.start_us
-            )
-        except SegmentFileError as e:
-            # Play around it, as around any hole; the index and the alarms learn of it.
-            seg = run[e.index]
-            bad.add(seg.id)
-            now_us = request.app[CLOCK_KEY].now_us()
-            if e.actual_bytes is None:
-                await mark_segment_missing(db, seg, now_us)
-            else:
-                await mark_segment_damaged(db, seg, e.actual_bytes, now_us, SIZE_DIFFERS)
-            continue
-        except ClipError as e:
-            raise ApiError(str(e), status=409, code="clip_unavailable") from None
-        return plan, first.start_us

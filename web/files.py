@@ -3,8 +3,9 @@
 One implementation for every footage download, so segments and clips answer Range and
 validators alike (docs/ref/api.md, "Range requests"):
 
-- only `bytes` ranges of GET are honoured; another unit, a malformed range set, or more
-  than one range is ignored and the whole body is sent (200), as RFC 9110 §14.2 allows;
+- only `bytes` ranges of GET are honoured; another unit, a malformed range set (a
+  number of more than 19 digits included), or more than one range is ignored and the
+  whole body is sent (200), as RFC 9110 §14.2 allows;
 - one satisfiable range gives 206 with `Content-Range`; an unsatisfiable one (it starts
   at or after the end, or is the suffix `-0`) gives 416 with `Content-Range: bytes */N`
   and the JSON error `range_not_satisfiable`;
@@ -28,16 +29,33 @@ from typing import BinaryIO
 from aiohttp import hdrs, web
 from aiohttp.helpers import ETAG_ANY, ETag
 
+from surveil.serving import (
+    ClipUnavailable,
+    InvalidSegmentPath,
+    NoFootage,
+    SegmentDamaged,
+    SegmentGone,
+    SegmentOpen,
+    ServingError,
+)
 from web.errors import ApiError
 
 logger = logging.getLogger(__name__)
 
 MP4 = "video/mp4"
 CHUNK = 256 * 1024
-_RANGE_SPEC = re.compile(r"([0-9]*)-([0-9]*)", re.ASCII)
-
-# The reason given to mark_segment_damaged for a file found with another size than sealed.
-SIZE_DIFFERS = "size differs from the index when served"
+# At most 19 digits a number: more than any body's size (and int() refuses more than
+# 4300 digits), so a longer one makes the range malformed, which is ignored.
+_RANGE_SPEC = re.compile(r"([0-9]{0,19})-([0-9]{0,19})", re.ASCII)
+# What each refusal of surveil.serving is in HTTP; the codes are the errors' own.
+_SERVING_STATUS: dict[type[ServingError], int] = {
+    SegmentOpen: 409,
+    SegmentDamaged: 409,
+    SegmentGone: 410,
+    NoFootage: 404,
+    ClipUnavailable: 409,
+    InvalidSegmentPath: 500,
+}
 # (offset, length) → that many bytes (fewer only if the source shrank); blocking.
 Reader = Callable[[int, int], bytes]
 
@@ -59,10 +77,16 @@ def range_not_satisfiable(size: int, detail: str) -> ApiError:
     )
 
 
+def serving_error(e: ServingError) -> ApiError:
+    """The API error for footage surveil.serving refuses (docs/ref/api.md, errors)."""
+    return ApiError(str(e), status=_SERVING_STATUS.get(type(e), 500), code=e.code)
+
+
 def parse_range(value: str, size: int) -> ByteRange | None:
     """The one range of a Range header value to send, or None to send the whole body.
 
-    None for a unit other than bytes, a malformed range set or more than one range;
+    None for a unit other than bytes, a malformed range set (a number of more than 19
+    digits included) or more than one range;
     raises the 416 ApiError when the range is not satisfiable.
     """
     unit, sep, spec = value.partition("=")

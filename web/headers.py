@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from aiohttp import hdrs, web
 
-from web.keys import CONTENT_ETAG_KEY
-
 API_PREFIX = "/api/"
 PAGE_CSP = (
     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -14,7 +12,7 @@ PAGE_CSP = (
 
 
 async def set_response_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Security headers on everything; no caching of API answers; content ETags."""
+    """Security headers on everything; no caching of API answers."""
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
@@ -29,6 +27,3 @@ async def set_response_headers(request: web.Request, response: web.StreamRespons
         headers.setdefault("X-Frame-Options", "DENY")
         if not request.path.startswith("/static/"):
             headers.setdefault(hdrs.CACHE_CONTROL, "no-store")
-    content_etag = response.get(CONTENT_ETAG_KEY)
-    if content_etag is not None:
-        response.etag = content_etag

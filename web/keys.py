@@ -65,7 +65,3 @@ def reconciler(app: web.Application) -> Callable[[], Awaitable[None]] | None:
 
 # Set by the auth middleware on every authenticated request.
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
-
-# A segment's sha256, applied as its ETag when the response is prepared (FileResponse
-# would otherwise stamp an mtime-based one).
-CONTENT_ETAG_KEY = web.ResponseKey("content_etag", str)
