@@ -32,6 +32,7 @@ _QUERY_SAFE: Final = "!$'()*+,:@/?"
 _LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _NUMERIC_HOST_RE = re.compile(r"[0-9.]+")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
+_ZONE_RE = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 def is_secret_param(name: str) -> bool:
@@ -52,13 +53,25 @@ def redact_url(text: str) -> str:
     return _QUERY_PARAM_RE.sub(_redact_param, out)
 
 
-def escape_controls(text: str) -> str:
-    """text with control characters other than newline and tab shown as escapes (\\x07,
-    \\x1b): a log line must not ring, recolour or rewrite the terminal it is read on."""
-    if not any(_is_control(c) and c not in "\n\t" for c in text):
+def is_control(c: str) -> bool:
+    """Whether c is a control character: C0 (NUL to U+001F, newline and tab included), DEL
+    or C1 (U+0080-U+009F).
+
+    The one control-character rule of surveil: camera URLs, log lines and the index's text
+    rule (index/text.py) all use it. It lives here, the lowest module of the two packages,
+    because index/ imports cameras/ (this module) and cameras/ must not import index/ back.
+    """
+    return ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
+
+
+def escape_controls(text: str, keep: str = "\n\t") -> str:
+    """text with control characters other than those in keep (newline and tab) shown as
+    escapes (\\x07, \\x1b): a log line must not ring, recolour or rewrite the terminal it
+    is read on."""
+    if not any(is_control(c) and c not in keep for c in text):
         return text
     return "".join(
-        c.encode("unicode_escape").decode("ascii") if _is_control(c) and c not in "\n\t" else c
+        c.encode("unicode_escape").decode("ascii") if is_control(c) and c not in keep else c
         for c in text
     )
 
@@ -98,17 +111,22 @@ def scrub(text: str, secrets: list[str]) -> str:
 # -- what a valid camera URL is ------------------------------------------------------------
 
 
-def _is_control(c: str) -> bool:
-    return ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
+# What valid_host accepts, for messages.
+HOST_RULE: Final = "a DNS name, an IPv4 address or a bracketed [IPv6] address"
 
 
-def _valid_host(host: str) -> bool:
+def valid_host(host: str) -> bool:
     """A DNS name (letters, digits, '-', '_' in dot-separated labels), an IPv4 address or a
-    bracketed IPv6 address."""
+    bracketed IPv6 address: the host of a camera URL, and the ONVIF host (which goes into
+    the device's SOAP URLs). No port, path, space or control character gets through."""
     if host.startswith("["):
         if not host.endswith("]"):
             return False
         inner = host[1:-1].replace("%25", "%")  # a zone id is percent-encoded in a URL
+        # ipaddress takes any zone id ('%a b', '%a?b'); RFC 6874 allows unreserved only.
+        _, pct, zone = inner.partition("%")
+        if pct and not _ZONE_RE.fullmatch(zone):
+            return False
         try:
             ipaddress.IPv6Address(inner)
         except ValueError:
@@ -131,7 +149,7 @@ def check_stream_url(url: str) -> None:
     The message never quotes the URL: a malformed one is where redaction cannot find the
     password, and it may hold control characters that would garble a log.
     """
-    if any(_is_control(c) for c in url):
+    if any(is_control(c) for c in url):
         raise ValueError("camera url contains a control character")
     scheme, sep, rest = url.partition("://")
     if not sep or not scheme:
@@ -155,7 +173,7 @@ def check_stream_url(url: str) -> None:
             raise ValueError(f"camera url host is an IPv6 address without [brackets]{hint}")
     if not host:
         raise ValueError(f"camera url has no host{hint}")
-    if not _valid_host(host):
+    if not valid_host(host):
         raise ValueError(f"camera url host is not a valid host name, IPv4 or [IPv6] address{hint}")
     if port and (not _PORT_RE.fullmatch(port) or not 1 <= int(port) <= 65535):
         raise ValueError(f"camera url port must be a number 1-65535{hint}")

@@ -18,11 +18,19 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cameras.urls import REDACTED, check_stream_url, redact_url, split_query_secrets
+from cameras.urls import (
+    HOST_RULE,
+    REDACTED,
+    check_stream_url,
+    redact_url,
+    split_query_secrets,
+    valid_host,
+)
 from index.counters import link_camera_counters
 from index.errors import CameraNotFound, Conflict, InvalidRecord
 from index.models import Camera, Counter
 from index.records import CameraRecord
+from index.text import check_text, text_problem
 
 # \Z, not $: "$" also matches before a final newline.
 CAMERA_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
@@ -99,6 +107,8 @@ def spec_of(record: CameraRecord) -> CameraSpec:
 
 
 async def _row(s: AsyncSession, name: str) -> Camera | None:
+    if text_problem(name) is not None:
+        return None  # never stored; and PostgreSQL would refuse the query (a NUL)
     return (await s.execute(select(Camera).where(Camera.name == name))).scalar_one_or_none()
 
 
@@ -196,14 +206,13 @@ def validate_spec(spec: CameraSpec) -> None:
         raise InvalidRecord(f"camera name {shown!r} must be {CAMERA_NAME_RULE}")
     if not spec.source_url.startswith(API_URL_SCHEMES):
         raise InvalidRecord("camera url must start with rtsp:// or rtsps://")
+    check_text(spec.source_url, "camera url")
     try:
         check_stream_url(spec.source_url)
     except ValueError as exc:
         raise InvalidRecord(str(exc)) from None
-    _, secrets, placeholder = split_query_secrets(urlsplit(spec.source_url).query)
-    if "@" in spec.source_url.split("//", 1)[1].split("/", 1)[0] or secrets:
-        # The caller moves credentials out of the URL; a slip must not reach the table.
-        raise InvalidRecord("camera url must not carry credentials here")
+    _check_no_credentials(spec.source_url)
+    _, _, placeholder = split_query_secrets(urlsplit(spec.source_url).query)
     if placeholder and spec.secret_enc is None:
         raise InvalidRecord(
             f"camera url has {REDACTED} in place of a password, but no password is set; "
@@ -211,10 +220,23 @@ def validate_spec(spec: CameraSpec) -> None:
         )
     if spec.username is not None and not 1 <= len(spec.username) <= 200:
         raise InvalidRecord("camera username must be 1-200 characters")
+    check_text(spec.username, "camera username")
+    check_text(spec.onvif_profile, "camera ONVIF profile")
     if spec.onvif_port is not None and not 1 <= spec.onvif_port <= 65535:
         raise InvalidRecord("ONVIF port must be 1-65535")
-    if spec.onvif_host is not None and not 1 <= len(spec.onvif_host) <= 255:
-        raise InvalidRecord("ONVIF host must be 1-255 characters")
+    if spec.onvif_host is not None and not (
+        len(spec.onvif_host) <= 255 and valid_host(spec.onvif_host)
+    ):
+        # It goes into the device's SOAP URLs: the host rule of camera URLs.
+        raise InvalidRecord(f"ONVIF host must be {HOST_RULE}, at most 255 characters")
+
+
+def _check_no_credentials(url: str) -> None:
+    """InvalidRecord if url carries userinfo or a secret query value (not ***): the caller
+    moves credentials out of the URL; a slip must not reach the table."""
+    _, secrets, _ = split_query_secrets(urlsplit(url).query)
+    if "@" in url.split("//", 1)[-1].split("/", 1)[0] or secrets:
+        raise InvalidRecord("camera url must not carry credentials here")
 
 
 async def _check_counters(s: AsyncSession, codes: Sequence[str]) -> None:
@@ -331,13 +353,14 @@ async def store_probe(
     row = await s.get(Camera, camera_id)
     if row is None:
         raise CameraNotFound(f"no camera with id {camera_id}")
+    moved = source_url if source_url != row.source_url else None
+    if moved is not None:
+        _check_no_credentials(moved)  # the same check as validate_spec's, before any change
     row.device_json = json.dumps(device, sort_keys=True)
     row.clock_offset_us = clock_offset_us
     row.probed_us = probed_us
-    if source_url is not None and source_url != row.source_url:
-        if "@" in source_url.split("//", 1)[-1].split("/", 1)[0]:
-            raise InvalidRecord("camera url must not carry credentials here")
-        row.source_url = source_url
+    if moved is not None:
+        row.source_url = moved
         row.updated_us = probed_us
     await s.flush()
     return _record(row)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from index.errors import CameraNotFound, Conflict, CounterNotFound, InvalidRecord
 from index.models import Camera, CameraCounter, Counter, Receipt
 from index.records import CounterRecord
+from index.text import check_text, text_problem
 
 COUNTER_CODE_MAX: Final = 32
 # \Z, not $: "$" also matches before a final newline, and "A01\n" would pass.
@@ -31,19 +32,9 @@ def validate_counter(code: str, name: str, site: str | None) -> None:
         raise InvalidRecord(f"counter name must be 1-{NAME_MAX} characters")
     if site is not None and len(site) > NAME_MAX:
         raise InvalidRecord(f"counter site must be at most {NAME_MAX} characters")
-    for what, text in (("name", name), ("site", site or "")):
-        if not is_plain_text(text):
-            raise InvalidRecord(
-                f"counter {what} must be one line of text, without control characters"
-            )
-
-
-def is_plain_text(text: str) -> bool:
-    """One line of text for a name shown on pages and in exports: no control characters
-    (NUL, newline, escape...) and no lone surrogates."""
-    return not any(
-        ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in text
-    )
+    # Shown on pages and in exports: one line of text.
+    check_text(name, "counter name")
+    check_text(site, "counter site")
 
 
 def _record(row: Counter) -> CounterRecord:
@@ -53,6 +44,8 @@ def _record(row: Counter) -> CounterRecord:
 
 
 async def _row(s: AsyncSession, code: str) -> Counter | None:
+    if text_problem(code) is not None:
+        return None  # never stored; and PostgreSQL would refuse the query (a NUL)
     return (await s.execute(select(Counter).where(Counter.code == code))).scalar_one_or_none()
 
 

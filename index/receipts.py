@@ -20,6 +20,7 @@ from index.errors import Conflict, CounterNotFound, InvalidRecord, ReceiptNotFou
 from index.holds import add_hold, set_receipt_hold_end
 from index.models import Counter, Receipt
 from index.records import ReceiptRecord
+from index.text import check_text
 
 # The outside names of a receipt's fields, as the API's JSON and the CSV import use them.
 RECEIPT_INPUT_FIELDS = (
@@ -138,10 +139,13 @@ def validate_receipt(rin: ReceiptIn, now_us: int, settings: ReceiptSettings) -> 
     validate_receipt_no(rin.receipt_no)
     if not rin.counter:
         raise InvalidRecord("counter must not be empty")
+    check_text(rin.counter, "counter")
     for name in ("case_no", "service", "handler"):
         value = getattr(rin, name)
         if value is not None and len(value) > TEXT_MAX:
             raise InvalidRecord(f"{name} is longer than {TEXT_MAX} characters")
+        # One line each, shown on the lookup page and in exports.
+        check_text(value, name)
     _validate_times(rin.accepted_us, rin.completed_us, now_us, settings)
 
 

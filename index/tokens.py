@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from index.errors import Conflict, RecordNotFound
 from index.models import ApiToken
 from index.records import TOKEN_ROLES, TokenRecord
+from index.text import check_text
 
 
 class TokenNotFound(RecordNotFound):
@@ -28,9 +29,11 @@ def _record(row: ApiToken) -> TokenRecord:
 async def create_token(
     s: AsyncSession, name: str, role: str, token_hash: str, now_us: int
 ) -> TokenRecord:
-    """Store a new token's hash; ValueError for an unknown role, Conflict for a reused hash."""
+    """Store a new token's hash; ValueError for an unknown role, InvalidRecord for a name
+    that is not one line of text, Conflict for a reused hash."""
     if role not in TOKEN_ROLES:
         raise ValueError(f"token role {role!r} is not one of {TOKEN_ROLES}")
+    check_text(name, "token name")  # shown in the token list and in audit rows
     taken = (await s.execute(select(ApiToken.id).where(ApiToken.token_hash == token_hash))).first()
     if taken is not None:
         raise Conflict("a token with this hash already exists")

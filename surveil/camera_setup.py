@@ -8,17 +8,20 @@ memory, on its way to PyAV or to an ONVIF request.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cameras.credentials import CredentialBox
 from cameras.onvif import DeviceProbe, OnvifDevice, OnvifNotSupported, strip_credentials
 from cameras.snapshot import keyframe_jpeg
 from cameras.urls import (
+    HOST_RULE,
+    REDACTED,
     check_stream_url,
     fill_query_secrets,
     has_query_placeholder,
     split_query_secrets,
+    valid_host,
     with_userinfo,
 )
 from index.records import CameraRecord
@@ -69,6 +72,24 @@ def split_credentials(url: str) -> SplitUrl:
         password=next(iter(found), None),
         placeholder=placeholder,
     )
+
+
+def stream_credentials(url: str, password: str | None, *, stored: bool) -> SplitUrl:
+    """A stream URL a person gave, with the password given beside it (None or '': none):
+    split_credentials, with the given password in place of the URL's.
+
+    *** in the query means "the camera's password goes here": ValueError unless there is
+    one, given, in the URL's userinfo, or stored already (stored: the camera has one).
+    The API and the pages both ask this, so they refuse the same URLs with the same words.
+    """
+    split = split_credentials(url)
+    password = password or split.password or None
+    if split.placeholder and password is None and not stored:
+        raise ValueError(
+            f"camera url has {REDACTED} in place of a password, but no password is given "
+            "or stored; give the password"
+        )
+    return replace(split, password=password)
 
 
 def device_stream_url(uri: str) -> str:
@@ -132,13 +153,24 @@ def device_json(probe: DeviceProbe) -> dict[str, object]:
     }
 
 
+ONVIF_HOST_RULE = f"ONVIF host must be {HOST_RULE}; give the port separately"
+
+
 @dataclass(frozen=True)
 class OnvifTarget:
+    """Where and as whom to reach an ONVIF device service. The host goes into its SOAP URLs
+    (http://HOST:PORT/onvif/...), messages and the index: construction refuses one that is
+    not a host (ValueError, never quoting it), whichever entry point it came from."""
+
     host: str
     port: int
     username: str
     password: str
     profile: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.host) > 255 or not valid_host(self.host):
+            raise ValueError(ONVIF_HOST_RULE)
 
 
 async def probe_onvif(target: OnvifTarget, timeout_s: float) -> DeviceProbe:
@@ -166,13 +198,18 @@ def onvif_target(record: CameraRecord, box: CredentialBox) -> OnvifTarget | None
     """How to reach an API camera's ONVIF service; None for a plain-URL camera."""
     if record.onvif_host is None:
         return None
-    return OnvifTarget(
-        host=record.onvif_host,
-        port=record.onvif_port or 80,
-        username=record.username or "",
-        password=camera_password(record, box),
-        profile=record.onvif_profile,
-    )
+    password = camera_password(record, box)
+    try:
+        return OnvifTarget(
+            host=record.onvif_host,
+            port=record.onvif_port or 80,
+            username=record.username or "",
+            password=password,
+            profile=record.onvif_profile,
+        )
+    except ValueError:
+        # A host stored before the index checked it: that camera's failure, not a crash.
+        raise OnvifNotSupported(f"stored {ONVIF_HOST_RULE}; change it") from None
 
 
 def chosen_profile(record: CameraRecord) -> dict[str, object] | None:

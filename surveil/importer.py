@@ -9,6 +9,7 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cameras.urls import escape_controls
 from index.counters import ensure_counter
 from index.db import Database
 from index.errors import Conflict, InvalidRecord, RecordNotFound
@@ -94,7 +95,9 @@ async def import_receipts_csv(cfg: Config, path: Path, out: Callable[[str], None
             await db.write(lambda s: _ensure_counters(s, cfg, clock.now_us()))
         # Row 1 is the header, so data rows are numbered as a spreadsheet shows them.
         for number, row in enumerate(rows, start=2):
-            receipt_no = (row.get("receipt_no") or "").strip() or "-"
+            # As the report shows it: a control character in the cell must not reach the
+            # terminal raw (the row's error says what is wrong with it).
+            receipt_no = escape_controls((row.get("receipt_no") or "").strip(), keep="") or "-"
             try:
                 rin = _row_to_receipt(row)
                 now_us = clock.now_us()

@@ -208,3 +208,21 @@ async def test_the_index_refuses_a_query_password_in_clear(db: Database, tmp_pat
     async with db.read() as s:
         dump = "\n".join(repr(tuple(r)) for r in await s.execute(text("SELECT * FROM cameras")))
     assert "Canary" not in dump and "password=***" in dump
+
+
+async def test_a_probe_result_with_a_query_password_is_refused_by_the_index(db: Database) -> None:
+    """store_probe (the ONVIF re-probe following a moved stream URI) checks credentials in the
+    URL as validate_spec does: userinfo and secret query values alike."""
+    from index.cameras import store_probe
+
+    record = await db.write(
+        lambda s: create_api_camera(s, CameraSpec(name="moved", source_url="rtsp://h/s"), 1)
+    )
+    for url in (QUERY_URL, "rtsp://u:p@h/s2", "rtsp://h/s3?Token=abc"):
+        with pytest.raises(InvalidRecord, match="must not carry credentials"):
+            await db.write(lambda s, url=url: store_probe(s, record.id, {}, None, 2, url))
+    async with db.read() as s:
+        dump = "\n".join(repr(tuple(r)) for r in await s.execute(text("SELECT * FROM cameras")))
+    assert "Canary" not in dump and "abc" not in dump and "rtsp://h/s'" in dump
+    moved = await db.write(lambda s: store_probe(s, record.id, {}, None, 3, "rtsp://h/new"))
+    assert moved.source_url == "rtsp://h/new"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,9 +24,9 @@ from cameras.urls import check_stream_url
 from index import receipts as receipt_queries
 from index.audit import list_audit
 from index.cameras import CameraSpec, create_api_camera, ensure_camera, get_camera
-from index.counters import ensure_counter, link_camera_counters
+from index.counters import ensure_counter, get_counter, link_camera_counters
 from index.db import Database
-from index.errors import InvalidRecord
+from index.errors import CameraNotFound, CounterNotFound, InvalidRecord
 from index.receipts import ReceiptSettings
 from index.records import AuditIn
 from index.tokens import create_token
@@ -525,3 +525,182 @@ def test_a_url_error_explains_a_raw_slash_in_the_password_without_quoting_it() -
     with pytest.raises(ValueError, match="percent-encode") as info:
         check_stream_url("rtsp://admin:se/cret@10.0.0.7/s")
     assert "se/cret" not in str(info.value) and "cret" not in str(info.value)
+
+
+# -- one text rule in the index, whatever the entry point (review of items 9/10) -------------
+
+
+@pytest.mark.parametrize(
+    ("field_name", "bad"),
+    [
+        ("handler", "Li\x00Lei"),
+        ("service", "pass\x07port"),
+        ("case_no", "C\x1b[31m1"),
+        ("handler", "Li\nLei"),
+        ("case_no", "C" + LONE),
+        ("counter", "A0\x001"),
+    ],
+    ids=["nul", "bell", "escape", "newline", "lone-surrogate", "nul-in-counter"],
+)
+async def test_record_receipt_refuses_nul_and_control_characters_in_its_text(
+    db: Database, field_name: str, bad: str
+) -> None:
+    """surveil.receipts.record_receipt (what the API and the CSV import call) applies the
+    text rule itself: SQLite stored a NUL, PostgreSQL raised DBAPIError."""
+    from surveil.accounts import SYSTEM_ACTOR
+    from surveil.receipts import record_receipt
+
+    await db.write(lambda s: ensure_counter(s, "A01", "Window 1", None, T0))
+    good = receipt_queries.ReceiptIn("R-9", "A01", us_from_iso(ACCEPTED), None, "C1", "s", "h")
+    rin = replace(good, **{field_name: bad})
+    with pytest.raises(InvalidRecord, match=field_name) as info:
+        await record_receipt(db, rin, SYSTEM_ACTOR, T0, ReceiptSettings())
+    assert bad not in str(info.value)
+    async with db.read() as s:
+        assert list(await s.execute(text("SELECT receipt_no FROM receipts"))) == []
+        assert await list_audit(s, action="receipt.create") == []
+    record, created = await record_receipt(db, good, SYSTEM_ACTOR, T0, ReceiptSettings())
+    assert created and record.handler == "h"
+
+
+async def test_the_index_refuses_bad_text_in_token_names_and_camera_fields(db: Database) -> None:
+    """Token names, camera usernames and ONVIF profiles follow the same rule in the index,
+    not only behind the web's door."""
+    bad_names = ["api\x00x", "api\x07x", "api\nx", "api" + LONE]
+    for i, name in enumerate(bad_names):
+        with pytest.raises(InvalidRecord, match="token name"):
+            await db.write(lambda s, n=name, i=i: create_token(s, n, "staff", f"{i:064x}", T0))
+    for spec in (
+        CameraSpec(name="c1", source_url="rtsp://127.0.0.1/s", username="u\x00"),
+        CameraSpec(name="c2", source_url="rtsp://127.0.0.1/s", username="u\x1b[2J"),
+        CameraSpec(name="c3", source_url="rtsp://127.0.0.1/s", onvif_profile="p\x00"),
+        CameraSpec(name="c4", source_url="rtsp://127.0.0.1/s/" + LONE),
+    ):
+        with pytest.raises(InvalidRecord, match="camera"):
+            await db.write(lambda s, spec=spec: create_api_camera(s, spec, T0))
+    async with db.read() as s:
+        assert list(await s.execute(text("SELECT name FROM api_tokens"))) == []
+        assert list(await s.execute(text("SELECT name FROM cameras"))) == []
+        # A lookup by such a name finds nothing (PostgreSQL refused the query: DBAPIError).
+        with pytest.raises(CounterNotFound):
+            await get_counter(s, "A0\x001")
+        with pytest.raises(CameraNotFound):
+            await get_camera(s, "c\x001")
+
+
+def test_one_control_character_rule_for_requests_names_and_urls() -> None:
+    """web.params, index.counters and cameras.urls had three rules; now there is one."""
+    from cameras.urls import escape_controls, is_control
+    from index.text import text_problem
+    from web import params
+
+    assert params.text_problem is text_problem
+    for code in [*range(0x00, 0xA1), 0x2028, 0x3000, 0xFEFF, 0x1F600]:
+        c = chr(code)
+        line = text_problem(f"a{c}b", one_line=True)
+        assert (line is not None) == is_control(c), hex(code)
+        assert (text_problem(f"a{c}b") is not None) == (c == NUL), hex(code)
+        if c not in "\n\t":
+            assert (escape_controls(c) != c) == is_control(c), hex(code)
+    assert text_problem("a" + LONE) is not None
+    assert text_problem("a" + LONE, one_line=True) is not None
+
+
+# -- ONVIF hosts -------------------------------------------------------------------------------
+
+BAD_ONVIF_HOSTS = {
+    "slash": "127.0.0.1/x",
+    "query": "127.0.0.1?x=1",
+    "fragment": "127.0.0.1#x",
+    "port-in-host": "127.0.0.1:8080",
+    "space": "127.0.0.1 x",
+    "bell": "127.0.0.1\x07",
+    "escape": "cam\x1b[31m.local",
+    "newline": "127.0.0.1\nx",
+    "bad-ipv6": "[::1",
+    "empty-label": "cam..local",
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_ONVIF_HOSTS.values()), ids=list(BAD_ONVIF_HOSTS))
+async def test_an_onvif_host_that_is_not_a_host_is_refused_wherever_it_enters(
+    site: Site, caplog: pytest.LogCaptureFixture, bad: str
+) -> None:
+    """onvif.host and the host form field go into SOAP URLs, messages and onvif_host: the
+    host rule of camera URLs applies (API, pages, index), before anything is probed."""
+    caplog.set_level(logging.DEBUG)
+    spec = CameraSpec(
+        name="ovcam", source_url="rtsp://127.0.0.1:9/s", onvif_host="127.0.0.1", onvif_port=9
+    )
+    await site.db.write(lambda s: create_api_camera(s, spec, T0))
+    before = await site.snapshot()
+    onvif = {"host": bad, "port": 9, "username": "operator", "password": "onvif-pass-1"}
+    for method, path, body in (
+        ("POST", "/api/v1/cameras", {"name": "onvif-bad", "onvif": onvif}),
+        ("POST", "/api/v1/cameras/probe", onvif),
+        ("PATCH", "/api/v1/cameras/ovcam", {"onvif": {"host": bad}}),
+    ):
+        status, answer = await site.send(method, path, body)
+        assert status == 400, (path, answer)
+        message = answer["error"]["message"]
+        assert "'onvif.host'" in message and _no_control(message), (path, message)
+        assert bad not in message
+    csrf = await _admin_session(site)
+    form = {"host": bad, "port": "9", "username": "operator", "csrf_token": csrf}
+    for path, extra in (
+        ("/cameras/probe", {}),
+        ("/cameras/add-onvif", {"name": "onvif-bad"}),
+        ("/cameras/ovcam/edit", {"enabled": "1"}),
+    ):
+        resp = await site.client.post(path, data={**form, **extra, "password": "onvif-pass-1"})
+        page = await resp.text()
+        assert resp.status == 400, (path, resp.status, page)
+        assert "host" in page
+        assert _no_control(page.replace("\n", "").replace("\r", "").replace("\t", "")), path
+    assert await site.snapshot() == before
+    bad_spec = CameraSpec(name="ovcam2", source_url="rtsp://127.0.0.1:9/s", onvif_host=bad)
+    with pytest.raises(InvalidRecord, match="ONVIF host"):
+        await site.db.write(lambda s: create_api_camera(s, bad_spec, T0))
+    assert _no_control(caplog.text.replace("\n", ""))
+
+
+# -- *** in a stream URL needs a password: one rule for the API and the pages ------------------
+
+PLACEHOLDER_URL = "rtsp://127.0.0.1:9/live?user=admin&pwd=***"
+
+
+async def test_a_password_placeholder_needs_a_password_alike_in_the_api_and_the_pages(
+    site: Site,
+) -> None:
+    from surveil.camera_setup import stream_credentials
+
+    before = await site.snapshot()
+    status, answer = await site.send(
+        "POST", "/api/v1/cameras", {"name": "ph-cam", "url": PLACEHOLDER_URL}
+    )
+    assert status == 400, answer
+    api_message = answer["error"]["message"]
+    status, answer = await site.send("POST", "/api/v1/cameras/probe", {"url": PLACEHOLDER_URL})
+    assert status == 400 and answer["error"]["message"] == api_message, answer
+    # apicam has no password stored: *** has nothing to stand for.
+    status, answer = await site.send("PATCH", "/api/v1/cameras/apicam", {"url": PLACEHOLDER_URL})
+    assert status == 400 and answer["error"]["message"] == api_message, answer
+    sentence = api_message.removeprefix("'url': ")
+    assert sentence != api_message and "give the password" in sentence
+    csrf = await _admin_session(site)
+    for path, form in (
+        ("/cameras/add-url", {"name": "ph-cam", "url": PLACEHOLDER_URL}),
+        ("/cameras/probe", {"url": PLACEHOLDER_URL}),
+        ("/cameras/apicam/edit", {"url": PLACEHOLDER_URL, "enabled": "1"}),
+    ):
+        resp = await site.client.post(path, data={**form, "csrf_token": csrf})
+        page = await resp.text()
+        assert resp.status == 400, (path, resp.status, page)
+        assert sentence.replace("*", "&#42;") in page or sentence in page, (path, page)
+    assert await site.snapshot() == before
+    # The one function both call: a password given beside the URL, or one stored, fills ***.
+    assert stream_credentials(PLACEHOLDER_URL, "pw", stored=False).password == "pw"
+    assert stream_credentials(PLACEHOLDER_URL, None, stored=True).password is None
+    assert stream_credentials("rtsp://u:p@127.0.0.1/s?pwd=***", None, stored=False).password == "p"
+    with pytest.raises(ValueError, match="give the password"):
+        stream_credentials(PLACEHOLDER_URL, "", stored=False)

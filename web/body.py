@@ -1,7 +1,8 @@
 """Strict parsing of JSON request bodies; every failure is a BadRequest naming the key.
 
-Every JSON body goes through :func:`json_object`, which applies the text rule of
-web/params.py (no NUL, no lone surrogate) to every key and string, however deep.
+Every JSON body goes through :func:`json_object`, which applies the index's text rule
+(index/text.py: no NUL, no lone surrogate) to every key and string, however deep, so that
+the 400 names the JSON path.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ async def json_object(request: web.Request, allowed: Collection[str]) -> dict[st
 
 
 def _check_strings(value: object, path: str) -> None:
-    """Apply the text rule (web/params.py) to every key and string in the body, naming the
+    """Apply the text rule (index/text.py) to every key and string in the body, naming the
     JSON path of the first offender: name, onvif.host, counters[0]."""
     if isinstance(value, str):
         check_text(value, repr(path))

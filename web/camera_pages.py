@@ -25,7 +25,7 @@ from multidict import MultiDictProxy
 from cameras.credentials import CredentialError
 from cameras.onvif import DeviceProbe
 from cameras.source import CameraError
-from cameras.urls import redact_url
+from cameras.urls import escape_controls, redact_url
 from index import cameras as camera_queries
 from index import counters as counter_queries
 from index import segments as segment_queries
@@ -43,6 +43,7 @@ from surveil.camera_setup import (
     probe_onvif,
     probe_onvif_with_snapshot,
     split_credentials,
+    stream_credentials,
 )
 from surveil.status import STORAGE_ALARMS
 from web.access import audit, audit_access, audit_entry
@@ -214,13 +215,23 @@ def _onvif_target(form: Mapping[str, Any]) -> OnvifTarget:
     host = _str(form, "host")
     if not host:
         raise FormError("host is required")
-    return OnvifTarget(
+    return _checked_target(
         host=host,
         port=_port(form),
         username=_str(form, "username", 200),
         password=_password(form),
         profile=_str(form, "profile", 64) or None,
     )
+
+
+def _checked_target(
+    host: str, port: int, username: str, password: str, profile: str | None
+) -> OnvifTarget:
+    """An OnvifTarget from form fields; FormError naming the host when it breaks the rule."""
+    try:
+        return OnvifTarget(host, port, username, password, profile)
+    except ValueError as exc:  # never quotes the host
+        raise FormError(f"host: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -232,19 +243,17 @@ class StreamFields:
 
 def _stream_fields(form: Mapping[str, Any], *, stored: bool = False) -> StreamFields:
     """The URL form's fields; credentials in the URL (userinfo or query) are moved out, and
-    *** in the query needs the password field unless one is stored (stored: editing)."""
+    *** in the query needs the password field unless one is stored (stored: the camera has
+    one); see camera_setup.stream_credentials."""
     raw = _str(form, "url", URL_MAX)
     if not raw.startswith(("rtsp://", "rtsps://")):
         # Never echo the URL: a malformed one is where redaction cannot find a password.
         raise FormError("the stream URL must start with rtsp:// or rtsps://")
     try:
-        split = split_credentials(raw)
+        split = stream_credentials(raw, _password(form), stored=stored)
     except ValueError as exc:
         raise FormError(str(exc)) from None
-    password = _password(form) or split.password or None
-    if split.placeholder and password is None and not stored:
-        raise FormError("the stream URL has *** in place of a password; give the password")
-    return StreamFields(split.url, _str(form, "username", 200) or split.username, password)
+    return StreamFields(split.url, _str(form, "username", 200) or split.username, split.password)
 
 
 def _data_url(jpeg: bytes) -> str:
@@ -413,7 +422,8 @@ def _refill(form: MultiDictProxy[Any]) -> CamerasForm:
     return CamerasForm(
         onvif={
             **(common if onvif else empty),
-            "host": str(form.get("host", ""))[:FIELD_MAX],
+            # Shown again as typed, but a control character as an escape (\x07).
+            "host": escape_controls(str(form.get("host", ""))[:FIELD_MAX], keep=""),
             "port": str(form.get("port", "80"))[:5],
             "profile": str(form.get("profile", ""))[:64],
         },
@@ -623,7 +633,7 @@ def _edited_spec(
             password=camera_password(record, control.credentials),
             profile=record.onvif_profile,
         )
-        target = OnvifTarget(
+        target = _checked_target(
             host=_str(form, "host") or old.host,
             port=_port(form, old.port),
             username=username,
@@ -631,7 +641,7 @@ def _edited_spec(
             profile=_str(form, "profile", 64) or None,
         )
         return spec, (None if target == old else target)
-    fields = _stream_fields(form, stored=True)
+    fields = _stream_fields(form, stored=record.secret_enc is not None)
     spec = replace(spec, source_url=fields.url, username=username or fields.username or None)
     if fields.password:
         spec = replace(spec, secret_enc=control.credentials.encrypt(fields.password))

@@ -50,7 +50,7 @@ from surveil.camera_setup import (
     device_stream_url,
     probe_onvif,
     probe_onvif_with_snapshot,
-    split_credentials,
+    stream_credentials,
 )
 from web.access import audit, audit_access, audit_entry, require_camera
 from web.body import json_object, optional_str, required_str
@@ -151,7 +151,7 @@ def _stream_url(
 
     A password in the URL's query (password=, pwd=, ...) is moved out like one in its
     userinfo; *** there means "the camera's password", which must then be given, or be
-    stored already (stored: the camera exists).
+    stored already (stored: the camera has one); see camera_setup.stream_credentials.
     """
     raw = body.get("url")
     if not isinstance(raw, str) or not raw:
@@ -162,14 +162,11 @@ def _stream_url(
         # Never echo the URL: a malformed one is where redaction cannot find a password.
         raise BadRequest("'url' must start with rtsp:// or rtsps://")
     try:
-        split = split_credentials(raw)
+        split = stream_credentials(raw, _password(body), stored=stored)
     except ValueError as exc:
         raise BadRequest(f"'url': {exc}") from None
     username = optional_str(body, "username") or split.username
-    password = _password(body) or split.password or None
-    if split.placeholder and password is None and not stored:
-        raise BadRequest("'url' has *** in place of a password; give the password")
-    return split.url, username, password
+    return split.url, username, split.password
 
 
 def _onvif_target(value: object, base: OnvifTarget | None = None) -> OnvifTarget:
@@ -196,7 +193,12 @@ def _onvif_target(value: object, base: OnvifTarget | None = None) -> OnvifTarget
     profile = base.profile if base else None
     if "profile" in value:
         profile = optional_str(value, "profile")
-    return OnvifTarget(host=host, port=port, username=username, password=password, profile=profile)
+    try:
+        return OnvifTarget(
+            host=host, port=port, username=username, password=password, profile=profile
+        )
+    except ValueError as exc:  # the host rule (never quotes the host)
+        raise BadRequest(f"'onvif.host': {exc}") from None
 
 
 async def _probe(control: CameraControl, target: OnvifTarget) -> DeviceProbe:
@@ -306,7 +308,7 @@ async def update_camera(request: web.Request) -> web.Response:
             spec = _onvif_spec(spec, target, probe, control, now_us)
     else:
         if "url" in body:
-            url, username, password = _stream_url(body, stored=True)
+            url, username, password = _stream_url(body, stored=record.secret_enc is not None)
             spec = replace(spec, source_url=url)
             if username is not None:
                 spec = replace(spec, username=username)

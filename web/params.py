@@ -1,8 +1,9 @@
 """Parsing of path and query parameters; every failure is a BadRequest naming the parameter.
 
-Also the one text rule of every request (:func:`text_problem`) and the middleware that
-applies it to the path, the query string and form bodies before any handler runs; JSON
-bodies get the same rule in web/body.py.
+Also the middleware that applies the index's text rule (:func:`index.text.text_problem`:
+no NUL, no lone surrogate) to the path, the query string and form bodies before any handler
+runs; JSON bodies get the same rule in web/body.py. The index applies the rule again to what
+it stores; here it only makes the 400 name the field.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import MultiMapping
 
+from index.text import text_problem
 from surveil.timefmt import us_from_iso
 from web.errors import BadRequest
 
@@ -86,24 +88,9 @@ def positive_id(text: str, what: str) -> int:
 # -- the text rule of every request -------------------------------------------------------
 
 
-def text_problem(value: str) -> str | None:
-    """What makes value unacceptable as text anywhere in a request, or None.
-
-    A lone surrogate (JSON allows the escape "\\ud800") is not Unicode: no database driver
-    can encode it. NUL ends strings in C (PostgreSQL refuses it, SQLite would store it and
-    tools would cut the value there), so it is refused in every string, not just names.
-    """
-    if "\x00" in value:
-        return "contains a NUL character (U+0000)"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "contains a lone surrogate (U+D800-U+DFFF), which is not valid Unicode"
-    return None
-
-
 def check_text(value: str, what: str) -> None:
-    """BadRequest naming `what` (never quoting the value) if value breaks the text rule."""
+    """BadRequest naming `what` (never quoting the value) if value breaks the index's text
+    rule for any string (index.text.text_problem); one-line fields are checked by the index."""
     problem = text_problem(value)
     if problem is not None:
         raise BadRequest(f"{what} {problem}")
