@@ -252,7 +252,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK if report.consistent else EXIT_FAILED
         if args.command == "token" and args.token_command == "create":
             cfg.data_dir.mkdir(parents=True, exist_ok=True)
-            token = asyncio.run(_create_token(cfg, args.name, args.role))
+            try:
+                token = asyncio.run(_create_token(cfg, args.name, args.role))
+            except (InvalidRecord, Conflict) as e:
+                print(f"surveil: {e}", file=sys.stderr)
+                return EXIT_FAILED
             print(f"created {args.role} token {args.name!r}; it is shown only now:")
             print(token)
             return EXIT_OK

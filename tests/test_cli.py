@@ -139,6 +139,15 @@ def test_token_create_rejects_an_unknown_role(tmp_path: Path) -> None:
     assert not (tmp_path / "index.sqlite3").exists()
 
 
+def test_token_create_refuses_a_control_character_in_the_name(tmp_path: Path) -> None:
+    done = surveil(
+        "token", "create", "--data", str(tmp_path), "--name", "a\x07b", "--role", "staff"
+    )
+    assert done.returncode == 1, done.stderr
+    assert "surveil: a token's name must be" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
 def test_token_create_needs_a_data_dir_or_config() -> None:
     done = surveil("token", "create", "--name", "x", "--role", "admin")
     assert done.returncode == 2
@@ -363,6 +372,49 @@ def test_receipts_import_reports_each_row(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[0] == "row 2: R-7: created"
 
 
+def test_receipts_import_reports_a_row_with_nul_or_control_characters_as_an_error(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The text rule is the index's: a NUL (stored on SQLite, a DBAPIError traceback on
+    PostgreSQL) or a control character in a cell fails that row only, on both backends."""
+    data = tmp_path / "data"
+    data.mkdir()
+    config = tmp_path / "surveil.toml"
+    config.write_text(
+        f'data_dir = "{data}"\ndatabase_url = "{database_url}"\n\n'
+        '[[counters]]\ncode = "A01"\nname = "Window 1"\n',
+        encoding="utf-8",
+    )
+    at = "2026-11-26T09:00:00+08:00"
+    csv_file = tmp_path / "receipts.csv"
+    csv_file.write_text(
+        "receipt_no,counter,accepted_at,completed_at,case_no,service,handler\n"
+        f"R-1,A01,{at},,C1,passport,wang\n"
+        f"R-2,A01,{at},,C2,passport,Li\x00Lei\n"
+        f"R-3,A01,{at},,C3,pass\x07port,li\n"
+        f"R-4,A01,{at},,C\x1b[31m4,passport,li\n"
+        f"R\x1b[2J5,A01,{at},,,,\n"
+        f"R-6,A0\x001,{at},,,,\n"
+        f"R-7,A01,{at},,C7,passport,zhao\n",
+        encoding="utf-8",
+    )
+    done = surveil("receipts", "import", "--config", str(config), str(csv_file))
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "row 2: R-1: created", lines
+    assert lines[1].startswith("row 3: R-2: error: ") and "handler" in lines[1], lines
+    assert lines[2].startswith("row 4: R-3: error: ") and "service" in lines[2], lines
+    assert lines[3].startswith("row 5: R-4: error: ") and "case_no" in lines[3], lines
+    assert lines[4].startswith("row 6: R\\x1b[2J5: error: ") and "receipt_no" in lines[4], lines
+    assert lines[5].startswith("row 7: R-6: error: ") and "counter" in lines[5], lines
+    assert lines[6] == "row 8: R-7: created", lines
+    assert lines[7] == "7 row(s): 2 created, 0 unchanged, 5 failed", lines
+    # The report is safe to read on a terminal: no raw control character reaches it.
+    assert not any(ord(c) < 0x20 and c != "\n" for c in done.stdout), done.stdout
+    assert asyncio.run(_receipt_numbers(data, database_url)) == ["R-1", "R-7"]
+
+
 def test_receipts_import_refuses_a_bad_header(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("number,counter,accepted_at\nR-1,A01,2026-11-26T01:00:00Z\n", encoding="utf-8")
@@ -386,12 +438,12 @@ async def _receipt_audit(data_dir: Path) -> list[tuple[str | None, str, str, obj
         await db.close()
 
 
-async def _receipt_numbers(data_dir: Path) -> list[str]:
+async def _receipt_numbers(data_dir: Path, database_url: str | None = None) -> list[str]:
     from sqlalchemy import select
 
     from index.models import Receipt
 
-    db = await Database.open(f"sqlite+aiosqlite:///{data_dir / 'index.sqlite3'}")
+    db = await Database.open(database_url or f"sqlite+aiosqlite:///{data_dir / 'index.sqlite3'}")
     try:
         async with db.read() as s:
             rows = await s.execute(select(Receipt.receipt_no).order_by(Receipt.receipt_no))
