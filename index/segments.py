@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -204,14 +204,24 @@ async def latest_segment(s: AsyncSession, camera_id: int) -> SegmentRecord | Non
     return None if found is None else _record(*found)
 
 
-async def known_paths(s: AsyncSession, paths: Sequence[str]) -> set[str]:
-    """Which of these segment paths have a row (any state)."""
+async def known_paths(
+    s: AsyncSession, paths: Sequence[str], states: Collection[str] | None = None
+) -> set[str]:
+    """Which of these segment paths have a row (in one of states, if given)."""
     found: set[str] = set()
     for i in range(0, len(paths), 500):  # stay under bind-parameter limits
         chunk = list(paths[i : i + 500])
-        result = await s.execute(select(Segment.path).where(Segment.path.in_(chunk)))
-        found.update(result.scalars())
+        stmt = select(Segment.path).where(Segment.path.in_(chunk))
+        if states is not None:
+            stmt = stmt.where(Segment.state.in_(list(states)))
+        found.update((await s.execute(stmt)).scalars())
     return found
+
+
+async def segment_by_path(s: AsyncSession, path: str) -> SegmentRecord | None:
+    """The segment whose file is path (relative to data_dir), or None."""
+    found = (await s.execute(_with_camera().where(Segment.path == path))).first()
+    return None if found is None else _record(*found)
 
 
 async def segment_by_run_sequence(

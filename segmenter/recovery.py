@@ -1,24 +1,30 @@
-"""Startup recovery of segment files torn by a crash.
+"""Startup recovery of segment files torn by a crash: the file half of it.
 
-Rules (docs/design/recording.md): an unsealed file (NAME.part) is truncated
-to its last complete fragment, re-hashed, sealed and reported as recovered;
-complete fragments are never thrown away. A file with no complete fragment
-is moved into quarantine/ and reported, never silently deleted. This module
-only touches files; the caller records what it reports in the index.
+Rules (docs/design/recording.md): an unsealed file (NAME.part) is examined
+without being changed (examine_part); one that cannot be a torn segment (not a
+regular file, not a segment name, no complete fragment) is moved into
+quarantine/, never silently deleted. Whether a torn segment is ours is the
+index's question (surveil/archive.py); one that is is truncated to its last
+complete fragment and sealed under its final name, never over another file
+(seal_torn); complete fragments are never thrown away. This module only
+touches files; the caller records what it reports in the index.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import mmap
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from segmenter.boxes import FileLayout, scan_file
 from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, SegmentName, parse_segment_path
-from segmenter.storage import Sealed, fsync_dir, hash_file, make_dirs_durable
+from segmenter.storage import Sealed, fsync_dir, make_dirs_durable
 
 logger = logging.getLogger(__name__)
 US = 1_000_000
@@ -112,18 +118,77 @@ def read_init(path: Path, length: int) -> bytes | None:
 
 
 def find_part_files(data_dir: Path) -> list[Path]:
+    """Every entry named *.part under data_dir but in quarantine/, files or not."""
     quarantine = data_dir / QUARANTINE_DIR
     return sorted(p for p in data_dir.rglob(f"*{PART_SUFFIX}") if quarantine not in p.parents)
 
 
-def recover_part_file(data_dir: Path, part: Path) -> RecoveredSegment | QuarantinedFile:
+@dataclass(frozen=True)
+class TornFile:
+    """A .part file as found, unchanged: what its name says and how much of it is whole."""
+
+    path: Path  # the .part file
+    rel_path: str  # its final (sealed) path, relative to data_dir
+    name: SegmentName
+    layout: FileLayout
+    kept: Sealed  # size and SHA-256 of its complete fragments: what sealing it keeps
+    whole: Sealed  # size and SHA-256 of the file as it is (torn tail and all)
+
+
+def examine_part(data_dir: Path, part: Path) -> TornFile | QuarantinedFile:
+    """Lay out and hash a .part file without changing it; quarantine one that cannot be
+    a torn segment (not a regular file, not a segment name, no complete fragment)."""
     rel_part = part.relative_to(data_dir).as_posix()
+    # lstat: a symlink is never followed, or sealing would cut the file it points to.
+    if not stat.S_ISREG(os.lstat(part).st_mode):
+        return quarantine_file(data_dir, part, 0, "not a regular file")
     layout, size = scan_path(part)
     name = parse_segment_path(rel_part)
     if not layout.fragments or name is None:
         reason = "no complete fragment" if name else "not a segment file name"
         return quarantine_file(data_dir, part, size, reason)
-    truncated = size - layout.complete_end
+    kept, whole = _hash_prefix(part, layout.complete_end)
+    return TornFile(
+        path=part,
+        rel_path=rel_part.removesuffix(PART_SUFFIX),
+        name=name,
+        layout=layout,
+        kept=kept,
+        whole=whole,
+    )
+
+
+def _hash_prefix(path: Path, length: int, chunk: int = 1 << 20) -> tuple[Sealed, Sealed]:
+    """The size and SHA-256 of the first length bytes and of the whole file, in one read."""
+    h = hashlib.sha256()
+    size = 0
+    prefix: Sealed | None = None
+    with open(path, "rb") as f:
+        while True:
+            if prefix is None and size == length:
+                prefix = Sealed(size, h.hexdigest())
+            block = f.read(chunk if prefix is not None else min(chunk, length - size))
+            if not block:
+                break
+            h.update(block)
+            size += len(block)
+    whole = Sealed(size, h.hexdigest())
+    return prefix or whole, whole
+
+
+def seal_torn(data_dir: Path, torn: TornFile) -> RecoveredSegment | QuarantinedFile:
+    """Cut a torn segment to its last complete fragment and seal it under its final name.
+
+    If that name is taken by another file, the .part is quarantined instead: a rename
+    would silently replace a file that may be sealed evidence.
+    """
+    part, layout = torn.path, torn.layout
+    final = part.with_name(part.name.removesuffix(PART_SUFFIX))
+    taken = f"a file named {final.name} already exists"
+    linked = _same_file(part, final)  # this very seal was cut short after its link
+    if os.path.lexists(final) and not linked:
+        return quarantine_file(data_dir, part, torn.whole.bytes, taken)
+    truncated = torn.whole.bytes - layout.complete_end
     if truncated:
         with open(part, "r+b") as f:
             f.truncate(layout.complete_end)
@@ -135,21 +200,43 @@ def recover_part_file(data_dir: Path, part: Path) -> RecoveredSegment | Quaranti
             os.fsync(fd)
         finally:
             os.close(fd)
-    sealed = hash_file(part)
-    final = part.with_name(part.name.removesuffix(PART_SUFFIX))
-    os.rename(part, final)
+    if not linked:
+        try:
+            # link() never replaces an existing name, where rename() would: link, then
+            # drop the .part name. A crash between the two leaves two names of one
+            # file, which the next start recognises (_same_file) and finishes.
+            os.link(part, final, follow_symlinks=False)
+        except FileExistsError:
+            return quarantine_file(data_dir, part, torn.whole.bytes, taken)
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+                raise
+            # A filesystem without hard links: check, then rename. Recovery runs before
+            # any recorder starts, so nothing of ours can take the name in between.
+            if os.path.lexists(final):
+                return quarantine_file(data_dir, part, torn.whole.bytes, taken)
+            os.rename(part, final)
+    if os.path.lexists(part):
+        os.unlink(part)  # not a deletion: the same bytes stay under the final name
     fsync_dir(final.parent)
     logger.warning(
         "%s: recovered %s: kept %d complete fragments (%d bytes), cut %d torn bytes",
-        name.camera,
-        rel_part,
+        torn.name.camera,
+        part.relative_to(data_dir).as_posix(),
         len(layout.fragments),
-        sealed.bytes,
+        torn.kept.bytes,
         truncated,
     )
-    return segment_record(
-        final.relative_to(data_dir).as_posix(), name, sealed, layout, truncated_bytes=truncated
-    )
+    return segment_record(torn.rel_path, torn.name, torn.kept, layout, truncated_bytes=truncated)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether a and b are two names of one file (never following a symlink)."""
+    try:
+        sa, sb = os.lstat(a), os.lstat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def segment_record(
@@ -180,7 +267,7 @@ def quarantine_file(data_dir: Path, path: Path, size: int, reason: str) -> Quara
     target_dir = make_dirs_durable(data_dir, Path(QUARANTINE_DIR) / rel.parent)
     target = target_dir / rel.name
     n = 0
-    while target.exists():
+    while os.path.lexists(target):
         # rename() would silently replace an earlier quarantined file: a deletion.
         n += 1
         target = target_dir / f"{rel.name}.{n}"
@@ -194,8 +281,3 @@ def quarantine_file(data_dir: Path, path: Path, size: int, reason: str) -> Quara
         bytes=size,
         reason=reason,
     )
-
-
-def recover_data_dir(data_dir: Path) -> list[RecoveredSegment | QuarantinedFile]:
-    """Recover every unsealed segment file under data_dir."""
-    return [recover_part_file(data_dir, p) for p in find_part_files(data_dir)]

@@ -15,6 +15,8 @@ import contextlib
 import dataclasses
 import logging
 import os
+import stat
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -23,17 +25,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from index import cameras, events, runs, segments
 from index.db import Database
-from index.errors import CameraNotFound, Conflict
+from index.errors import CameraNotFound
 from index.records import SegmentFileRef, SegmentRecord, SegmentRow
 from segmenter.boxes import FileLayout
 from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path, segment_path
 from segmenter.recovery import (
     QuarantinedFile,
     RecoveredSegment,
+    TornFile,
+    examine_part,
+    find_part_files,
     quarantine_file,
     read_init,
-    recover_data_dir,
     scan_path,
+    seal_torn,
     segment_record,
     summarize,
     summarize_file,
@@ -53,6 +58,8 @@ STARTUP_CHECK_US: Final = 24 * 3600 * 1_000_000
 FIT_TOLERANCE_US: Final = 1_000
 _PAGE: Final = 1000
 _CHECK_PAGE: Final = 5000
+# File names looked up in the index at a time by verify.
+_NAME_BATCH: Final = 500
 # States whose end_us is the exact cut, not just what had been fsynced.
 _CUT_END_STATES: Final = frozenset({"sealed", "damaged"})
 
@@ -65,28 +72,21 @@ class RecoveryReport:
     missing: list[str] = field(default_factory=list)  # rows whose file is gone
     damaged: list[str] = field(default_factory=list)  # rows whose file has another size
     reindexed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # files recovery could not deal with
     runs_closed: int = 0
-
-
-async def _camera_id(s: AsyncSession, name: str, now_us: int) -> int:
-    try:
-        return (await cameras.get_camera(s, name)).id
-    except CameraNotFound:
-        # Footage of a camera no longer configured is still evidence.
-        return (await cameras.ensure_camera(s, name, "", [], False, now_us)).id
 
 
 async def recover_archive(db: Database, data_dir: Path, clock: Clock) -> RecoveryReport:
     """Bring files and index back to a consistent state after any stop."""
     report = RecoveryReport()
     now = clock.now_us()
-    for item in recover_data_dir(data_dir):
-        if isinstance(item, RecoveredSegment):
-            await db.write(lambda s, it=item: _index_recovered(s, it, now))  # type: ignore[misc]
-            report.recovered.append(item.rel_path)
-        else:
-            await db.write(lambda s, it=item: _index_quarantined(s, it, now))  # type: ignore[misc]
-            report.quarantined.append(item.moved_to)
+    # Torn files the index has no open row for: adopted with the sealed orphans, by
+    # the same rule, once the open rows are settled (their neighbours).
+    rowless: list[TornFile] = []
+    for part in find_part_files(data_dir):
+        await _guarded(
+            db, data_dir, part, now, report, _recover_part(db, data_dir, part, now, report, rowless)
+        )
 
     async with db.read() as s:
         still_open = await segments.segments_in_state(s, "open")
@@ -100,7 +100,7 @@ async def recover_archive(db: Database, data_dir: Path, clock: Clock) -> Recover
             await db.write(lambda s, sg=seg: _mark_missing(s, sg, now))  # type: ignore[misc]
             report.missing.append(seg.path)
 
-    await _adopt_orphans(db, data_dir, now, set(report.recovered), report)
+    await _adopt_orphans(db, data_dir, now, rowless, report)
     await _check_recent_files(db, data_dir, now, report)
 
     async with db.read() as s:
@@ -115,19 +115,96 @@ async def recover_archive(db: Database, data_dir: Path, clock: Clock) -> Recover
         or report.missing
         or report.damaged
         or report.reindexed
+        or report.failed
     ):
         logger.warning(
             "recovery: %d recovered, %d quarantined, %d sealed late, %d missing, "
-            "%d damaged, %d re-indexed, %d runs closed",
+            "%d damaged, %d re-indexed, %d failed, %d runs closed",
             len(report.recovered),
             len(report.quarantined),
             len(report.sealed_late),
             len(report.missing),
             len(report.damaged),
             len(report.reindexed),
+            len(report.failed),
             report.runs_closed,
         )
     return report
+
+
+async def _guarded(
+    db: Database,
+    data_dir: Path,
+    path: Path,
+    now: int,
+    report: RecoveryReport,
+    work: Coroutine[object, object, None],
+) -> None:
+    """Run one file's recovery; whatever goes wrong with it, go on with the next.
+
+    One bad file must not keep the service from starting (and recording): it is left
+    where it is, logged, and recorded with an event 'recovery_failed'.
+    """
+    rel = path.relative_to(data_dir).as_posix()
+    try:
+        await work
+    except Exception as exc:
+        logger.exception("recovery: cannot recover %s; left where it is", rel)
+        report.failed.append(rel)
+        detail = {"path": rel, "error": f"{type(exc).__name__}: {exc}"}
+        try:
+            await db.write(lambda s: events.add_event(s, "recovery_failed", now, detail=detail))
+        except Exception:
+            logger.exception("recovery: cannot record that %s was not recovered", rel)
+
+
+async def _recover_part(
+    db: Database,
+    data_dir: Path,
+    part: Path,
+    now: int,
+    report: RecoveryReport,
+    rowless: list[TornFile],
+) -> None:
+    """Seal a torn file whose open row names it; set aside one without such a row."""
+    found = await asyncio.to_thread(examine_part, data_dir, part)
+    if isinstance(found, QuarantinedFile):
+        await _record_quarantined(db, found, now, report)
+        return
+    async with db.read() as s:
+        row = await segments.segment_by_path(s, found.rel_path)
+    named = (found.name.run_id, found.name.sequence)
+    if row is None or row.state != "open" or (row.run_id, row.sequence) != named:
+        # Not the normal crash case: ours only if provably so (_adopt_orphans).
+        rowless.append(found)
+        return
+    await _adopt_torn(db, data_dir, found, row.camera_id, now, report)
+
+
+async def _adopt_torn(
+    db: Database, data_dir: Path, torn: TornFile, camera_id: int, now: int, report: RecoveryReport
+) -> bool:
+    """Seal a torn file that is ours and index it as recovered; False if its final name
+    was taken (then it is quarantined)."""
+    item = await asyncio.to_thread(seal_torn, data_dir, torn)
+    if isinstance(item, QuarantinedFile):
+        await _record_quarantined(db, item, now, report, sha256=torn.whole.sha256)
+        return False
+    await db.write(lambda s: _index_recovered(s, item, camera_id, now))
+    report.recovered.append(item.rel_path)
+    return True
+
+
+async def _record_quarantined(
+    db: Database,
+    item: QuarantinedFile,
+    now: int,
+    report: RecoveryReport,
+    *,
+    sha256: str | None = None,
+) -> None:
+    await db.write(lambda s: _index_quarantined(s, item, now, sha256=sha256))
+    report.quarantined.append(item.moved_to)
 
 
 # -- marking what the archive lost -----------------------------------------------
@@ -146,18 +223,24 @@ async def mark_segment_missing(db: Database, seg: SegmentRecord, now_us: int) ->
         if current.state == "missing" or current.state not in _FINAL_STATES:
             return False
         await segments.set_segment_state(s, seg.id, "missing")
-        await events.add_event(
-            s,
-            "segment_missing",
-            now_us,
-            camera_id=current.camera_id,
-            segment_id=current.id,
-            detail={"path": current.path, "bytes": current.bytes, "was": current.state},
-        )
+        await _missing_event(s, current, now_us)
         return True
 
     if await db.write(apply):
         logger.error("%s: segment file %s is missing", seg.camera, seg.path)
+
+
+async def _missing_event(s: AsyncSession, seg: SegmentRecord, now_us: int) -> None:
+    """Event 'segment_missing', the one shape whoever marks it: path, recorded bytes, and
+    the state before (verify restores a sealed or recovered one if the file comes back)."""
+    await events.add_event(
+        s,
+        "segment_missing",
+        now_us,
+        camera_id=seg.camera_id,
+        segment_id=seg.id,
+        detail={"path": seg.path, "bytes": seg.bytes, "was": seg.state},
+    )
 
 
 async def mark_segment_damaged(
@@ -200,50 +283,19 @@ async def mark_segment_damaged(
         )
 
 
-async def _run_of(s: AsyncSession, camera_id: int, it: RecoveredSegment) -> int | None:
-    """The run to index a recovered file under; None if there is none to be had."""
-    if any(r.id == it.run_id for r in await runs.runs_for_camera(s, camera_id)):
-        return it.run_id
-    # The index does not know the run named in the file (a camera new to this
-    # index, or an index restored from an older copy): the row needs a real run,
-    # so file the footage under a new one that is already over.
-    try:
-        run_id = await runs.start_run(s, camera_id, it.start_us, "recovered")
-    except Conflict:
-        return None  # the camera has an open run; it must not gain a second one
-    await runs.end_run(s, run_id, it.start_us + it.media.duration_us, "recovered")
-    return run_id
-
-
 async def _index_recovered(
     s: AsyncSession,
     it: RecoveredSegment,
+    camera_id: int,
     now: int,
     *,
     state: str = "recovered",
     kind: str = "segment_recovered",
 ) -> None:
-    camera_id = await _camera_id(s, it.camera, now)
-    run_id = await _run_of(s, camera_id, it)
-    if run_id is None:
-        logger.error(
-            "%s: recovered %s but cannot index it: run %d is unknown and the camera "
-            "has an open run",
-            it.camera,
-            it.rel_path,
-            it.run_id,
-        )
-        await events.add_event(
-            s,
-            "segment_unindexed",
-            now,
-            camera_id=camera_id,
-            detail={"path": it.rel_path, "bytes": it.bytes, "sha256": it.sha256},
-        )
-        return
+    """The row of a file recovery sealed or found sealed, in its (existing) run."""
     row = SegmentRow(
         camera_id=camera_id,
-        run_id=run_id,
+        run_id=it.run_id,
         sequence=it.sequence,
         path=it.rel_path,
         start_us=it.start_us,
@@ -260,7 +312,7 @@ async def _index_recovered(
         created_us=now,
         sealed_us=now,
     )
-    prior = await segments.segment_by_run_sequence(s, run_id, it.sequence)
+    prior = await segments.segment_by_run_sequence(s, it.run_id, it.sequence)
     if prior is not None:
         # Keep the time provenance the recorder noted when the segment opened.
         row = dataclasses.replace(
@@ -299,62 +351,122 @@ def _recent_segment_files(data_dir: Path, days: int = 2) -> dict[str, list[Path]
 
 
 async def _adopt_orphans(
-    db: Database, data_dir: Path, now: int, handled: set[str], report: RecoveryReport
+    db: Database, data_dir: Path, now: int, torn: list[TornFile], report: RecoveryReport
 ) -> None:
-    """Index sealed files that never got a row, if provably ours; quarantine the rest.
+    """Index files without a row if provably ours; quarantine the rest.
 
-    A crash between the seal's rename and its index write leaves such a file; so
-    does someone copying a file in. Only the newest day directories are scanned:
-    an orphan can only be as old as the last crash, and a full scan would make
-    startup grow with the archive. Older ones are reported by verify.
+    Sealed ones: a crash between the seal's rename and its index write leaves one;
+    torn ones (.part): a crash before a segment's first row write (at its first
+    durable fragment, or at the seal with fsync = "segment") leaves one. So does
+    someone copying a file in. Only the newest day directories are scanned for sealed
+    ones: an orphan can only be as old as the last crash, and a full scan would make
+    startup grow with the archive. Older ones are reported by verify. Each camera's
+    are taken in name (start time) order, so consecutive orphans of a run are
+    adopted in turn.
     """
-    for camera, files in _recent_segment_files(data_dir).items():
+    sealed_files = _recent_segment_files(data_dir)
+    torn_files: dict[str, list[TornFile]] = {}
+    for t in torn:
+        torn_files.setdefault(t.rel_path.split("/", 1)[0], []).append(t)
+    for camera in sorted(sealed_files.keys() | torn_files.keys()):
+        files = sealed_files.get(camera, [])
         rels = [f.relative_to(data_dir).as_posix() for f in files]
         async with db.read() as s:
             known = await segments.known_paths(s, rels)
-        for path, rel in zip(files, rels, strict=True):
-            name = parse_segment_path(rel)
-            if name is None or rel in known or rel in handled:
-                continue  # a name that is not a segment's: verify reports it
-            sealed = hash_file(path)
-            layout, _ = scan_path(path)
-            async with db.read() as s:
-                why = await _not_ours(s, data_dir, path, rel, layout, sealed)
-            if why is None:
-                item = segment_record(rel, name, sealed, layout)
-                await db.write(
-                    lambda s, it=item: _index_recovered(  # type: ignore[misc]
-                        s, it, now, state="sealed", kind="segment_reindexed"
-                    )
-                )
-                logger.warning("%s: indexed %s, a sealed file that had no row", camera, rel)
-                report.reindexed.append(rel)
-                continue
-            logger.error("%s: %s has no row and is not provably ours: %s", camera, rel, why)
-            moved = quarantine_file(data_dir, path, sealed.bytes, why)
-            await db.write(
-                lambda s, q=moved, h=sealed.sha256: _index_quarantined(  # type: ignore[misc]
-                    s, q, now, sha256=h
-                )
+        # A torn file before a sealed one of its name: if both are the very same file
+        # (a recovery cut short between link and unlink), sealing the torn one ends it.
+        queue: list[tuple[str, int, Path | TornFile]] = [
+            (t.rel_path, 0, t) for t in torn_files.get(camera, [])
+        ]
+        queue += [(rel, 1, f) for rel, f in zip(rels, files, strict=True) if rel not in known]
+        queue.sort(key=lambda c: (c[0], c[1]))
+        adopted: set[str] = set()
+        for rel, _, item in queue:
+            if rel in adopted:
+                continue  # sealed just now, from its .part
+            path = item.path if isinstance(item, TornFile) else item
+            await _guarded(
+                db,
+                data_dir,
+                path,
+                now,
+                report,
+                _adopt_orphan(db, data_dir, rel, item, now, report, adopted),
             )
-            report.quarantined.append(moved.moved_to)
+
+
+async def _adopt_orphan(
+    db: Database,
+    data_dir: Path,
+    rel: str,
+    item: Path | TornFile,
+    now: int,
+    report: RecoveryReport,
+    adopted: set[str],
+) -> None:
+    """Index one file without a row if it is provably ours, else quarantine it."""
+    path = item.path if isinstance(item, TornFile) else item
+    name = parse_segment_path(rel)
+    if name is None:
+        return  # a name that is not a segment's: verify reports it
+    whole: Sealed | None = None
+    if isinstance(item, TornFile):
+        layout, kept, whole = item.layout, item.kept, item.whole
+        async with db.read() as s:
+            why = await _not_ours(s, data_dir, path, rel, layout, kept.sha256, torn_ok=True)
+    else:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            why = "not a regular file"  # never hash what a symlink points to
+        else:
+            whole = kept = await asyncio.to_thread(hash_file, path)
+            layout, _ = await asyncio.to_thread(scan_path, path)
+            async with db.read() as s:
+                why = await _not_ours(s, data_dir, path, rel, layout, kept.sha256)
+    if why is not None:
+        logger.error("%s: %s has no row and is not provably ours: %s", name.camera, rel, why)
+        size = whole.bytes if whole else 0
+        moved = await asyncio.to_thread(quarantine_file, data_dir, path, size, why)
+        await _record_quarantined(db, moved, now, report, sha256=whole.sha256 if whole else None)
+        return
+    async with db.read() as s:
+        camera_id = (await cameras.get_camera(s, name.camera)).id
+    if isinstance(item, TornFile):
+        if await _adopt_torn(db, data_dir, item, camera_id, now, report):
+            adopted.add(rel)
+        return
+    found = segment_record(rel, name, kept, layout)
+    await db.write(
+        lambda s: _index_recovered(
+            s, found, camera_id, now, state="sealed", kind="segment_reindexed"
+        )
+    )
+    logger.warning("%s: indexed %s, a sealed file that had no row", name.camera, rel)
+    report.reindexed.append(rel)
 
 
 async def _not_ours(
-    s: AsyncSession, data_dir: Path, path: Path, rel: str, layout: FileLayout, sealed: Sealed
+    s: AsyncSession,
+    data_dir: Path,
+    path: Path,
+    rel: str,
+    layout: FileLayout,
+    sha256: str,
+    *,
+    torn_ok: bool = False,
 ) -> str | None:
-    """None if a sealed file without a row is provably a segment we wrote; else why not.
+    """None if a file without a row is provably a segment we wrote; else why not.
 
     The rule (docs/design/recording.md, "Files without a row"): its name is the
-    one we would give it; it is a whole segment file; its run is one of its
-    camera's and has no row at its sequence; it lies inside the run and meets
-    its neighbours as segments of a run do; it has the codecs and the very
-    init segment of its run; and it is not a copy of another of the run's segments.
+    one we would give it; it is a whole segment file (a torn one, .part, may end in
+    a torn fragment, which sealing cuts off); its run is one of its camera's and has
+    no row at its sequence; it lies inside the run and meets its neighbours as
+    segments of a run do; it has the codecs and the very init segment of its run;
+    and it is not a copy of another of the run's segments.
     """
     name = parse_segment_path(rel)
     if name is None or segment_path(name.camera, name.start_us, name.run_id, name.sequence) != rel:
         return "its name is not the one its camera, day, run and sequence would give"
-    if not layout.init_end or not layout.fragments or layout.trailing:
+    if not layout.init_end or not layout.fragments or (layout.trailing and not torn_ok):
         return "not a whole segment file (ftyp, moov, complete fragments and nothing else)"
     try:
         camera = await cameras.get_camera(s, name.camera)
@@ -411,7 +523,7 @@ async def _not_ours(
             f"does not meet its run's next segment {nxt.sequence} at {nxt.start_us} us "
             f"(it ends at {end_us} us)"
         )
-    if sealed.sha256 and await segments.run_has_sha256(s, run.id, sealed.sha256):
+    if await segments.run_has_sha256(s, run.id, sha256):
         return "a copy of another segment of its run (same SHA-256)"
     return None
 
@@ -500,7 +612,15 @@ async def _seal_late(s: AsyncSession, seg: SegmentRecord, path: Path, now: int) 
         fragments=media.fragments,
         now=now,
     )
-    await _restate(s, seg, row, "segment_sealed_at_recovery", now)
+    await segments.update_segment(s, row)
+    await events.add_event(
+        s,
+        "segment_sealed_at_recovery",
+        now,
+        camera_id=seg.camera_id,
+        segment_id=seg.id,
+        detail={"path": seg.path},
+    )
 
 
 async def _mark_missing(s: AsyncSession, seg: SegmentRecord, now: int) -> None:
@@ -513,16 +633,8 @@ async def _mark_missing(s: AsyncSession, seg: SegmentRecord, now: int) -> None:
         fragments=seg.fragments,
         now=None,
     )
-    await _restate(s, seg, row, "segment_missing", now)
-
-
-async def _restate(
-    s: AsyncSession, seg: SegmentRecord, row: SegmentRow, kind: str, now: int
-) -> None:
     await segments.update_segment(s, row)
-    await events.add_event(
-        s, kind, now, camera_id=seg.camera_id, segment_id=seg.id, detail={"path": seg.path}
-    )
+    await _missing_event(s, seg, now)
 
 
 async def _close_run(s: AsyncSession, run_id: int, camera_id: int, start_us: int) -> None:
@@ -598,12 +710,16 @@ async def verify_archive(db: Database, data_dir: Path, clock: Clock | None = Non
     A row whose file is gone becomes 'missing', one whose size or SHA-256 differs
     'damaged' (each once, with its event); a damaged or missing row whose file has
     the recorded size and SHA-256 again (put back from a copy) returns to its
-    state before, with event 'segment_restored'. Rows are read in pages, so the
-    archive is never held in memory whole.
+    state before, with event 'segment_restored'. Rows are read in pages, and file
+    names are checked against the index in batches as the directories are walked,
+    so neither the rows nor the names are ever held in memory whole.
+
+    verify may run while the service records: the walk comes after the rows, so a
+    file whose row was written meanwhile is found with it, and a file found without
+    a row is looked up again just before it is reported.
     """
     now = (clock or SystemClock()).now_us()
     report = VerifyReport()
-    known: set[str] = set()
     after = 0
     while True:
         async with db.read() as s:
@@ -612,27 +728,28 @@ async def verify_archive(db: Database, data_dir: Path, clock: Clock | None = Non
             break
         after = page[-1].id
         for seg in page:
-            known.add(seg.path)
-            await _verify_segment(db, data_dir, seg, now, report, known)
-    report.extra_files = await asyncio.to_thread(_extra_files, data_dir, known)
+            await _verify_segment(db, data_dir, seg, now, report)
+    candidates: list[str] = []
+    batches = _file_batches(data_dir, _NAME_BATCH, report.problems)
+    done: list[str] = []
+    while batch := await asyncio.to_thread(next, batches, done):
+        candidates.extend(await _without_row(db, batch))
+    report.extra_files = await _still_extra(db, data_dir, candidates)
     return report
 
 
 async def _verify_segment(
-    db: Database,
-    data_dir: Path,
-    seg: SegmentRecord,
-    now: int,
-    report: VerifyReport,
-    known: set[str],
+    db: Database, data_dir: Path, seg: SegmentRecord, now: int, report: VerifyReport
 ) -> None:
-    path = data_dir / seg.path
     if seg.state == "open":
         report.open += 1
-        known.add(seg.path + PART_SUFFIX)
-        if not path.exists() and not (data_dir / (seg.path + PART_SUFFIX)).exists():
+        # The .part first: its seal renames it, so the final name exists by the time
+        # the .part is gone. Plain strings: a Path per row interns its parts.
+        where = f"{data_dir}/{seg.path}"
+        if not os.path.exists(where + PART_SUFFIX) and not os.path.exists(where):
             report.missing_files.append(f"{seg.path} (open segment {seg.id})")
         return
+    path = data_dir / seg.path
     report.checked += 1
     try:
         actual = await asyncio.to_thread(hash_file, path)
@@ -684,23 +801,93 @@ async def _restore(s: AsyncSession, seg: SegmentRecord, now: int) -> bool:
     return True
 
 
-def _extra_files(data_dir: Path, known: set[str]) -> list[str]:
-    """Files in the archive's directories that no row accounts for.
+def _file_batches(data_dir: Path, size: int, problems: list[str]) -> Iterator[list[str]]:
+    """The files of the archive's directories, as relative paths, size at a time.
 
-    Every directory of data_dir but quarantine/ holds footage; any file in one
-    (a segment name or not: notes.txt, a stray .mp4) that is not an indexed
-    segment, or the .part of an open one, is extra. Files directly in data_dir
-    are the service's own (the SQLite index and its journals, secret.key, markers).
+    Every directory of data_dir but quarantine/ holds footage; files directly in
+    data_dir are the service's own (the SQLite index and its journals, secret.key,
+    markers). Like os.walk: a symlinked directory at the top is followed, one deeper
+    is neither followed nor listed. A directory is read entry by entry (scandir), so
+    even a huge one is never held whole. A directory that cannot be read is a problem:
+    its files are not checked.
     """
-    extra: list[str] = []
-    for top in sorted(p for p in data_dir.iterdir() if p.is_dir()):
-        if top.name == QUARANTINE_DIR:
+    batch: list[str] = []
+    pending = [
+        top.name
+        for top in sorted(data_dir.iterdir())
+        if top.name != QUARANTINE_DIR and top.is_dir()
+    ]
+    pending.reverse()
+    while pending:
+        rel_dir = pending.pop()
+        subdirs: list[str] = []
+        try:
+            with os.scandir(data_dir / rel_dir) as entries:
+                for entry in entries:
+                    if entry.is_dir():
+                        if not entry.is_symlink():
+                            subdirs.append(f"{rel_dir}/{entry.name}")
+                        continue
+                    batch.append(f"{rel_dir}/{entry.name}")
+                    if len(batch) >= size:
+                        yield batch
+                        batch = []
+        except OSError as exc:
+            problems.append(f"{rel_dir}/: cannot list: {exc}")
             continue
-        for dirpath, dirnames, filenames in os.walk(top):
-            dirnames.sort()
-            rel_dir = Path(dirpath).relative_to(data_dir).as_posix()
-            for f in sorted(filenames):
-                rel = f"{rel_dir}/{f}"
-                if rel not in known:
-                    extra.append(rel)
-    return extra
+        pending.extend(sorted(subdirs, reverse=True))
+    if batch:
+        yield batch
+
+
+async def _without_row(db: Database, rels: list[str]) -> list[str]:
+    """The files of rels that no row accounts for: not an indexed segment, nor the .part
+    of an open one."""
+    parts = {rel.removesuffix(PART_SUFFIX): rel for rel in rels if rel.endswith(PART_SUFFIX)}
+    others = [rel for rel in rels if not rel.endswith(PART_SUFFIX)]
+    async with db.read() as s:
+        known = await segments.known_paths(s, others)
+        open_ = await segments.known_paths(s, list(parts), states=("open",))
+    return [rel for rel in others if rel not in known] + [
+        part for final, part in parts.items() if final not in open_
+    ]
+
+
+async def _still_extra(db: Database, data_dir: Path, candidates: list[str]) -> list[str]:
+    """Of the files found without a row, those still there and still without one, and not
+    the .part of a segment being written: the extra files, sorted."""
+    present = [rel for rel in candidates if os.path.lexists(data_dir / rel)]
+    left: list[str] = []
+    for i in range(0, len(present), _NAME_BATCH):
+        left.extend(await _without_row(db, present[i : i + _NAME_BATCH]))
+    async with db.read() as s:
+        writing = {rel for rel in left if await _being_written(s, rel)}
+    return sorted(rel for rel in left if rel not in writing)
+
+
+async def _being_written(s: AsyncSession, rel: str) -> bool:
+    """Whether rel is the .part of the next segment of an open run of its camera.
+
+    A recorder creates it before the segment's row: the row comes at its first
+    durable fragment, or only at the seal with fsync = "segment". After a crash,
+    until the next start, it is also what startup recovery will deal with.
+    """
+    name = parse_segment_path(rel)
+    if (
+        name is None
+        or not rel.endswith(PART_SUFFIX)
+        or segment_path(name.camera, name.start_us, name.run_id, name.sequence) + PART_SUFFIX != rel
+    ):
+        return False
+    run = next((r for r in await runs.open_runs(s) if r.id == name.run_id), None)
+    if run is None or name.start_us < run.start_us:
+        return False
+    try:
+        if (await cameras.get_camera(s, name.camera)).id != run.camera_id:
+            return False
+    except CameraNotFound:
+        return False
+    if await segments.segment_by_run_sequence(s, run.id, name.sequence) is not None:
+        return False
+    _, later = await segments.run_neighbours(s, run.id, name.sequence)
+    return later is None

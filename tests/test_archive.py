@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import gc
 import hashlib
 import os
 import shutil
+import subprocess
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from index import cameras, events, runs, segments
+from index import bulk, cameras, events, runs, segments
 from index.db import Database
 from index.records import EventRecord, SegmentRecord, SegmentRow
 from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, segment_path
 from segmenter.storage import SegmentFile
 from surveil.archive import (
+    VerifyReport,
     mark_segment_damaged,
     mark_segment_missing,
     recover_archive,
@@ -24,6 +30,7 @@ from surveil.archive import (
 from surveil.clock import FakeClock
 from surveil.coverage import SEGMENT_DAMAGED, SEGMENT_MISSING, compute_coverage
 from tests.media import US, MediaLibrary, Recording, record
+from tests.rows import sealed_segment
 from tests.test_cli import surveil
 
 BASE_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -232,61 +239,171 @@ async def test_recovery_after_a_crash(archive: Archive, rec: Recording) -> None:
     await a.run(cam)
 
 
-async def test_recovered_file_of_an_unknown_camera_is_indexed(archive: Archive) -> None:
-    """Footage whose camera (and run) the index does not know is still evidence."""
+JUNK = b"\x00\x00\x10\x00moof" + b"\xee" * 300  # a fragment torn mid-write
+
+
+def _part_events(evs: list[EventRecord]) -> dict[str, EventRecord]:
+    return {str(e.detail["path"]): e for e in evs}
+
+
+async def test_planted_part_files_are_quarantined_not_adopted(archive: Archive) -> None:
+    """A .part without an open row is adopted only when provably ours; a planted one makes
+    no camera, no run and no row, and is quarantined with every byte, torn tail and all."""
     a = archive
-    rel, data = a.write_file("cam-gone", 999, 0, seal=False)
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    rel0, data0 = await a.sealed("cam-a", cam, run_id, 0)
+    planted: dict[str, tuple[bytes, str]] = {}
+    # A camera the index does not know (it used to become camera 'evil', with a run).
+    rel, data = a.write_file("evil", 999, 0, seal=False)
+    planted[rel + PART_SUFFIX] = (data, "camera 'evil' is not in the index")
+    # A known camera, but a run the index never had.
+    rel, data = a.write_file("cam-a", run_id + 40, 1, seal=False)
+    planted[rel + PART_SUFFIX] = (data, f"run {run_id + 40} is not one of this camera's runs")
+    # The right place and time in the run, but a copy of the segment before it.
+    rel = a.plant(a.rel("cam-a", run_id, 1) + PART_SUFFIX, data0)
+    planted[rel] = (data0, "a copy of another segment of its run")
+    # The run's segment 2 while 1 was never there.
+    rel, data = a.write_file("cam-a", run_id, 2, seal=False)
+    planted[rel + PART_SUFFIX] = (data, "does not follow on from its run")
+    for rel, (data, why) in planted.items():
+        with open(a.data_dir / rel, "ab") as f:
+            f.write(JUNK)
+        planted[rel] = (data + JUNK, why)
+
     report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
-    assert report.recovered == [rel]
+    assert report.recovered == [] and report.reindexed == []
+    assert sorted(report.quarantined) == sorted(f"{QUARANTINE_DIR}/{r}" for r in planted)
+    quarantined = _part_events(await a.events("segment_quarantined"))
+    assert set(quarantined) == set(planted)
+    for rel, (data, why) in planted.items():
+        assert not (a.data_dir / rel).exists()
+        assert not (a.data_dir / rel.removesuffix(PART_SUFFIX)).exists()
+        assert (a.data_dir / QUARANTINE_DIR / rel).read_bytes() == data, "nothing is cut off"
+        ev = quarantined[rel]
+        assert why in str(ev.detail["reason"]), (rel, ev.detail["reason"])
+        assert (ev.detail["bytes"], ev.detail["sha256"]) == (len(data), _sha(data))
+        assert ev.segment_id is None
+    assert quarantined[a.rel("evil", 999, 0) + PART_SUFFIX].camera_id is None
+    # The index gained nothing: no camera from a directory name, no run, no row.
+    assert set(await a.segments()) == {rel0}
     async with a.db.read() as s:
-        cam = await cameras.get_camera(s, "cam-gone")
-    assert not cam.enabled
-    seg = (await a.segments())[rel]
-    assert (seg.state, seg.bytes, seg.sha256, seg.camera) == (
-        "recovered",
-        len(data),
-        _sha(data),
-        "cam-gone",
-    )
-    assert seg.start_us == a.start_us(0)
-    async with a.db.read() as s:
-        cam_runs = await runs.runs_for_camera(s, cam.id)
-    assert [r.id for r in cam_runs] == [seg.run_id]
-    assert all(r.end_us is not None for r in cam_runs), "no run may stay open"
+        names = {c.name for c in await cameras.list_cameras(s, include_deleted=True)}
+        cam_runs = await runs.runs_for_camera(s, cam)
+    assert names == {"cam-a"}
+    assert [r.id for r in cam_runs] == [run_id] and report.runs_closed == 1
+    assert (await verify_archive(a.db, a.data_dir)).consistent
+    again = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert (again.recovered, again.quarantined) == ([], [])
+
+
+async def test_part_without_a_row_is_recovered_when_provably_ours(
+    archive: Archive, rec: Recording
+) -> None:
+    """The recorder creates NAME.part before it writes the segment's row (at the first durable
+    fragment, or at the seal with fsync = "segment"), so a crash can leave a genuine .part with
+    no row: it is cut to its last complete fragment and recovered, being provably ours."""
+    a = archive
+    # fsync = "fragment", killed before the row of segment 1 was written.
+    cam_a = await a.camera("cam-a")
+    run_a = await a.run(cam_a)
+    await a.sealed("cam-a", cam_a, run_a, 0)
+    rel_a, data_a = a.write_file("cam-a", run_a, 1, seal=False)
+    # fsync = "segment", killed after segment 0's rename but before its row, with
+    # segment 1 already begun: neither has a row.
+    cam_b = await a.camera("cam-b")
+    run_b = await a.run(cam_b)
+    rel_b0, data_b0 = a.write_file("cam-b", run_b, 0, seal=True)
+    rel_b1, data_b1 = a.write_file("cam-b", run_b, 1, seal=False, fragments=1)
+    # The first segment of a run, killed before its first row.
+    cam_c = await a.camera("cam-c")
+    run_c = await a.run(cam_c)
+    rel_c, data_c = a.write_file("cam-c", run_c, 0, seal=False)
+    for rel in (rel_a, rel_b1, rel_c):
+        with open(a.data_dir / (rel + PART_SUFFIX), "ab") as f:
+            f.write(JUNK)
+
+    report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert sorted(report.recovered) == sorted([rel_a, rel_b1, rel_c])
+    assert report.reindexed == [rel_b0] and report.quarantined == []
+    rows = await a.segments()
+    for rel, data, run_id, seq in (
+        (rel_a, data_a, run_a, 1),
+        (rel_b1, data_b1, run_b, 1),
+        (rel_c, data_c, run_c, 0),
+    ):
+        assert (a.data_dir / rel).read_bytes() == data, "the torn tail is cut off"
+        assert not (a.data_dir / (rel + PART_SUFFIX)).exists()
+        row = rows[rel]
+        assert (row.state, row.bytes, row.sha256) == ("recovered", len(data), _sha(data))
+        assert (row.run_id, row.sequence, row.start_us) == (run_id, seq, a.start_us(seq))
+    assert (rows[rel_b0].state, rows[rel_b0].sha256) == ("sealed", _sha(data_b0))
+    recovered = _part_events(await a.events("segment_recovered"))
+    assert recovered[rel_a].detail["truncated_bytes"] == len(JUNK)
     assert (await verify_archive(a.db, a.data_dir)).consistent
 
 
-async def test_recovered_file_of_an_unknown_run(archive: Archive) -> None:
-    """A known camera, but a run the index never saw (e.g. an index restored from backup)."""
+async def test_part_beside_its_sealed_file_never_replaces_it(
+    archive: Archive, rec: Recording
+) -> None:
+    """A .part next to a file of its final name is quarantined: the rename would have
+    replaced the sealed file (a deletion without a record) and recovery then aborted."""
     a = archive
     cam = await a.camera("cam-a")
-    old_run = await a.run(cam)
-    await a.db.write(lambda s: runs.end_run(s, old_run, BASE_US + US, "recorder stopped"))
-    rel, data = a.write_file("cam-a", old_run + 40, 1, seal=False)
+    run_id = await a.run(cam)
+    rel0, data0 = await a.sealed("cam-a", cam, run_id, 0)
+    other = rec.started[1].init + rec.fragments[1][0].data
+    planted = a.plant(rel0 + PART_SUFFIX, other)
+    # An open row whose file was renamed (a crash before the seal's row write), and a
+    # .part of the same name beside it: the sealed file is the one sealed late.
+    rel1, data1 = a.write_file("cam-a", run_id, 1, seal=True)
+    await a.row(cam, run_id, 1, rel1, state="open", data=data1[:100], fragments=1)
+    beside = a.plant(rel1 + PART_SUFFIX, other)
+
     report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
-    assert report.recovered == [rel] and report.runs_closed == 0
-    seg = (await a.segments())[rel]
-    assert (seg.state, seg.sha256) == ("recovered", _sha(data))
-    async with a.db.read() as s:
-        new_run = next(r for r in await runs.runs_for_camera(s, cam) if r.id == seg.run_id)
-    assert new_run.id != old_run
-    assert (new_run.start_us, new_run.end_us) == (seg.start_us, seg.end_us)
-    assert (new_run.start_reason, new_run.end_reason) == ("recovered", "recovered")
+    assert (a.data_dir / rel0).read_bytes() == data0
+    assert (a.data_dir / rel1).read_bytes() == data1
+    assert sorted(report.quarantined) == sorted(f"{QUARANTINE_DIR}/{r}" for r in (planted, beside))
+    assert report.recovered == [] and report.sealed_late == [rel1]
+    quarantined = _part_events(await a.events("segment_quarantined"))
+    for rel in (planted, beside):
+        assert (a.data_dir / QUARANTINE_DIR / rel).read_bytes() == other
+        assert quarantined[rel].camera_id == cam
+    assert f"run {run_id} already has segment 0" in str(quarantined[planted].detail["reason"])
+    assert "already exists" in str(quarantined[beside].detail["reason"])
+    rows = await a.segments()
+    assert (rows[rel0].state, rows[rel0].sha256) == ("sealed", _sha(data0))
+    assert (rows[rel1].state, rows[rel1].sha256) == ("sealed", _sha(data1))
     assert (await verify_archive(a.db, a.data_dir)).consistent
 
 
-async def test_unknown_run_while_the_camera_has_an_open_run(archive: Archive) -> None:
-    """Recovery must not fail (the service would not start); the file is kept and reported."""
+async def test_part_that_is_not_a_regular_file_is_quarantined(
+    archive: Archive, rec: Recording, tmp_path: Path
+) -> None:
+    """A symlink is never followed (recovery would cut the file it points to) and a
+    directory never stops the start: each is moved to quarantine, as it is."""
     a = archive
     cam = await a.camera("cam-a")
-    open_run = await a.run(cam)
-    rel, data = a.write_file("cam-a", open_run + 40, 0, seal=False)
+    run_id = await a.run(cam)
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(rec.file_bytes(0) + JUNK)
+    link = a.data_dir / (a.rel("cam-a", run_id, 0) + PART_SUFFIX)
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside)
+    folder = a.data_dir / (a.rel("cam-a", run_id, 1) + PART_SUFFIX)
+    folder.mkdir()
+    (folder / "inside.txt").write_bytes(b"kept")
+
     report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
-    assert report.recovered == [rel] and report.runs_closed == 1
-    assert (a.data_dir / rel).read_bytes() == data
-    [ev] = await a.events("segment_unindexed")
-    assert ev.detail == {"path": rel, "bytes": len(data), "sha256": _sha(data)}
-    assert (await verify_archive(a.db, a.data_dir)).extra_files == [rel]
+    moved = {f"{QUARANTINE_DIR}/{p.relative_to(a.data_dir).as_posix()}" for p in (link, folder)}
+    assert set(report.quarantined) == moved
+    assert outside.read_bytes() == rec.file_bytes(0) + JUNK, "the link's target is untouched"
+    assert (a.data_dir / QUARANTINE_DIR / link.relative_to(a.data_dir)).is_symlink()
+    assert (a.data_dir / QUARANTINE_DIR / folder.relative_to(a.data_dir) / "inside.txt").is_file()
+    reasons = {e.detail["reason"] for e in await a.events("segment_quarantined")}
+    assert reasons == {"not a regular file"}
+    assert await a.segments() == {}
+    assert (await verify_archive(a.db, a.data_dir)).consistent
 
 
 async def test_open_row_without_file_becomes_missing(archive: Archive) -> None:
@@ -308,6 +425,57 @@ async def test_open_row_without_file_becomes_missing(archive: Archive) -> None:
     # The loss stays visible to verify: the row has no file.
     verified = await verify_archive(a.db, a.data_dir)
     assert [m.split(" ")[0] for m in verified.missing_files] == [rel]
+
+
+async def test_a_file_recovery_cannot_handle_does_not_stop_the_start(
+    archive: Archive, rec: Recording
+) -> None:
+    """One bad file must not keep the service from starting: it is left where it is,
+    with an event, and the other files are recovered."""
+    a = archive
+    cam = await a.camera("cam-a")
+    run_a = await a.run(cam)
+    stuck, _ = a.write_file("cam-a", run_a, 0, seal=False)
+    await a.row(cam, run_a, 0, stuck, state="open", data=b"", fragments=0)
+    part = a.data_dir / (stuck + PART_SUFFIX)
+    with open(part, "ab") as f:
+        f.write(JUNK)  # sealing must cut it off, which an immutable file refuses
+    cam_b = await a.camera("cam-b")
+    run_b = await a.run(cam_b)
+    rel_b, data_b = a.write_file("cam-b", run_b, 0, seal=False)
+    await a.row(cam_b, run_b, 0, rel_b, state="open", data=b"", fragments=0)
+    if subprocess.run(["chattr", "+i", str(part)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        report = await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+        assert part.is_file()
+    finally:
+        subprocess.run(["chattr", "-i", str(part)], check=True)
+    assert report.failed == [stuck + PART_SUFFIX]
+    assert report.recovered == [rel_b] and report.runs_closed == 2
+    [ev] = await a.events("recovery_failed")
+    assert ev.detail["path"] == stuck + PART_SUFFIX
+    assert "PermissionError" in str(ev.detail["error"])
+    assert (await a.segments())[rel_b].sha256 == _sha(data_b)
+
+
+async def test_segment_missing_events_have_one_shape(archive: Archive) -> None:
+    """Startup (an open row whose files are gone) and mark_segment_missing (a sealed row
+    whose file is gone) write the same event: path, recorded bytes, the state before."""
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    rel0, data0 = await a.sealed("cam-a", cam, run_id, 0)
+    rel1 = a.rel("cam-a", run_id, 1)
+    await a.row(cam, run_id, 1, rel1, state="open", data=b"x" * 5000, fragments=2)
+    (a.data_dir / rel0).unlink()
+
+    await recover_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    details = {e.detail["path"]: e.detail for e in await a.events("segment_missing")}
+    assert details == {
+        rel0: {"path": rel0, "bytes": len(data0), "was": "sealed"},
+        rel1: {"path": rel1, "bytes": 5000, "was": "open"},
+    }
 
 
 async def test_torn_file_without_fragments_is_quarantined_and_reported(
@@ -448,6 +616,113 @@ async def test_verify_open_row_whose_files_vanished(archive: Archive) -> None:
     assert [m.split(" ")[0] for m in report.missing_files] == [rel]
 
 
+async def _open_rows_with_parts(
+    a: Archive, camera_id: int, run_id: int, first: int, n: int
+) -> None:
+    """n open rows from sequence first on, each with its (empty) .part, all in one directory."""
+    rows = []
+    for seq in range(first, first + n):
+        start = BASE_US + seq * 1000
+        rel = segment_path("cam-a", start, run_id, seq)
+        rows.append(
+            dataclasses.asdict(
+                dataclasses.replace(
+                    sealed_segment(camera_id, run_id, seq, rel, start, start + 1000),
+                    state="open",
+                    sha256=None,
+                    bytes=0,
+                    sealed_us=None,
+                )
+            )
+        )
+        part = a.data_dir / (rel + PART_SUFFIX)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.touch()
+    await bulk.insert_segments(a.db, rows)
+
+
+async def _verify_peak(a: Archive) -> tuple[VerifyReport, int]:
+    """verify's report and the peak of the memory it allocated."""
+    # The test process's own objects out of the collector's way: otherwise a full
+    # collection waits until the heap grew by a quarter, and the cyclic garbage of
+    # each page (SQLAlchemy's) piles up in between as if verify kept it.
+    gc.collect()
+    gc.freeze()
+    tracemalloc.start()
+    try:
+        report = await verify_archive(a.db, a.data_dir, FakeClock(NOW_US))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        gc.unfreeze()
+    return report, peak
+
+
+async def test_verify_memory_does_not_grow_with_the_archive(archive: Archive) -> None:
+    """verify holds a page of rows and a batch of file names, never a set of every path:
+    at 20 M rows that set alone would be gigabytes."""
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    small, large = 2500, 7000  # both past the first two pages of rows: the peak of a page
+    await _open_rows_with_parts(a, cam, run_id, 0, small)
+    report, peak_small = await _verify_peak(a)
+    assert report.consistent and report.open == small
+    await _open_rows_with_parts(a, cam, run_id, small, large - small)
+    report, peak_large = await _verify_peak(a)
+    assert report.consistent and report.open == large
+    # Holding each path (two, with its .part) costs about 300 bytes a row.
+    per_row = (peak_large - peak_small) / (large - small)
+    assert per_row < 60, f"verify's peak grew by {per_row:.0f} bytes a row"
+
+
+async def test_verify_does_not_report_files_created_while_it_runs(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify runs while the service records: a file whose row lands while verify looks, or
+    that appears after verify read the rows, is not a file without a row."""
+    a = archive
+    cam = await a.camera("cam-a")
+    run_id = await a.run(cam)
+    await a.sealed("cam-a", cam, run_id, 0)
+    # Sealed and renamed, its row write still queued when verify lists the directory.
+    rel1, data1 = a.write_file("cam-a", run_id, 1, seal=True)
+    notes = a.plant(rel1.rsplit("/", 1)[0] + "/notes.txt", b"not footage")
+    cam_b = await a.camera("cam-b")
+    run_b = await a.run(cam_b)
+    frags = len(a.rec.fragments[1])
+    late: dict[str, str] = {}
+    real_page = segments.segments_page
+    real_known = segments.known_paths
+
+    async def page_then_record(*args: Any, **kwargs: Any) -> list[SegmentRecord]:
+        page = await real_page(*args, **kwargs)
+        if not page and "part" not in late:
+            # verify has read every row; meanwhile cam-a begins segment 2 (its row opens
+            # at the first durable fragment) and cam-b, with fsync = "segment", begins
+            # segment 0 (no row until its seal).
+            rel2, _ = a.write_file("cam-a", run_id, 2, seal=False)
+            await a.row(cam, run_id, 2, rel2, state="open", data=b"", fragments=0)
+            late["part"], _ = a.write_file("cam-b", run_b, 0, seal=False)
+        return page
+
+    async def look_then_seal(s: Any, paths: Any, *args: Any, **kwargs: Any) -> set[str]:
+        found = await real_known(s, paths, *args, **kwargs)
+        if rel1 in paths and "row" not in late:
+            late["row"] = rel1  # the queued seal of segment 1 lands just after the look
+            await a.row(cam, run_id, 1, rel1, state="sealed", data=data1, fragments=frags)
+        return found
+
+    monkeypatch.setattr(segments, "segments_page", page_then_record)
+    monkeypatch.setattr(segments, "known_paths", look_then_seal)
+    report = await verify_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert report.extra_files == [notes], report
+    assert set(late) == {"part", "row"}, "verify looked at the files after reading the rows"
+    monkeypatch.undo()
+    again = await verify_archive(a.db, a.data_dir, FakeClock(NOW_US))
+    assert again.extra_files == [notes] and (again.ok, again.open) == (2, 1)
+
+
 async def test_sealed_file_without_a_row_is_indexed_at_startup(archive: Archive) -> None:
     """A crash between the seal's rename and its index write leaves a file with no row."""
     a = archive
@@ -586,7 +861,8 @@ DAY_US = 86_400 * US
 async def test_deleted_and_cut_short_files_are_marked_at_startup(
     archive: Archive, rec: Recording
 ) -> None:
-    """Startup stats the files of the newest two days of each camera's rows; verify does all."""
+    """Startup stats the files of each camera's rows of the 24 hours before its newest
+    segment; verify does all."""
     a = archive
     cam = await a.camera("cam-a")
     # A week-old run, outside the startup check.

@@ -12,9 +12,10 @@ from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path, seg
 from segmenter.recovery import (
     QuarantinedFile,
     RecoveredSegment,
+    TornFile,
+    examine_part,
     find_part_files,
-    recover_data_dir,
-    recover_part_file,
+    seal_torn,
 )
 from segmenter.storage import SegmentFile, hash_file
 from tests.media import US, MediaLibrary, Recording, probe, record
@@ -48,6 +49,16 @@ def _write_part(
     f.sync()
     f.abandon()
     return rel, (data_dir / (rel + PART_SUFFIX)).read_bytes()
+
+
+def recover_part_file(data_dir: Path, part: Path) -> RecoveredSegment | QuarantinedFile:
+    """Examine a .part and seal it, as startup does once the index says it is ours."""
+    found = examine_part(data_dir, part)
+    return seal_torn(data_dir, found) if isinstance(found, TornFile) else found
+
+
+def recover_data_dir(data_dir: Path) -> list[RecoveredSegment | QuarantinedFile]:
+    return [recover_part_file(data_dir, p) for p in find_part_files(data_dir)]
 
 
 def _kept(rec: Recording, sequence: int, n: int) -> bytes:
@@ -255,3 +266,46 @@ def test_recovery_does_not_read_the_whole_file_into_memory(tmp_path: Path, rec: 
         tracemalloc.stop()
     assert isinstance(item, RecoveredSegment) and item.truncated_bytes == 1000
     assert peak < size // 4, f"peak {peak} bytes recovering a {size}-byte file"
+
+
+def test_examining_a_part_file_changes_nothing(tmp_path: Path, rec: Recording) -> None:
+    """Whether a torn file is ours is decided before anything is cut: one that is not goes
+    to quarantine with every byte."""
+    junk = b"\x00\x00\x10\x00moof" + b"\xff" * 50
+    rel, written = _write_part(tmp_path, rec, 1, tail=junk)
+    part = tmp_path / (rel + PART_SUFFIX)
+    found = examine_part(tmp_path, part)
+    assert isinstance(found, TornFile)
+    assert part.read_bytes() == written
+    kept = _kept(rec, 1, len(rec.fragments[1]))
+    assert (found.kept.bytes, found.kept.sha256) == (len(kept), hashlib.sha256(kept).hexdigest())
+    assert (found.whole.bytes, found.whole.sha256) == (
+        len(written),
+        hashlib.sha256(written).hexdigest(),
+    )
+    assert found.rel_path == rel and found.layout.trailing == len(junk)
+
+
+def test_sealing_never_replaces_a_file_of_the_final_name(tmp_path: Path, rec: Recording) -> None:
+    rel, written = _write_part(tmp_path, rec, 0, tail=b"torn")
+    sealed = tmp_path / rel
+    sealed.write_bytes(rec.file_bytes(1))
+    found = examine_part(tmp_path, tmp_path / (rel + PART_SUFFIX))
+    assert isinstance(found, TornFile)
+    item = seal_torn(tmp_path, found)
+    _check_quarantined(tmp_path, item, rel + PART_SUFFIX, written)
+    assert isinstance(item, QuarantinedFile)
+    assert item.reason == f"a file named {sealed.name} already exists"
+    assert sealed.read_bytes() == rec.file_bytes(1)
+
+
+def test_a_seal_cut_short_after_its_link_is_finished(tmp_path: Path, rec: Recording) -> None:
+    """Sealing links the final name, then drops the .part name; a crash between the two
+    leaves two names of one file, and the next seal finishes the job."""
+    rel, written = _write_part(tmp_path, rec, 0)
+    part = tmp_path / (rel + PART_SUFFIX)
+    os.link(part, tmp_path / rel)
+    found = examine_part(tmp_path, part)
+    assert isinstance(found, TornFile)
+    item = seal_torn(tmp_path, found)
+    _check_recovered(tmp_path, rec, 0, item, rel, len(rec.fragments[0]), len(written))
