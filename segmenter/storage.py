@@ -119,14 +119,18 @@ class SegmentFile:
     def seal(self) -> Sealed:
         self._fsync("cannot seal")
         try:
-            os.close(self._fd)
-            self._fd = -1
-            fsync_dir(self.part_path.parent)
-            os.rename(self.part_path, self.final_path)
-            fsync_dir(self.final_path.parent)
+            self._close_and_rename()
         except OSError as e:
             raise StorageError("cannot seal", self.rel_path, e) from e
         return Sealed(self.bytes, self._hash.hexdigest())
+
+    def _close_and_rename(self) -> None:
+        """The end of every seal, after fsync(file): close → fsync(dir) → rename → fsync(dir)."""
+        os.close(self._fd)
+        self._fd = -1
+        fsync_dir(self.part_path.parent)
+        os.rename(self.part_path, self.final_path)
+        fsync_dir(self.final_path.parent)
 
     def salvage(self) -> None:
         """After a StorageError: make the whole appends durable if that can still be trusted.
@@ -158,11 +162,7 @@ class SegmentFile:
         try:
             os.ftruncate(self._fd, self.durable_bytes)
             os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
-            fsync_dir(self.part_path.parent)
-            os.rename(self.part_path, self.final_path)
-            fsync_dir(self.final_path.parent)
+            self._close_and_rename()
         except OSError as e:
             raise StorageError("cannot seal", self.rel_path, e) from e
         self.bytes = self.durable_bytes
