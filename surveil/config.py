@@ -149,8 +149,8 @@ class RecordingConfig(_Strict):
         default=1.0,
         ge=0.0,
         le=60.0,
-        description="With fsync='fragment', the shortest time between two fsyncs of one "
-        "camera's segment file.",
+        description="With fsync='fragment', the cadence of fsyncs of one camera's segment "
+        "file: at most one per interval, on a fixed schedule.",
     )
     rtsp_timeout_seconds: float = Field(
         default=5.0,

@@ -129,7 +129,7 @@ class Recorder:
         self._stats = _Stats()
         self._segment: _OpenSegment | None = None
         self._run_id: int | None = None
-        self._last_sync_mono = 0.0
+        self._next_sync_mono = 0.0  # earliest monotonic time the next fsync may run
         self._last_end_us: int | None = None
         self._pending_media_us = 0
         self._clock_sync = "unknown"
@@ -446,14 +446,19 @@ class Recorder:
         if seg is None or self.cfg.fsync != "fragment" or seg.fragments == seg.durable_fragments:
             return  # nothing new, or only the init segment: a row needs a whole fragment
         mono = time.monotonic()
-        if mono - self._last_sync_mono < self.cfg.fsync_interval_seconds:
+        if mono < self._next_sync_mono:
             if end_media_us is not None:
                 self._pending_media_us = end_media_us
             return
         if end_media_us is None:
             end_media_us = self._pending_media_us
         seg.file.sync()
-        self._last_sync_mono = mono
+        # A fixed cadence, not "interval since the last fsync": counted from the last one,
+        # a fragment that lands a little early waits for the next packet, every fsync
+        # slips by that wait, and the durable point falls up to a fragment behind
+        # (measured by bench/playable.py). After a stall the cadence restarts from now.
+        nxt = self._next_sync_mono + self.cfg.fsync_interval_seconds
+        self._next_sync_mono = nxt if nxt > mono else mono
         seg.durable_end_us, seg.durable_fragments = seg.end_us, seg.fragments
         row = self._row(seg, state="open", sha256=None, sealed_us=None)
         committed = self._note_indexed(end_media_us, seg.end_us)
