@@ -61,6 +61,15 @@ class QuarantinedFile:
     bytes: int
     reason: str
 
+    def detail(self) -> dict[str, object]:
+        """The detail of its 'segment_quarantined' event, whoever moved it."""
+        return {
+            "path": self.rel_path,
+            "moved_to": self.moved_to,
+            "bytes": self.bytes,
+            "reason": self.reason,
+        }
+
 
 def summarize(layout: FileLayout) -> MediaSummary:
     """Duration and frame counts of the complete fragments of a scanned file."""

@@ -589,12 +589,7 @@ async def _index_quarantined(
         # Only a camera the index knows: a planted directory name must not make one.
         with contextlib.suppress(CameraNotFound):
             camera_id = (await cameras.get_camera(s, name.camera)).id
-    detail: dict[str, object] = {
-        "path": it.rel_path,
-        "moved_to": it.moved_to,
-        "bytes": it.bytes,
-        "reason": it.reason,
-    }
+    detail = it.detail()
     if sha256 is not None:
         detail["sha256"] = sha256
     await events.add_event(s, "segment_quarantined", now, camera_id=camera_id, detail=detail)

@@ -257,13 +257,7 @@ class Recorder:
             except OSError as e:
                 logger.warning("%s: %s stays for startup recovery: %s", self.name, part, e)
                 continue
-            detail: dict[str, object] = {
-                "path": moved.rel_path,
-                "moved_to": moved.moved_to,
-                "bytes": moved.bytes,
-                "reason": moved.reason,
-            }
-            self._event("segment_quarantined", detail)
+            self._event("segment_quarantined", moved.detail())
 
     def _storage_problem(self) -> str | None:
         """DISK_FULL until enough space is free, DISK_ERROR while a test write fails."""
