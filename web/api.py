@@ -13,11 +13,11 @@ from index.cameras import get_camera, list_cameras
 from index.errors import CameraNotFound, SegmentNotFound
 from index.segments import count_in_state, get_segment, segments_overlapping
 from surveil.access_log import FootageAccess
-from surveil.serving import ServingError, open_sealed_segment
+from surveil.serving import open_sealed_segment
 from surveil.timefmt import iso_from_us
 from web.access import Forbidden, audit_access, principal, require_camera
 from web.errors import ApiError
-from web.files import sealed_etag, send_file, serving_error
+from web.files import sealed_etag, send_file
 from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, STATUS_KEY
 from web.openapi import openapi_document
 from web.params import optional_str, positive_id, reject_unknown, time_range_us
@@ -146,10 +146,7 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
             ) from None
     await require_camera(request, segment.camera)
     db, now_us = request.app[DB_KEY], request.app[CLOCK_KEY].now_us()
-    try:
-        opened = await open_sealed_segment(db, segment, request.app[DATA_DIR_KEY], now_us)
-    except ServingError as e:
-        raise serving_error(e) from None
+    opened = await open_sealed_segment(db, segment, request.app[DATA_DIR_KEY], now_us)
     access = FootageAccess(
         action="footage.segment",
         target=str(segment_id),

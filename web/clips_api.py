@@ -17,10 +17,10 @@ from index.errors import ReceiptNotFound
 from index.records import ReceiptRecord
 from surveil.access_log import FootageAccess
 from surveil.lookup import receipt_footage
-from surveil.serving import ServingError, plan_playable_clip
+from surveil.serving import plan_playable_clip
 from web.access import audit_access, require_camera, require_counter
 from web.errors import ApiError
-from web.files import send_bytes, serving_error
+from web.files import send_bytes
 from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, RECEIPTS_KEY
 from web.params import reject_unknown, time_range_us
 
@@ -85,17 +85,14 @@ async def _clip(
     """One unbroken run of the camera's playable footage in [start_us, end_us), as MP4."""
     if end_us - start_us > MAX_CLIP_US:
         raise ApiError("a clip may be at most 12 hours long", status=400, code="bad_request")
-    try:
-        playable = await plan_playable_clip(
-            request.app[DB_KEY],
-            request.app[DATA_DIR_KEY],
-            camera,
-            start_us,
-            end_us,
-            request.app[CLOCK_KEY].now_us(),
-        )
-    except ServingError as e:
-        raise serving_error(e) from None
+    playable = await plan_playable_clip(
+        request.app[DB_KEY],
+        request.app[DATA_DIR_KEY],
+        camera,
+        start_us,
+        end_us,
+        request.app[CLOCK_KEY].now_us(),
+    )
     access = FootageAccess(
         action="footage.clip",
         target=camera,

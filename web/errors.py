@@ -12,6 +12,15 @@ from aiohttp.typedefs import Handler
 from cameras.urls import redact_url
 from index.errors import Conflict, InvalidRecord, RecordNotFound
 from surveil.access_log import AuditUnavailable
+from surveil.serving import (
+    ClipUnavailable,
+    InvalidSegmentPath,
+    NoFootage,
+    SegmentDamaged,
+    SegmentGone,
+    SegmentOpen,
+    ServingError,
+)
 from web.keys import PAGE_CONTEXT_KEY
 
 logger = logging.getLogger(__name__)
@@ -63,6 +72,17 @@ def error_response(
     return web.json_response(body, status=status, headers=headers)
 
 
+# What each refusal of surveil.serving is in HTTP; the codes are the errors' own
+# (docs/ref/api.md, errors).
+_SERVING_STATUS: dict[type[ServingError], int] = {
+    SegmentOpen: 409,
+    SegmentDamaged: 409,
+    SegmentGone: 410,
+    NoFootage: 404,
+    ClipUnavailable: 409,
+    InvalidSegmentPath: 500,
+}
+
 _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
@@ -97,6 +117,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return _error(request, exc.status, exc.code, exc.message, exc.headers)
+    except ServingError as exc:
+        return _error(request, _SERVING_STATUS.get(type(exc), 500), exc.code, str(exc))
     except AuditUnavailable as exc:
         # Footage is never served untraced: fail closed, and say so plainly.
         return _error(request, 503, "audit_unavailable", str(exc))

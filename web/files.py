@@ -29,15 +29,6 @@ from typing import BinaryIO
 from aiohttp import hdrs, web
 from aiohttp.helpers import ETAG_ANY, ETag
 
-from surveil.serving import (
-    ClipUnavailable,
-    InvalidSegmentPath,
-    NoFootage,
-    SegmentDamaged,
-    SegmentGone,
-    SegmentOpen,
-    ServingError,
-)
 from web.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -47,15 +38,6 @@ CHUNK = 256 * 1024
 # At most 19 digits a number: more than any body's size (and int() refuses more than
 # 4300 digits), so a longer one makes the range malformed, which is ignored.
 _RANGE_SPEC = re.compile(r"([0-9]{0,19})-([0-9]{0,19})", re.ASCII)
-# What each refusal of surveil.serving is in HTTP; the codes are the errors' own.
-_SERVING_STATUS: dict[type[ServingError], int] = {
-    SegmentOpen: 409,
-    SegmentDamaged: 409,
-    SegmentGone: 410,
-    NoFootage: 404,
-    ClipUnavailable: 409,
-    InvalidSegmentPath: 500,
-}
 # (offset, length) → that many bytes (fewer only if the source shrank); blocking.
 Reader = Callable[[int, int], bytes]
 
@@ -75,11 +57,6 @@ def range_not_satisfiable(size: int, detail: str) -> ApiError:
         code="range_not_satisfiable",
         headers={hdrs.CONTENT_RANGE: f"bytes */{size}"},
     )
-
-
-def serving_error(e: ServingError) -> ApiError:
-    """The API error for footage surveil.serving refuses (docs/ref/api.md, errors)."""
-    return ApiError(str(e), status=_SERVING_STATUS.get(type(e), 500), code=e.code)
 
 
 def parse_range(value: str, size: int) -> ByteRange | None:
