@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -27,19 +27,24 @@ from cameras.urls import (
     valid_host,
 )
 from index.counters import link_camera_counters
-from index.errors import CameraNotFound, Conflict, InvalidRecord
+from index.errors import CameraNotFound, Conflict, CounterNotFound, InvalidRecord
 from index.models import Camera, Counter
 from index.records import CameraRecord
 from index.text import check_text, text_problem
 
 # \Z, not $: "$" also matches before a final newline.
-CAMERA_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
+# A portable pattern (explicit classes, no \s \w \d, no lookaround): the index fullmatches
+# it and web/wire/types.py puts it in the API document, where ECMA-262 and Rust read it too.
+CAMERA_NAME_PATTERN: Final = "[a-z0-9][a-z0-9_-]{0,62}"
+CAMERA_NAME_RE: Final = re.compile(rf"^{CAMERA_NAME_PATTERN}\Z")
 CAMERA_NAME_RULE: Final = "1-63 of a-z, 0-9, '-', '_', starting with a letter or digit"
 API_URL_SCHEMES: Final = ("rtsp://", "rtsps://")
 
 
 class ConfigManaged(Conflict):
     """The camera comes from the configuration file; the API may not change it."""
+
+    code: ClassVar[str] = "conflict"
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,8 @@ async def _check_counters(s: AsyncSession, codes: Sequence[str]) -> None:
     known = {str(c) for c in (await s.execute(stmt)).scalars()}
     unknown = [c for c in codes if c not in known]
     if unknown:
-        raise InvalidRecord(
+        # As for an account's counters: a reference to no counter is a 404, not a 422.
+        raise CounterNotFound(
             f"unknown counter {unknown[0]!r}; create it first (POST /api/v1/counters)"
         )
 

@@ -16,7 +16,8 @@ from index.text import check_text, text_problem
 
 COUNTER_CODE_MAX: Final = 32
 # \Z, not $: "$" also matches before a final newline, and "A01\n" would pass.
-COUNTER_CODE_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}\Z")
+COUNTER_CODE_PATTERN: Final = "[A-Za-z0-9][A-Za-z0-9_-]{0,31}"  # portable: see index/cameras.py
+COUNTER_CODE_RE: Final = re.compile(rf"^{COUNTER_CODE_PATTERN}\Z")
 NAME_MAX: Final = 200  # name and site
 
 

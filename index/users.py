@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import ClassVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,11 +14,14 @@ from index.models import Counter, User, UserCounter
 from index.records import USER_ROLES, UserRecord
 
 # \Z, not $: "$" also matches before a final newline (here only fullmatch stops that).
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
+USERNAME_PATTERN = "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"  # portable: see index/cameras.py
+USERNAME_RE = re.compile(rf"^{USERNAME_PATTERN}\Z")
 
 
 class UserNotFound(RecordNotFound):
     """No account with that name."""
+
+    code: ClassVar[str] = "user_not_found"
 
 
 def validate_username(username: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -19,14 +20,33 @@ def iso_from_us(us: int) -> str:
     return datetime_from_us(us).isoformat(timespec="microseconds")
 
 
+# RFC 3339 (section 5.6): 'T' and 'Z' in either case, and a leap second (:60).
+_RFC3339 = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt](?P<hm>[0-9]{2}:[0-9]{2}):(?P<s>[0-9]{2})"
+    r"(?P<frac>\.[0-9]+)?(?P<zone>[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(text: str) -> str:
+    """text in the form datetime.fromisoformat reads: upper-case T and Z; a leap second
+    read as the last microsecond of second 59 (the index has no 61st second)."""
+    m = _RFC3339.fullmatch(text)
+    if m is None:
+        return text
+    seconds, frac = m["s"], m["frac"] or ""
+    if seconds == "60":
+        seconds, frac = "59", ".999999"
+    return f"{m['date']}T{m['hm']}:{seconds}{frac}{m['zone'].upper()}"
+
+
 def us_from_iso(text: str) -> int:
-    """Microseconds since the epoch from ISO 8601 text that includes a UTC offset.
+    """Microseconds since the epoch from ISO 8601 / RFC 3339 text that includes a UTC offset.
 
     Raises ValueError with a message fit to show the client.
     """
     shown = repr(text if len(text) <= 64 else text[:64] + "...")
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(_rfc3339(text))
     except ValueError:
         hint = ""
         if " " in text.strip():
