@@ -18,7 +18,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -28,6 +28,8 @@ _PRIVATE_MODE: Final = 0o600
 
 class CredentialError(Exception):
     """The key file is unusable, or a stored secret cannot be decrypted. Never holds a secret."""
+
+    code: ClassVar[str] = "credentials_unreadable"
 
 
 def _fsync_dir(path: Path) -> None:

@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -81,22 +81,32 @@ def _onvif() -> Any:
 class OnvifError(CameraError):
     """An ONVIF exchange failed. The message is one line, free of credentials."""
 
+    code: ClassVar[str] = "onvif_error"
+
 
 class OnvifUnreachable(OnvifError, CameraUnreachable):
     """No answer: connection refused, timed out, host not found. Worth retrying."""
 
+    code: ClassVar[str] = "camera_unreachable"
+
 
 class OnvifTimeout(OnvifUnreachable, CameraTimeout):
     """The device did not answer in time."""
+
+    code: ClassVar[str] = "camera_unreachable"
 
 
 class OnvifAuthError(OnvifError, CameraRejected):
     """The device refused our credentials (ter:NotAuthorized, HTTP 401/403, or any fault to
     the authenticated clock request of a device that guards its clock)."""
 
+    code: ClassVar[str] = "onvif_auth_failed"
+
 
 class OnvifNotSupported(OnvifError, CameraRejected):
     """The peer is not an ONVIF device, or lacks what we need (media profiles, snapshots)."""
+
+    code: ClassVar[str] = "not_onvif"
 
 
 @dataclass(frozen=True, slots=True)

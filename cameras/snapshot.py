@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import av
 import av.error
@@ -29,6 +29,8 @@ JPEG_QUALITY = 85
 
 class SnapshotError(CameraError):
     """The stream opened but gave no decodable keyframe in time."""
+
+    code: ClassVar[str] = "camera_error"
 
 
 def _jpeg(frame: Any) -> bytes | None:

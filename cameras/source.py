@@ -3,32 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 
 class CameraError(Exception):
     """A camera could not be read. Messages are already free of credentials."""
 
+    code: ClassVar[str] = "camera_error"
+
 
 class CameraUnreachable(CameraError):
     """Connecting failed (refused, timed out, unknown host); worth retrying."""
+
+    code: ClassVar[str] = "camera_unreachable"
 
 
 class CameraTimeout(CameraUnreachable):
     """The camera did not answer in time (the gateway-timeout kind of unreachable)."""
 
+    code: ClassVar[str] = "camera_unreachable"
+
 
 class CameraRejected(CameraError):
     """The camera answered but refused us (bad credentials, unknown path)."""
+
+    code: ClassVar[str] = "camera_rejected"
 
 
 class CameraNotRtsp(CameraRejected):
     """Something answered at the camera's address, but not an RTSP server (wrong port or
     device); retried like any failure, in case the camera comes up there later."""
 
+    code: ClassVar[str] = "camera_rejected"
+
 
 class CameraDisconnected(CameraError):
     """A connected stream ended, stalled past the timeout or broke."""
+
+    code: ClassVar[str] = "camera_error"
 
 
 class PacketSource(Protocol):

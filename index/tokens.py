@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +15,8 @@ from index.text import check_text
 
 class TokenNotFound(RecordNotFound):
     """No API token with that id."""
+
+    code: ClassVar[str] = "token_not_found"
 
 
 def _record(row: ApiToken) -> TokenRecord:

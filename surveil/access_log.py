@@ -19,7 +19,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import ClassVar, Final
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -43,6 +43,8 @@ _REFUSED: Final = (
 
 class AuditUnavailable(Exception):
     """The audit row of an access could not be written, so the access is refused."""
+
+    code: ClassVar[str] = "audit_unavailable"
 
 
 @dataclass(frozen=True)
@@ -136,9 +138,7 @@ class AccessLog:
             done.set()
 
     async def _write(self, who: AuditIn, access: FootageAccess, now_us: int) -> None:
-        entry = replace(
-            who, action=access.action, target=access.target, detail=access.detail()
-        )
+        entry = replace(who, action=access.action, target=access.target, detail=access.detail())
         await append_audit(self._db, entry, now_us)
 
     def _remember(self, key: Hashable, now_us: int) -> None:

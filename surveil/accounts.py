@@ -11,9 +11,11 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cameras.urls import is_control
 from index import tokens as token_queries
 from index import users as user_queries
 from index.audit import AUDIT_PAGE_MAX, add_audit, list_audit, write_audited
@@ -96,6 +98,20 @@ async def change_password(
 class AccountRuleBroken(Conflict):
     """The change would leave no active admin, or an admin would lock themselves out."""
 
+    code: ClassVar[str] = "conflict"
+
+
+class SelfDisable(AccountRuleBroken):
+    """An admin tried to disable their own account."""
+
+    code: ClassVar[str] = "self_disable"
+
+
+class LastAdmin(AccountRuleBroken):
+    """The change would leave the installation without an active admin."""
+
+    code: ClassVar[str] = "last_admin"
+
 
 @dataclass(frozen=True)
 class AccountChange:
@@ -119,13 +135,11 @@ def _guard_admins(before: UserRecord, change: AccountChange, admins: int, actor:
     """AccountRuleBroken if the change would lock the installation or the actor out."""
     disabling = change.disabled is True and before.disabled_us is None
     if disabling and actor.actor_kind == "user" and actor.actor == before.username:
-        raise AccountRuleBroken("you cannot disable your own account")
+        raise SelfDisable("you cannot disable your own account")
     active_admin = before.role == "admin" and before.disabled_us is None
     demoting = change.role is not None and change.role != "admin"
     if active_admin and (demoting or disabling) and admins <= 1:
-        raise AccountRuleBroken(
-            f"{before.username!r} is the last active admin; make another admin first"
-        )
+        raise LastAdmin(f"{before.username!r} is the last active admin; make another admin first")
 
 
 def _changes(before: UserRecord, after: UserRecord) -> dict[str, object]:
@@ -192,22 +206,34 @@ async def change_account(
 TOKEN_NAME_MAX = 200
 
 
-def validate_token(name: str, role: str) -> None:
-    """InvalidRecord unless name is 1-200 printable characters and role is a token role."""
-    if not name or len(name) > TOKEN_NAME_MAX or not name.isprintable() or name != name.strip():
+def validate_token(name: str, role: str) -> str:
+    """The token's name without the blanks around it; InvalidRecord unless it is one line
+    (no control character, as cameras.urls.is_control) of 1-200 characters and role is a
+    token role.
+
+    A rule a schema can state (web.wire.accounts.TokenName), so the API refuses what the
+    service would; stripping is done here, so " x" from a form or the CLI is "x".
+    """
+    if any(is_control(c) for c in name):
+        raise InvalidRecord("a token's name must be one line, without control characters")
+    name = name.strip()
+    if not 1 <= len(name) <= TOKEN_NAME_MAX:
         raise InvalidRecord(
-            f"a token's name must be 1-{TOKEN_NAME_MAX} printable characters "
-            "without leading or trailing blanks"
+            f"a token's name must be 1-{TOKEN_NAME_MAX} characters, not counting blanks around it"
         )
     if role not in TOKEN_ROLES:
         raise InvalidRecord(f"role must be one of {', '.join(TOKEN_ROLES)}, not {role!r}")
+    return name
 
 
 async def add_token(
     db: Database, name: str, role: str, digest: str, now_us: int, actor: AuditIn = SYSTEM_ACTOR
 ) -> TokenRecord:
-    """Store a new token by its hash (the caller shows the token once) and audit it."""
-    validate_token(name, role)
+    """Store a new token by its hash (the caller shows the token once) and audit it.
+
+    The name is stored without the blanks around it (validate_token); InvalidRecord.
+    """
+    name = validate_token(name, role)
 
     async def create(s: AsyncSession) -> TokenRecord:
         record = await token_queries.create_token(s, name, role, digest, now_us)

@@ -1,5 +1,5 @@
 """Camera and counter administration shared by the JSON API (web/cameras_api.py) and the
-admin pages (web/camera_pages.py): what a camera's failure means, a camera spec from an
+admin pages (web/camera_pages.py): camera failures scrubbed of secrets, a camera spec from an
 ONVIF probe, audited writes, discovery.
 
 Nothing here knows about HTTP. Every write runs with its audit row in one transaction; the
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -19,15 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cameras.credentials import CredentialBox
 from cameras.discovery import DiscoveredDevice, discover
-from cameras.onvif import (
-    DeviceProbe,
-    OnvifAuthError,
-    OnvifError,
-    OnvifNotSupported,
-    OnvifUnreachable,
-)
+from cameras.onvif import DeviceProbe, OnvifNotSupported
 from cameras.snapshot import keyframe_jpeg
-from cameras.source import CameraError, CameraRejected, CameraTimeout, CameraUnreachable
+from cameras.source import CameraError, CameraTimeout
 from cameras.urls import redact_url, scrub
 from index.audit import add_audit, write_audited
 from index.cameras import (
@@ -49,29 +44,19 @@ logger = logging.getLogger(__name__)
 # -- camera failures -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CameraFailure:
-    """What went wrong with a camera, for people and machines; message carries no secret."""
-
-    code: str  # onvif_auth_failed | not_onvif | camera_unreachable | camera_rejected | ...
-    message: str
-    timed_out: bool = False
-
-
-def describe_failure(exc: CameraError, secrets: Sequence[str]) -> CameraFailure:
-    """Classify a camera's error; the message is scrubbed of secrets and URL passwords."""
-    message = redact_url(scrub(str(exc), [s for s in secrets if s]))
-    if isinstance(exc, OnvifAuthError):
-        return CameraFailure("onvif_auth_failed", message)
-    if isinstance(exc, OnvifNotSupported):
-        return CameraFailure("not_onvif", message)
-    if isinstance(exc, OnvifUnreachable | CameraUnreachable):
-        return CameraFailure("camera_unreachable", message, isinstance(exc, CameraTimeout))
-    if isinstance(exc, CameraRejected):
-        return CameraFailure("camera_rejected", message)
-    if isinstance(exc, OnvifError):
-        return CameraFailure("onvif_error", message)
-    return CameraFailure("camera_error", message)
+@contextmanager
+def scrubbed(secrets: Sequence[str]) -> Iterator[None]:
+    """Around a camera call: a CameraError comes out as the same class with its message
+    free of the secrets that were sent and of URL passwords; a TimeoutError (no picture
+    in time) as a CameraTimeout. The original is dropped (``from None``), so no traceback
+    or log line can carry its text."""
+    try:
+        yield
+    except CameraError as exc:
+        message = redact_url(scrub(str(exc), [s for s in secrets if s]))
+        raise type(exc)(message) from None
+    except TimeoutError:
+        raise CameraTimeout("timeout: the camera gave no picture in time") from None
 
 
 # -- specs ---------------------------------------------------------------------------------
@@ -149,9 +134,7 @@ async def save_new_camera(
 ) -> CameraRecord:
     """Insert an API camera with its audit row (entry's detail is filled in), then reconcile."""
     entry = replace(entry, detail=audit_detail(spec))
-    record = await write_audited(
-        db, lambda s: create_api_camera(s, spec, now_us), entry, now_us
-    )
+    record = await write_audited(db, lambda s: create_api_camera(s, spec, now_us), entry, now_us)
     await apply_change(reconcile, spec.name)
     return record
 

@@ -5,6 +5,8 @@ Hashing is deliberately slow and memory-hard; callers on the event loop run it i
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -21,6 +23,8 @@ _DUMMY_HASH = _HASHER.hash("surveil: no such account")
 
 class PasswordRejected(ValueError):
     """The new password breaks the password rule; the message says how."""
+
+    code: ClassVar[str] = "password_rejected"
 
 
 def check_password_rule(password: str, username: str) -> None:

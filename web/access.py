@@ -21,7 +21,7 @@ from index.counters import list_counters
 from index.records import USER_ROLES, AuditIn, CounterRecord
 from surveil.access_log import FootageAccess, append_audit
 from web.auth import authenticate, check_csrf, unauthorized
-from web.errors import ApiError
+from web.errors import ApiError, Forbidden, IndexUnavailable, NoAccessPolicy
 from web.keys import ACCESS_LOG_KEY, CLOCK_KEY, DB_KEY, PRINCIPAL_KEY
 from web.principal import Principal
 
@@ -106,11 +106,6 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
 }
 
 
-class Forbidden(ApiError):
-    status = 403
-    code = "forbidden"
-
-
 def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL_KEY]
 
@@ -122,13 +117,12 @@ def require_counter(request: web.Request, code: str) -> None:
 
 
 async def require_camera(request: web.Request, camera: str) -> None:
-    """Forbidden unless the camera covers a counter in the caller's scope."""
+    """CameraNotFound (404) if no camera has that name, for every caller; Forbidden unless
+    the camera covers a counter in the caller's scope."""
     who = principal(request)
-    if who.counters is None:
-        return
     async with request.app[DB_KEY].read() as s:
         record = await get_camera(s, camera)
-    if not who.may_see_any(record.counters):
+    if who.counters is not None and not who.may_see_any(record.counters):
         raise Forbidden(f"camera {camera!r} covers none of your counters")
 
 
@@ -220,7 +214,7 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
         roles = ROUTE_ROLES.get(name)
     if roles is None:
         logger.error("route %s has no access policy; refusing it", name)
-        raise ApiError("this endpoint has no access policy", status=500)
+        raise NoAccessPolicy("this endpoint has no access policy")
     if roles is PUBLIC:
         return await handler(request)
     try:
@@ -229,11 +223,9 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
         except (SQLAlchemyError, OSError) as exc:
             # A session's last use (or its end) could not be written: refuse, plainly.
             logger.error("auth: index write failed: %s", type(exc).__name__)
-            raise ApiError(
+            raise IndexUnavailable(
                 "the index cannot be written (is its disk full?), so the request is "
-                "refused; see the server log",
-                status=503,
-                code="index_unavailable",
+                "refused; see the server log"
             ) from exc
         if who is None:
             if _wants_page(request) and request.method == "GET":

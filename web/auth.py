@@ -26,7 +26,7 @@ from index.users import UserNotFound, get_user_by_id
 from surveil.accounts import token_hash
 from surveil.clock import Clock
 from surveil.config import WebSettings
-from web.errors import ApiError, Unauthorized
+from web.errors import CsrfRefused, Unauthorized
 from web.keys import CLOCK_KEY, DB_KEY, SETTINGS_KEY
 from web.principal import Principal
 
@@ -39,8 +39,6 @@ CSRF_FIELD = "csrf_token"
 TOUCH_INTERVAL_US = 60_000_000
 SESSION_TOUCH_INTERVAL_US = 15_000_000
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
 
 
 class Toucher:
@@ -167,11 +165,7 @@ async def check_csrf(request: web.Request, principal: Principal) -> None:
         sent = value if isinstance(value, str) else None
     expected = principal.csrf_token or ""
     if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise ApiError(
-            "missing or wrong CSRF token: reload the page and try again",
-            status=403,
-            code="csrf",
-        )
+        raise CsrfRefused("missing or wrong CSRF token: reload the page and try again")
 
 
 @dataclass

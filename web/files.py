@@ -29,7 +29,7 @@ from typing import BinaryIO
 from aiohttp import hdrs, web
 from aiohttp.helpers import ETAG_ANY, ETag
 
-from web.errors import ApiError
+from web.errors import PreconditionFailed, RangeNotSatisfiable
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +50,9 @@ class ByteRange:
     stop: int
 
 
-def range_not_satisfiable(size: int, detail: str) -> ApiError:
-    return ApiError(
+def range_not_satisfiable(size: int, detail: str) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(
         f"Range {detail} cannot be satisfied: the body has {size} bytes",
-        status=416,
-        code="range_not_satisfiable",
         headers={hdrs.CONTENT_RANGE: f"bytes */{size}"},
     )
 
@@ -135,11 +133,7 @@ async def send_bytes(
     out = {hdrs.ACCEPT_RANGES: "bytes", hdrs.ETAG: quoted, **(headers or {})}
     if_match = request.if_match
     if if_match is not None and not _matches(if_match, etag, weak=False):
-        raise ApiError(
-            f"If-Match does not match the current ETag {quoted}",
-            status=412,
-            code="precondition_failed",
-        )
+        raise PreconditionFailed(f"If-Match does not match the current ETag {quoted}")
     if_none_match = request.if_none_match
     if if_none_match is not None and _matches(if_none_match, etag, weak=True):
         return web.Response(status=304, headers=out)

@@ -237,10 +237,8 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "cams.fail.camera_unreachable": "无法连接摄像机：请检查地址、端口和网络。",
         "cams.fail.not_onvif": "该地址不是可用的 ONVIF 设备（或设备不支持录像所需的功能）。",
         "cams.fail.camera_error": "摄像机出错。",
-        "cams.fail.invalid": "输入有误。",
-        "cams.unavailable": "此进程不能管理摄像机（录像服务未运行）。",
-        "cams.not_found": "没有名为 {name} 的摄像机。",
-        "cams.config_managed": "摄像机 {name} 在配置文件中管理，请修改配置文件后重启服务。",
+        "cams.fail.invalid_value": "设置不符合规则：请检查 RTSP 地址的主机和端口，"
+        "地址中的 *** 需同时填写密码。",
         "cams.done_created": "已添加摄像机 {name}。",
         "cams.done_updated": "已保存摄像机 {name}。",
         "cams.done_enabled": "已启用摄像机 {name}。",
@@ -509,11 +507,8 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "cams.fail.not_onvif": "This address is not a usable ONVIF device (or it lacks what "
         "recording needs).",
         "cams.fail.camera_error": "The camera reported an error.",
-        "cams.fail.invalid": "Please check the form.",
-        "cams.unavailable": "This process cannot manage cameras (the recorder is not running).",
-        "cams.not_found": "There is no camera named {name}.",
-        "cams.config_managed": "Camera {name} is managed in the config file; change it there "
-        "and restart.",
+        "cams.fail.invalid_value": "A setting breaks a rule: check the RTSP address's host and "
+        "port; *** in it needs the password as well.",
         "cams.done_created": "Camera {name} added.",
         "cams.done_updated": "Camera {name} saved.",
         "cams.done_enabled": "Camera {name} enabled.",
@@ -572,3 +567,117 @@ def reason_text(lang: str, reason: str) -> str:
     if key in CATALOG[lang]:
         return translate(lang, key)
     return translate(lang, "reason.camera", detail=reason)
+
+
+# -- errors, by their stable code (web/errors.py) -----------------------------------------
+
+_ERRORS: Final[dict[str, tuple[str, str]]] = {
+    # code: (Chinese, English)
+    "bad_request": ("请求参数不正确。", "The request is not valid."),
+    "invalid_value": ("填写的值不符合规则。", "A value breaks a rule."),
+    "unauthorized": ("请先登录。", "Sign in first."),
+    "forbidden": ("您的账号无权进行此操作。", "Your account may not do this."),
+    "csrf": ("页面已过期，请刷新后重试。", "The page expired: reload it and try again."),
+    "internal_error": ("服务器内部错误，请查看服务器日志。", "Internal error; see the server log."),
+    "index_unavailable": (
+        "索引数据库无法写入（磁盘是否已满？），请求被拒绝。",
+        "The index cannot be written (is its disk full?), so the request is refused.",
+    ),
+    "audit_unavailable": (
+        "无法写入审计日志，请求被拒绝。",
+        "The audit log cannot be written, so the request is refused.",
+    ),
+    "cameras_unavailable": ("此进程不提供摄像机管理。", "Camera management is not available."),
+    "discovery_failed": ("无法发送发现探测。", "Discovery could not send its probe."),
+    "precondition_failed": ("文件已变化。", "The file has changed."),
+    "range_not_satisfiable": ("请求的字节范围无效。", "The byte range cannot be satisfied."),
+    "not_found": ("找不到该记录。", "No such record."),
+    "camera_not_found": ("找不到该摄像机。", "No such camera."),
+    "segment_not_found": ("找不到该录像片段。", "No such segment."),
+    "counter_not_found": ("找不到该受理窗口。", "No such counter."),
+    "receipt_not_found": ("找不到该受理回执。", "No such receipt."),
+    "user_not_found": ("找不到该用户。", "No such user."),
+    "token_not_found": ("找不到该令牌。", "No such token."),
+    "no_footage": ("该时段没有可播放的录像。", "No playable footage in that window."),
+    "conflict": ("与现有记录冲突。", "This conflicts with what is stored."),
+    "self_disable": ("不能停用您自己的账号。", "You cannot disable your own account."),
+    "last_admin": (
+        "这是最后一个启用的管理员，请先设置另一个管理员。",
+        "This is the last active admin; make another admin first.",
+    ),
+    "segment_open": ("该片段仍在录制中。", "The segment is still being written."),
+    "segment_damaged": ("该片段已损坏。", "The segment is damaged."),
+    "segment_gone": ("该片段的文件已丢失。", "The segment's file is gone."),
+    "clip_unavailable": ("这些片段无法拼接为一个视频。", "These segments cannot be stitched."),
+    "credentials_unreadable": (
+        "无法解密已保存的摄像机密码。",
+        "The stored camera password cannot be decrypted.",
+    ),
+    "password_rejected": (
+        "密码不符合要求：10 至 256 个字符，且不能包含用户名。",
+        "The password breaks the rule: 10 to 256 characters, not containing the user name.",
+    ),
+    "onvif_auth_failed": (
+        "摄像机拒绝了用户名或密码。",
+        "The camera refused the user name or password.",
+    ),
+    "not_onvif": (
+        "该设备不支持所需的 ONVIF 功能。",
+        "The device does not support what ONVIF needs.",
+    ),
+    "camera_unreachable": ("无法连接摄像机。", "The camera cannot be reached."),
+    "camera_rejected": ("摄像机拒绝了请求。", "The camera refused the request."),
+    "onvif_error": ("摄像机的 ONVIF 服务出错。", "The camera's ONVIF service failed."),
+    "camera_error": ("摄像机出错。", "The camera failed."),
+    "method_not_allowed": ("不支持该请求方法。", "Method not allowed."),
+    "payload_too_large": ("请求内容过大。", "The request is too large."),
+}
+
+# What a form field's refusal means, by the kind of failure (pydantic's error type).
+_FORM_ERRORS: Final[dict[str, tuple[str, str]]] = {
+    "missing": ("「{field}」为必填项。", "'{field}' is required."),
+    "string_too_short": ("「{field}」太短。", "'{field}' is too short."),
+    "string_too_long": ("「{field}」太长。", "'{field}' is too long."),
+    "string_pattern_mismatch": ("「{field}」格式不正确。", "'{field}' is not in the right form."),
+    "literal_error": ("「{field}」不是可选的值。", "'{field}' is not one of the choices."),
+    "int_parsing": ("「{field}」应为整数。", "'{field}' must be a whole number."),
+    "greater_than_equal": ("「{field}」太小。", "'{field}' is too small."),
+    "less_than_equal": ("「{field}」太大。", "'{field}' is too large."),
+    "bool_parsing": ("「{field}」应为是或否。", "'{field}' must be yes or no."),
+    "invalid_value": ("「{field}」不符合规则。", "'{field}' breaks a rule."),
+    "invalid": ("「{field}」的值不正确。", "'{field}' is not valid."),
+    "too_long": ("「{field}」项目太多。", "'{field}' has too many items."),
+    "datetime_parsing": (
+        "「{field}」不是有效的时间（例如 2026-11-26T09:30）。",
+        "'{field}' is not a time like 2026-11-26T09:30.",
+    ),
+}
+
+for _code, (_zh, _en) in _ERRORS.items():
+    CATALOG["zh"][f"err.{_code}"] = _zh
+    CATALOG["en"][f"err.{_code}"] = _en
+for _kind, (_zh, _en) in _FORM_ERRORS.items():
+    CATALOG["zh"][f"form.err.{_kind}"] = _zh
+    CATALOG["en"][f"form.err.{_kind}"] = _en
+CATALOG["zh"]["err.status"] = "请求失败（{status}）。"
+CATALOG["en"]["err.status"] = "The request failed ({status})."
+
+
+def error_text(lang: str, code: str, status: int, message: str | None = None) -> str:
+    """A refusal for people, by its stable code; English pages add the detail, Chinese
+    pages never show English text from the server."""
+    key = f"err.{code}"
+    text = (
+        translate(lang, key)
+        if key in CATALOG[lang]
+        else translate(lang, "err.status", status=status)
+    )
+    if lang == "en" and message:
+        return f"{text} ({message})"
+    return text
+
+
+def form_error_text(lang: str, field: str, kind: str) -> str:
+    """A form field's refusal for people (web.wire.forms.FormInvalid)."""
+    key = f"form.err.{kind}" if f"form.err.{kind}" in CATALOG[lang] else "form.err.invalid"
+    return translate(lang, key, field=field)
