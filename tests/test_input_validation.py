@@ -1,7 +1,12 @@
-"""Bad input that must be refused with a clear 400 and leave nothing behind (issue 8, item 9):
-lone surrogates and NUL characters in any JSON string, form field, query parameter or path;
-camera URLs without a valid host or port, wherever a camera URL enters; receipt numbers in
-any script, NFKC-normalised into one stored form. On SQLite and PostgreSQL."""
+"""Bad input that must be refused with a clear answer and leave nothing behind (issue 8,
+item 9): lone surrogates and NUL characters in any JSON string, form field, query parameter
+or path; camera URLs without a valid host or port, wherever a camera URL enters; receipt
+numbers in any script, NFKC-normalised into one stored form. On SQLite and PostgreSQL.
+
+A value that breaks the API document (type, pattern, length, unknown key) is 400
+``bad_request``; one the document allows but a rule no schema can state refuses (the host
+rule, URL credential rules) is 422 ``invalid_value`` (docs/design/api-types.md). Pages show
+a refusal by its code in the page's language: the English detail only on English pages."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from markupsafe import escape
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +45,7 @@ from surveil.timefmt import us_from_iso
 from tests.forms import csrf_of, form_login
 from tests.harness import NoStatus, make_config
 from web.app import create_app
+from web.i18n import error_text, form_error_text, translate
 
 pytest_plugins = ["tests.onvif_device"]
 
@@ -132,6 +139,8 @@ async def site(db: Database, tmp_path: Path) -> AsyncIterator[Site]:
         await client.close()
 
 
+# A loopback port nothing listens on (discard): a device there is unreachable at once.
+CLOSED_PORT = 9
 # Every JSON-accepting endpoint, a valid body, and the string fields to spoil in it (a path
 # into the body: keys, and list indexes as ints).
 ENDPOINTS: list[tuple[str, str, dict[str, Any], list[tuple[Any, ...]]]] = [
@@ -141,14 +150,24 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any], list[tuple[Any, ...]]]] = [
         {"name": "new-cam", "url": "rtsp://10.0.0.7/s", "username": "u", "counters": ["A01"]},
         [("name",), ("url",), ("username",), ("counters", 0)],
     ),
-    ("POST", "/api/v1/cameras", {"name": "new-cam", "onvif": {"host": "h"}}, [("onvif", "host")]),
+    (
+        "POST",
+        "/api/v1/cameras",
+        {"name": "new-cam", "onvif": {"host": "127.0.0.1", "port": CLOSED_PORT}},
+        [("onvif", "host")],
+    ),
     (
         "PATCH",
         "/api/v1/cameras/apicam",
         {"url": "rtsp://10.0.0.8/t", "password": "pw"},
         [("url",), ("password",)],
     ),
-    ("POST", "/api/v1/cameras/probe", {"host": "h", "username": "u"}, [("host",), ("username",)]),
+    (
+        "POST",
+        "/api/v1/camera-probes",
+        {"host": "127.0.0.1", "port": CLOSED_PORT, "username": "u"},
+        [("host",), ("username",)],
+    ),
     (
         "POST",
         "/api/v1/counters",
@@ -223,17 +242,22 @@ async def test_every_json_endpoint_refuses_bad_text_naming_the_field(site: Site,
             assert bad not in message
     # Keys are strings too.
     status, answer = await site.send("POST", "/api/v1/counters", {"code": "B03", "n" + bad: "x"})
-    assert status == 400 and bad not in answer["error"]["message"], answer
+    assert status == 400 and answer["error"]["code"] == "bad_request", answer
+    assert bad not in answer["error"]["message"], answer
     assert await site.snapshot() == before
 
 
 async def test_the_valid_bodies_are_accepted(site: Site) -> None:
-    """The bodies above are good apart from the spoiled field (so the 400s are about it)."""
+    """The bodies above are good apart from the spoiled field (so the 400s are about it).
+    The ONVIF ones get as far as the device, on a closed loopback port: the camera's
+    failure (502, or 504 on a timeout), never a 400 and never 200."""
     for method, path, body, _ in ENDPOINTS:
-        if "onvif" in body or path.endswith("/probe"):
-            continue  # would probe a device
         status, answer = await site.send(method, path, body)
-        assert status in (200, 201), (method, path, answer)
+        if "onvif" in body or path == "/api/v1/camera-probes":
+            assert status in (502, 504), (method, path, answer)
+            assert answer["error"]["code"] == "camera_unreachable", (method, path, answer)
+        else:
+            assert status in (200, 201), (method, path, answer)
 
 
 async def _admin_session(site: Site) -> str:
@@ -251,11 +275,20 @@ async def test_forms_query_strings_and_paths_refuse_nul(site: Site) -> None:
         ("/cameras/add-url", {"name": "cam-f", "url": "rtsp://10.0.0.7/s" + NUL}),
         ("/users", {"username": "new" + NUL, "password": "long-password-9", "role": "staff"}),
     ):
-        resp = await site.client.post(path, data={**form, "csrf_token": csrf})
+        field_name = next(k for k, v in form.items() if NUL in v)
+        data = {**form, "csrf_token": csrf}
+        # English: the refusal by its code, with the detail naming the field.
+        resp = await site.client.post(f"{path}?lang=en", data=data)
         page = await resp.text()
         assert resp.status == 400, (path, page)
-        field_name = next(k for k, v in form.items() if NUL in v)
-        assert f"&#39;{field_name}&#39;" in page or f"'{field_name}'" in page, page
+        assert str(escape(error_text("en", "bad_request", 400))) in page, (path, page)
+        assert f"&#39;{field_name}&#39;" in page, (path, page)
+        # Chinese: the same refusal in Chinese, and no English text from the server.
+        resp = await site.client.post(f"{path}?lang=zh", data=data)
+        page = await resp.text()
+        assert resp.status == 400, (path, page)
+        assert error_text("zh", "bad_request", 400) in page, (path, page)
+        assert "NUL" not in page and f"&#39;{field_name}&#39;" not in page, (path, page)
     headers = {"Authorization": f"Bearer {site.token}"}
     resp = await site.client.get(
         "/api/v1/recordings?start=2026-11-26T19:00:00%2B00:00%00&end=2026-11-26T20:00:00%2B00:00",
@@ -263,11 +296,14 @@ async def test_forms_query_strings_and_paths_refuse_nul(site: Site) -> None:
     )
     answer = await resp.json()
     assert resp.status == 400 and "'start'" in answer["error"]["message"], answer
+    assert answer["error"]["code"] == "bad_request", answer
     # A path with NUL, with and without credentials: 400, not a 500 from the database.
     for auth in (headers, {}):
         for path in ("/api/v1/cameras/ab%00cd", "/api/v1/receipts/R%00-1", "/counters/A%0001/edit"):
             resp = await site.client.get(path, headers=auth)
             assert resp.status == 400, (path, resp.status, await resp.text())
+            if path.startswith("/api/"):
+                assert (await resp.json())["error"]["code"] == "bad_request", path
     assert await site.snapshot() == before
 
 
@@ -279,6 +315,9 @@ async def test_undecodable_form_bodies_are_400_not_500(site: Site) -> None:
             b"code=B02&name=\xff\xfe&csrf_token=" + csrf.encode(),
         ),
         ("application/x-www-form-urlencoded; charset=no-such-charset", b"code=B02&name=x"),
+        # Multipart without a boundary, or with one the body never uses (found by fuzzing).
+        ("multipart/form-data", b"code=B02&name=x"),
+        ("multipart/form-data; boundary=zz", b"--yy\r\n\r\nx\r\n--yy--\r\n"),
     ):
         resp = await site.client.post("/counters", data=raw, headers={"Content-Type": content_type})
         assert resp.status == 400, (content_type, await resp.text())
@@ -286,12 +325,17 @@ async def test_undecodable_form_bodies_are_400_not_500(site: Site) -> None:
 
 # -- camera URLs ---------------------------------------------------------------------------
 
-BAD_URLS = [
+# A control character or a space breaks the document (RtspUrl's pattern): 400 bad_request.
+URLS_OFF_THE_PATTERN = [
     "rtsp://\x07",
     "rtsp://\x07/stream",
     "rtsp://cam\x1b[31m.local/stream",
     "rtsp://10.0.0.7/str\x07eam",
     "rtsp://bad host/stream",
+]
+# The pattern admits these, but they have no valid host or port (the host rule, beyond a
+# schema): 422 invalid_value.
+URLS_OFF_THE_HOST_RULE = [
     "rtsp:///stream",
     "rtsp://10.0.0.7:0/stream",
     "rtsp://10.0.0.7:65536/stream",
@@ -303,6 +347,7 @@ BAD_URLS = [
     "rtsp://[not-ipv6]/stream",
     "rtsp://user:pw@/stream",
 ]
+BAD_URLS = [*URLS_OFF_THE_PATTERN, *URLS_OFF_THE_HOST_RULE]
 GOOD_URLS = [
     "rtsp://10.0.0.7/stream",
     "rtsp://10.0.0.7:554/Streaming/Channels/101?transportmode=unicast",
@@ -316,6 +361,11 @@ def _no_control(text_: str) -> bool:
     return not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text_)
 
 
+def _url_refusal(url: str) -> tuple[int, str]:
+    """The status and code a bad camera URL gets, from the API and the pages alike."""
+    return (400, "bad_request") if url in URLS_OFF_THE_PATTERN else (422, "invalid_value")
+
+
 async def test_camera_urls_without_a_valid_host_or_port_are_refused_by_the_api(
     site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -325,10 +375,10 @@ async def test_camera_urls_without_a_valid_host_or_port_are_refused_by_the_api(
         for method, path, body in (
             ("POST", "/api/v1/cameras", {"name": "bad-cam", "url": url}),
             ("PATCH", "/api/v1/cameras/apicam", {"url": url}),
-            ("POST", "/api/v1/cameras/probe", {"url": url}),
+            ("POST", "/api/v1/camera-probes", {"url": url}),
         ):
             status, answer = await site.send(method, path, body)
-            assert status == 400, (url, path, answer)
+            assert (status, answer["error"]["code"]) == _url_refusal(url), (url, path, answer)
             message = answer["error"]["message"]
             assert "'url'" in message and _no_control(message), (url, message)
     assert await site.snapshot() == before
@@ -340,16 +390,22 @@ async def test_camera_urls_without_a_valid_host_or_port_are_refused_by_the_api(
 
 
 async def test_camera_urls_without_a_valid_host_are_refused_by_the_pages(site: Site) -> None:
+    """As the API refuses them (same status and code); the Chinese page says so in Chinese:
+    a refused field by its label, a broken rule by its code."""
     before = await site.snapshot()
     csrf = await _admin_session(site)
+    pattern_headline = form_error_text("zh", translate("zh", "cams.url"), "string_pattern_mismatch")
+    rule_headline = translate("zh", "cams.fail.invalid_value")  # what to check, in Chinese
     for url in BAD_URLS:
-        if "\x00" in url:
-            continue
         resp = await site.client.post(
-            "/cameras/add-url", data={"name": "bad-cam", "url": url, "csrf_token": csrf}
+            "/cameras/add-url?lang=zh", data={"name": "bad-cam", "url": url, "csrf_token": csrf}
         )
         page = await resp.text()
-        assert resp.status == 400, (url, page)
+        status, code = _url_refusal(url)
+        assert resp.status == status and f'data-code="{code}"' in page, (url, resp.status, page)
+        headline = pattern_headline if status == 400 else rule_headline
+        assert f'<p class="error">{escape(headline)}</p>' in page, (url, page)
+        assert "camera url" not in page and "should match" not in page, (url, page)  # English
         assert _no_control(page.replace("\n", "").replace("\r", "").replace("\t", "")), url
     assert await site.snapshot() == before
 
@@ -482,7 +538,7 @@ async def test_names_and_codes_with_a_trailing_newline_or_control_characters_are
         ),
     ):
         status, answer = await site.send(method, path, body)
-        assert status == 400, (path, body, answer)
+        assert status == 400 and answer["error"]["code"] == "bad_request", (path, body, answer)
     assert await site.snapshot() == before
     with pytest.raises(ConfigError):
         parse_config({"data_dir": "/tmp/x", "cameras": [{"name": "c\n", "url": "synthetic:"}]})
@@ -608,26 +664,32 @@ def test_one_control_character_rule_for_requests_names_and_urls() -> None:
 
 # -- ONVIF hosts -------------------------------------------------------------------------------
 
+# id: (host, status). A character no host has breaks Host's pattern (400); host characters
+# in an arrangement that is not a host break the host rule (422).
 BAD_ONVIF_HOSTS = {
-    "slash": "127.0.0.1/x",
-    "query": "127.0.0.1?x=1",
-    "fragment": "127.0.0.1#x",
-    "port-in-host": "127.0.0.1:8080",
-    "space": "127.0.0.1 x",
-    "bell": "127.0.0.1\x07",
-    "escape": "cam\x1b[31m.local",
-    "newline": "127.0.0.1\nx",
-    "bad-ipv6": "[::1",
-    "empty-label": "cam..local",
+    "slash": ("127.0.0.1/x", 400),
+    "query": ("127.0.0.1?x=1", 400),
+    "fragment": ("127.0.0.1#x", 400),
+    "port-in-host": ("127.0.0.1:8080", 422),
+    "space": ("127.0.0.1 x", 400),
+    "bell": ("127.0.0.1\x07", 400),
+    "escape": ("cam\x1b[31m.local", 400),
+    "newline": ("127.0.0.1\nx", 400),
+    "bad-ipv6": ("[::1", 422),
+    "empty-label": ("cam..local", 422),
 }
 
 
-@pytest.mark.parametrize("bad", list(BAD_ONVIF_HOSTS.values()), ids=list(BAD_ONVIF_HOSTS))
+@pytest.mark.parametrize(
+    ("bad", "status"), list(BAD_ONVIF_HOSTS.values()), ids=list(BAD_ONVIF_HOSTS)
+)
 async def test_an_onvif_host_that_is_not_a_host_is_refused_wherever_it_enters(
-    site: Site, caplog: pytest.LogCaptureFixture, bad: str
+    site: Site, caplog: pytest.LogCaptureFixture, bad: str, status: int
 ) -> None:
     """onvif.host and the host form field go into SOAP URLs, messages and onvif_host: the
     host rule of camera URLs applies (API, pages, index), before anything is probed."""
+    code = "bad_request" if status == 400 else "invalid_value"
+    kind = "string_pattern_mismatch" if status == 400 else "invalid_value"
     caplog.set_level(logging.DEBUG)
     spec = CameraSpec(
         name="ovcam", source_url="rtsp://127.0.0.1:9/s", onvif_host="127.0.0.1", onvif_port=9
@@ -635,27 +697,32 @@ async def test_an_onvif_host_that_is_not_a_host_is_refused_wherever_it_enters(
     await site.db.write(lambda s: create_api_camera(s, spec, T0))
     before = await site.snapshot()
     onvif = {"host": bad, "port": 9, "username": "operator", "password": "onvif-pass-1"}
-    for method, path, body in (
-        ("POST", "/api/v1/cameras", {"name": "onvif-bad", "onvif": onvif}),
-        ("POST", "/api/v1/cameras/probe", onvif),
-        ("PATCH", "/api/v1/cameras/ovcam", {"onvif": {"host": bad}}),
+    # The field as the body names it: the probe's body is the device itself.
+    for method, path, body, field_name in (
+        ("POST", "/api/v1/cameras", {"name": "onvif-bad", "onvif": onvif}, "onvif.host"),
+        ("POST", "/api/v1/camera-probes", onvif, "host"),
+        ("PATCH", "/api/v1/cameras/ovcam", {"onvif": {"host": bad}}, "onvif.host"),
     ):
-        status, answer = await site.send(method, path, body)
-        assert status == 400, (path, answer)
+        answered, answer = await site.send(method, path, body)
+        assert answered == status and answer["error"]["code"] == code, (path, answer)
         message = answer["error"]["message"]
-        assert "'onvif.host'" in message and _no_control(message), (path, message)
+        assert f"'{field_name}'" in message and _no_control(message), (path, message)
         assert bad not in message
     csrf = await _admin_session(site)
     form = {"host": bad, "port": "9", "username": "operator", "csrf_token": csrf}
+    # The Chinese page names the refused field by its label, and says why by the kind.
+    headline = form_error_text("zh", translate("zh", "cams.host"), kind)
     for path, extra in (
         ("/cameras/probe", {}),
         ("/cameras/add-onvif", {"name": "onvif-bad"}),
         ("/cameras/ovcam/edit", {"enabled": "1"}),
     ):
-        resp = await site.client.post(path, data={**form, **extra, "password": "onvif-pass-1"})
+        data = {**form, **extra, "password": "onvif-pass-1"}
+        resp = await site.client.post(f"{path}?lang=zh", data=data)
         page = await resp.text()
-        assert resp.status == 400, (path, resp.status, page)
-        assert "host" in page
+        assert resp.status == status, (path, resp.status, page)
+        assert f'data-code="{code}"' in page, (path, page)
+        assert f'<p class="error">{escape(headline)}</p>' in page, (path, page)
         assert _no_control(page.replace("\n", "").replace("\r", "").replace("\t", "")), path
     assert await site.snapshot() == before
     bad_spec = CameraSpec(name="ovcam2", source_url="rtsp://127.0.0.1:9/s", onvif_host=bad)
@@ -675,16 +742,17 @@ async def test_a_password_placeholder_needs_a_password_alike_in_the_api_and_the_
     from surveil.camera_setup import stream_credentials
 
     before = await site.snapshot()
+    # The document allows the URL; the credential rule (beyond a schema) refuses it: 422.
     status, answer = await site.send(
         "POST", "/api/v1/cameras", {"name": "ph-cam", "url": PLACEHOLDER_URL}
     )
-    assert status == 400, answer
+    assert status == 422 and answer["error"]["code"] == "invalid_value", answer
     api_message = answer["error"]["message"]
-    status, answer = await site.send("POST", "/api/v1/cameras/probe", {"url": PLACEHOLDER_URL})
-    assert status == 400 and answer["error"]["message"] == api_message, answer
+    status, answer = await site.send("POST", "/api/v1/camera-probes", {"url": PLACEHOLDER_URL})
+    assert status == 422 and answer["error"] == {"code": "invalid_value", "message": api_message}
     # apicam has no password stored: *** has nothing to stand for.
     status, answer = await site.send("PATCH", "/api/v1/cameras/apicam", {"url": PLACEHOLDER_URL})
-    assert status == 400 and answer["error"]["message"] == api_message, answer
+    assert status == 422 and answer["error"] == {"code": "invalid_value", "message": api_message}
     sentence = api_message.removeprefix("'url': ")
     assert sentence != api_message and "give the password" in sentence
     csrf = await _admin_session(site)
@@ -693,10 +761,19 @@ async def test_a_password_placeholder_needs_a_password_alike_in_the_api_and_the_
         ("/cameras/probe", {"url": PLACEHOLDER_URL}),
         ("/cameras/apicam/edit", {"url": PLACEHOLDER_URL, "enabled": "1"}),
     ):
-        resp = await site.client.post(path, data={**form, "csrf_token": csrf})
+        data = {**form, "csrf_token": csrf}
+        # English: the code's text and the API's sentence.
+        resp = await site.client.post(f"{path}?lang=en", data=data)
         page = await resp.text()
-        assert resp.status == 400, (path, resp.status, page)
-        assert sentence.replace("*", "&#42;") in page or sentence in page, (path, page)
+        assert resp.status == 422 and 'data-code="invalid_value"' in page, (path, page)
+        assert str(escape(translate("en", "cams.fail.invalid_value"))) in page, (path, page)
+        assert str(escape(sentence)) in page, (path, page)
+        # Chinese: the code's text, without the English sentence.
+        resp = await site.client.post(f"{path}?lang=zh", data=data)
+        page = await resp.text()
+        assert resp.status == 422 and 'data-code="invalid_value"' in page, (path, page)
+        assert translate("zh", "cams.fail.invalid_value") in page, (path, page)
+        assert "give the password" not in page, (path, page)
     assert await site.snapshot() == before
     # The one function both call: a password given beside the URL, or one stored, fills ***.
     assert stream_credentials(PLACEHOLDER_URL, "pw", stored=False).password == "pw"

@@ -1,8 +1,9 @@
 """Secret canary: a camera password never leaves the config file.
 
 Cameras with right and wrong passwords, and one that cannot be reached, are
-recorded by the real service; then every log line, API response and index row
-is searched for the password.
+recorded by the real service, and requests carrying the password are refused
+(400, 422, 502/504); then every log line, API response, page and index row is
+searched for the password.
 """
 
 from __future__ import annotations
@@ -126,15 +127,19 @@ async def test_camera_password_appears_nowhere(
     await service.db.write(lambda s: tokens.create_token(s, "t", "admin", digest, 1))
     bodies: list[str] = []
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
-        for path in (
-            "api/v1/cameras",
-            "api/v1/recordings?start=2000-01-01T00:00:00%2B00:00&end=2000-01-02T00:00:00%2B00:00",
-            "api/v1/health",
-            "api/v1/openapi.json",
-            "api/v1/recordings?camera=nope&start=x&end=y",
+        for path, status in (
+            ("api/v1/cameras", 200),
+            (
+                "api/v1/recordings?start=2000-01-01T00:00:00%2B00:00&end=2000-01-02T00:00:00%2B00:00",
+                200,
+            ),
+            ("api/v1/health", 200),
+            ("api/v1/openapi.json", 200),
+            ("api/v1/recordings?camera=nope&start=x&end=y", 400),
         ):
             async with http.get(service.url + path) as resp:
                 bodies.append(await resp.text())
+                assert resp.status == status, (path, bodies[-1])
     assert any('"right"' in b for b in bodies)
 
     await asyncio.sleep(1.0)  # let failed reconnects log a few more times
@@ -179,7 +184,7 @@ async def test_camera_password_given_through_the_api_appears_nowhere(
 
         wrong = {"name": "onvif-wrong", "onvif": {**onvif, "password": CANARY + "-x"}}
         assert await call("POST", "api/v1/cameras", wrong) == 422
-        assert await call("POST", "api/v1/cameras/probe", {**onvif, "password": "nope-x"}) == 422
+        assert await call("POST", "api/v1/camera-probes", {**onvif, "password": "nope-x"}) == 422
         right = {"name": "onvif-right", "onvif": {**onvif, "password": CANARY}}
         assert await call("POST", "api/v1/cameras", right) == 201, bodies[-1]
         by_url = {"name": "url-wrong", "url": cam.url_with("operator", CANARY + "-y")}
@@ -197,16 +202,16 @@ async def test_camera_password_given_through_the_api_appears_nowhere(
             )
 
         await wait_for(settled, 30, "ONVIF camera recording, two failing")
-        await call("PATCH", "api/v1/cameras/gone", {"password": CANARY + "-z"})
+        assert await call("PATCH", "api/v1/cameras/gone", {"password": CANARY + "-z"}) == 200
         for path in (
             "api/v1/cameras",
             "api/v1/cameras/onvif-right",
             "api/v1/cameras/gone",
             "api/v1/cameras/onvif-right/snapshot",
         ):
-            await call("GET", path)
+            assert await call("GET", path) == 200, (path, bodies[-1])
         for page in ("lookup", "desk", "dashboard", "cameras", "counters", "audit"):
-            await call("GET", page)
+            assert await call("GET", page) == 200, page
     assert any("onvif-right" in b for b in bodies)
     await asyncio.sleep(1.0)
     await service.stop()
@@ -260,7 +265,7 @@ async def test_camera_password_in_the_url_query_appears_nowhere(
         gone = {"name": "api-gone", "url": f"rtsp://127.0.0.1:9/x?passwd={CANARY}"}
         assert (await call("POST", "api/v1/cameras", gone))[0] == 201
         probe = {"url": f"{base}?pass={CANARY}", "snapshot": True}
-        status, body = await call("POST", "api/v1/cameras/probe", probe)
+        status, body = await call("POST", "api/v1/camera-probes", probe)
         assert status == 200 and body["url"] == f"{base}?pass=***", body
 
         async def settled() -> bool:
@@ -300,3 +305,88 @@ async def test_camera_password_in_the_url_query_appears_nowhere(
     rows = await _index_rows(cfg.effective_database_url)
     assert "cfg-gone" in rows and "camera.create" in rows  # the search covers them
     _assert_canary_nowhere(caplog, capfd, bodies, rows, [cam])
+
+
+async def test_camera_password_in_refused_requests_appears_nowhere(
+    service_factory: Any,
+    tmp_path: Path,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Requests carrying the password that are refused: the document broken (400), a rule
+    no schema states broken (422), a device that cannot be reached (502/504, never 200);
+    through the API and the pages, in both languages. No refusal quotes the value
+    (pydantic's own error text does), and a refused form comes back without the password."""
+    caplog.set_level(logging.DEBUG)
+    cfg = make_config(tmp_path / "data", database_url, [])
+    service = await service_factory(cfg)
+    assert service.db is not None
+    token, digest = new_token()
+    await service.db.write(lambda s: tokens.create_token(s, "t", "admin", digest, 1))
+    closed = "rtsp://127.0.0.1:9/s"  # nothing listens on the discard port
+    in_url = f"rtsp://operator:{CANARY}@127.0.0.1:9/s"
+    onvif = {"host": "127.0.0.1", "port": 9, "username": "operator", "password": CANARY}
+    unreachable = ((502, 504), "camera_unreachable")
+    document = ((400,), "bad_request")
+    rule = ((422,), "invalid_value")
+    api: list[tuple[str, str, dict[str, Any], tuple[tuple[int, ...], str]]] = [
+        ("POST", "api/v1/cameras", {"name": "c-space", "url": in_url + " x"}, document),
+        (
+            "POST",
+            "api/v1/cameras",
+            {"name": "c-long", "url": closed, "password": CANARY * 20},
+            document,
+        ),
+        (
+            "POST",
+            "api/v1/cameras",
+            {"name": "c-type", "url": closed, "password": [CANARY]},
+            document,
+        ),
+        ("POST", "api/v1/cameras", {"name": "c-key", "url": closed, "secret": CANARY}, document),
+        ("POST", "api/v1/camera-probes", {**onvif, "port": "9"}, document),  # strict: not 9
+        ("PATCH", "api/v1/cameras/api-cam", {"password": CANARY * 20}, document),
+        ("POST", "api/v1/cameras", {"name": "c-port", "url": in_url.replace(":9/", ":0/")}, rule),
+        ("POST", "api/v1/camera-probes", {"url": in_url + "?password=other"}, rule),
+        ("PATCH", "api/v1/cameras/api-cam", {"url": in_url.replace("127.0.0.1:9", "[::1")}, rule),
+        ("POST", "api/v1/camera-probes", {"url": in_url}, unreachable),
+        ("POST", "api/v1/camera-probes", {"url": closed, "password": CANARY}, unreachable),
+        ("POST", "api/v1/camera-probes", onvif, unreachable),
+        ("POST", "api/v1/cameras", {"name": "onvif-gone", "onvif": onvif}, unreachable),
+    ]
+    form_onvif = {"host": "127.0.0.1", "port": "9", "username": "operator", "password": CANARY}
+    pages: list[tuple[str, dict[str, str], tuple[tuple[int, ...], str]]] = [
+        ("cameras/add-url", {"name": "c-long", "url": closed, "password": CANARY * 20}, document),
+        ("cameras/api-cam/edit", {"url": closed, "password": CANARY * 20}, document),
+        ("cameras/add-url", {"name": "c-port", "url": in_url.replace(":9/", ":0/")}, rule),
+        ("cameras/probe", {"url": in_url + "?password=other"}, rule),
+        ("cameras/probe", {"url": in_url}, unreachable),
+        ("cameras/probe", form_onvif, unreachable),
+        ("cameras/add-onvif", {"name": "onvif-gone", **form_onvif}, unreachable),
+    ]
+    bodies: list[str] = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+
+        async def send(method: str, path: str, **kw: Any) -> tuple[int, str]:
+            async with http.request(method, service.url + path, **kw) as resp:
+                bodies.append((await resp.read()).decode("utf-8", "replace"))
+                return resp.status, bodies[-1]
+
+        status, body = await send("POST", "api/v1/cameras", json={"name": "api-cam", "url": closed})
+        assert status == 201, body
+        for method, path, request, (statuses, code) in api:
+            status, body = await send(method, path, json=request)
+            assert status in statuses and json.loads(body)["error"]["code"] == code, (path, body)
+        for path, form, (statuses, code) in pages:
+            for lang in ("en", "zh"):
+                status, body = await send("POST", f"{path}?lang={lang}", data=form)
+                assert status in statuses and f'data-code="{code}"' in body, (path, lang, body)
+        status, body = await send("GET", "api/v1/cameras")
+        assert status == 200 and [c["name"] for c in json.loads(body)["cameras"]] == ["api-cam"]
+    await asyncio.sleep(0.5)  # let the api-cam recorder log a failed connect or two
+    await service.stop()
+
+    rows = await _index_rows(cfg.effective_database_url)
+    assert "onvif-gone" in rows and "camera.create" in rows  # the failed create is audited
+    _assert_canary_nowhere(caplog, capfd, bodies, rows)

@@ -1,4 +1,4 @@
-"""JSON API views: parse and validate input, call index query functions, serialize."""
+"""JSON API views of the service and its footage: health, the document, cameras, segments."""
 
 from __future__ import annotations
 
@@ -9,19 +9,20 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from cameras.urls import redact_url
-from index.cameras import get_camera, list_cameras
+from index.cameras import list_cameras
 from index.errors import CameraNotFound, SegmentNotFound
 from index.segments import count_in_state, get_segment, segments_overlapping
-from surveil.access_log import FootageAccess
-from surveil.serving import open_sealed_segment
+from surveil.access_log import AuditUnavailable, FootageAccess
+from surveil.serving import SegmentDamaged, SegmentGone, SegmentOpen, open_sealed_segment
 from surveil.timefmt import iso_from_us
-from web.access import Forbidden, audit_access, principal, require_camera
-from web.errors import ApiError
+from web.access import audit_access, principal, require_camera
+from web.errors import Forbidden, PreconditionFailed, RangeNotSatisfiable, Unprocessable
 from web.files import sealed_etag, send_file
-from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, STATUS_KEY
-from web.openapi import openapi_document
-from web.params import optional_str, positive_id, reject_unknown, time_range_us
-from web.serialize import camera_json, segment_json
+from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, OPENAPI_KEY, STATUS_KEY
+from web.openapi import Media, Op
+from web.wire.base import reply
+from web.wire.cameras import CameraList, CameraStatus
+from web.wire.footage import Health, RecordingsQuery, Segment, SegmentList, SegmentPath
 
 logger = logging.getLogger(__name__)
 
@@ -61,20 +62,19 @@ async def health(request: web.Request) -> web.Response:
         reasons.append(f"{storage}: {stuck} cannot write to the data directory")
     if damaged:
         reasons.append(f"{damaged} damaged segment{'' if damaged == 1 else 's'}")
-    body = {
-        "status": "error" if database != "ok" else "degraded" if reasons else "ok",
-        "database": database,
-        "damaged_segments": damaged,
-        "storage": storage,
-        "reason": "; ".join(reasons) or None,
-        "time": iso_from_us(request.app[CLOCK_KEY].now_us()),
-    }
-    return web.json_response(body, status=200 if database == "ok" else 503)
+    body = Health(
+        status="error" if database != "ok" else "degraded" if reasons else "ok",
+        database="ok" if database == "ok" else "error",
+        damaged_segments=damaged,
+        storage=storage,  # type: ignore[arg-type]  # one of the storage errors, or ok
+        reason="; ".join(reasons) or None,
+        time=iso_from_us(request.app[CLOCK_KEY].now_us()),
+    )
+    return reply(body, status=200 if database == "ok" else 503)
 
 
 async def cameras(request: web.Request) -> web.Response:
     """Every camera the index or the supervisor knows, with live recording status."""
-    reject_unknown(request.query, ())
     async with request.app[DB_KEY].read() as s:
         records = {r.name: r for r in await list_cameras(s)}
     statuses = {st.name: st for st in request.app[STATUS_KEY].camera_status()}
@@ -85,65 +85,49 @@ async def cameras(request: web.Request) -> web.Response:
         statuses = {n: st for n, st in statuses.items() if n in records}
     now_us = request.app[CLOCK_KEY].now_us()
     items = [
-        camera_json(name, records.get(name), statuses.get(name), now_us)
+        CameraStatus.of(name, records.get(name), statuses.get(name), now_us)
         for name in sorted(records.keys() | statuses.keys())
     ]
-    return web.json_response({"cameras": items})
+    return reply(CameraList(cameras=items))
 
 
-async def recordings(request: web.Request) -> web.Response:
+async def recordings(request: web.Request, *, query: RecordingsQuery) -> web.Response:
     """Segments overlapping [start, end), optionally for one camera."""
-    query = request.query
-    reject_unknown(query, ("camera", "start", "end"))
-    camera = optional_str(query, "camera")
-    start_us, end_us = time_range_us(query)
+    camera = query.camera
     if camera is None and principal(request).counters is not None:
         raise Forbidden("name a camera: your account sees only its counters' cameras")
-    async with request.app[DB_KEY].read() as s:
-        if camera is not None:
-            try:
-                await get_camera(s, camera)
-            except CameraNotFound:
-                raise ApiError(
-                    f"no camera named {camera!r}", status=404, code="camera_not_found"
-                ) from None
     if camera is not None:
         await require_camera(request, camera)
     async with request.app[DB_KEY].read() as s:
-        segments = await segments_overlapping(s, camera, start_us, end_us, limit=MAX_SEGMENTS)
+        segments = await segments_overlapping(s, camera, query.start, query.end, limit=MAX_SEGMENTS)
     access = FootageAccess(
         action="footage.recordings",
         target=camera or "*",
         cameras=tuple(sorted({seg.camera for seg in segments})),
-        start_us=start_us,
-        end_us=end_us,
+        start_us=query.start,
+        end_us=query.end,
         extra={"segments": len(segments)},
     )
     await audit_access(request, access)
-    return web.json_response(
-        {
-            "segments": [segment_json(seg) for seg in segments],
-            # A full page means there may be more: narrow the range or ask per camera.
-            "truncated": len(segments) >= MAX_SEGMENTS,
-        }
+    # A full page means there may be more: narrow the range or ask per camera.
+    return reply(
+        SegmentList(
+            segments=[Segment.of(seg) for seg in segments],
+            truncated=len(segments) >= MAX_SEGMENTS,
+        )
     )
 
 
-async def segment_file(request: web.Request) -> web.StreamResponse:
+async def segment_file(request: web.Request, *, path: SegmentPath) -> web.StreamResponse:
     """One sealed segment's fMP4 bytes, with HTTP Range, once its file is checked.
 
     The ETag derives from the size and SHA-256 recorded at the seal (web.files.sealed_etag):
     the file is not re-hashed per request. surveil.serving checks the file and marks one
     gone or not as sealed (missing, damaged: an alarm); it is refused.
     """
-    segment_id = positive_id(request.match_info["id"], "segment id")
+    segment_id = path.id
     async with request.app[DB_KEY].read() as s:
-        try:
-            segment = await get_segment(s, segment_id)
-        except SegmentNotFound:
-            raise ApiError(
-                f"no segment with id {segment_id}", status=404, code="segment_not_found"
-            ) from None
+        segment = await get_segment(s, segment_id)
     await require_camera(request, segment.camera)
     db, now_us = request.app[DB_KEY], request.app[CLOCK_KEY].now_us()
     opened = await open_sealed_segment(db, segment, request.app[DATA_DIR_KEY], now_us)
@@ -166,5 +150,72 @@ async def segment_file(request: web.Request) -> web.StreamResponse:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    """The OpenAPI 3.1 description of this API."""
-    return web.json_response(openapi_document())
+    """The OpenAPI 3.1 description of this API, built from the route table at startup."""
+    return web.json_response(request.app[OPENAPI_KEY])
+
+
+OPS = (
+    Op(
+        "GET",
+        "/api/v1/health",
+        "health",
+        health,
+        "Liveness and database reachability",
+        ok={200: Health, 503: Health},
+    ),
+    Op(
+        "GET",
+        "/api/v1/openapi.json",
+        "openapi",
+        openapi,
+        "This document",
+        ok={
+            200: Media(
+                "application/json",
+                "The OpenAPI 3.1 document.",
+                {"type": "object", "required": ["openapi", "paths"]},
+            )
+        },
+    ),
+    Op(
+        "GET",
+        "/api/v1/cameras",
+        "cameras",
+        cameras,
+        "Cameras with live status",
+        ok={200: CameraList},
+    ),
+    Op(
+        "GET",
+        "/api/v1/recordings",
+        "recordings",
+        recordings,
+        "Segments in a time range",
+        query_model=RecordingsQuery,
+        ok={200: SegmentList},
+        errors=(CameraNotFound, Unprocessable),
+    ),
+    Op(
+        "GET",
+        "/api/v1/segments/{id}",
+        "segment_file",
+        segment_file,
+        "Download one sealed segment",
+        path_model=SegmentPath,
+        ok={
+            200: Media("video/mp4", "The whole segment."),
+            206: Media("video/mp4", "The requested byte range."),
+            304: None,
+        },
+        errors=(
+            SegmentNotFound,
+            CameraNotFound,
+            SegmentOpen,
+            SegmentDamaged,
+            SegmentGone,
+            PreconditionFailed,
+            RangeNotSatisfiable,
+            AuditUnavailable,
+        ),
+    ),
+)

@@ -13,65 +13,48 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from index.errors import ReceiptNotFound
+from index.errors import CameraNotFound, ReceiptNotFound
 from index.records import ReceiptRecord
-from surveil.access_log import FootageAccess
+from surveil.access_log import AuditUnavailable, FootageAccess
 from surveil.lookup import receipt_footage
-from surveil.serving import plan_playable_clip
+from surveil.serving import ClipUnavailable, NoFootage, plan_playable_clip
 from web.access import audit_access, require_camera, require_counter
-from web.errors import ApiError
+from web.errors import PreconditionFailed, RangeNotSatisfiable, Unprocessable
 from web.files import send_bytes
 from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, RECEIPTS_KEY
-from web.params import reject_unknown, time_range_us
-
-# A stitched clip of hours is fine to serve (bytes come from disk on demand),
-# but a window longer than this is almost surely a mistake in the request.
-MAX_CLIP_US = 12 * 3600 * 1_000_000
+from web.openapi import Answer, Media, Op
+from web.wire.footage import MAX_CLIP_US, ClipPath, ClipQuery, NarrowQuery, ReceiptClipPath
 
 
-async def clip(request: web.Request) -> web.StreamResponse:
-    """GET /api/v1/clips/{camera}.mp4?start=ISO&end=ISO"""
-    reject_unknown(request.query, ("start", "end"))
-    camera = request.match_info["camera"]
-    start_us, end_us = time_range_us(request.query)
-    await require_camera(request, camera)
-    return await _clip(request, camera, start_us, end_us)
+async def clip(request: web.Request, *, path: ClipPath, query: ClipQuery) -> web.StreamResponse:
+    """The camera's first unbroken stretch of footage in [start, end), as one MP4."""
+    await require_camera(request, path.camera)
+    return await _clip(request, path.camera, query.start, query.end)
 
 
-async def receipt_clip(request: web.Request) -> web.StreamResponse:
-    """GET /api/v1/receipts/{receipt_no}/clips/{camera}.mp4[?start=ISO&end=ISO]
-
-    The camera's footage over the receipt's window (pre-roll to post-roll, an open
+async def receipt_clip(
+    request: web.Request, *, path: ReceiptClipPath, query: NarrowQuery
+) -> web.StreamResponse:
+    """The camera's footage over the receipt's window (pre-roll to post-roll, an open
     receipt up to now); start/end, if given, narrow it (e.g. to the stretch after a gap).
     """
-    reject_unknown(request.query, ("start", "end"))
-    receipt_no, camera = request.match_info["receipt_no"], request.match_info["camera"]
+    receipt_no, camera = path.receipt_no, path.camera
     now_us = request.app[CLOCK_KEY].now_us()
-    try:
-        found = await receipt_footage(
-            request.app[DB_KEY], receipt_no, now_us, request.app[RECEIPTS_KEY]
-        )
-    except ReceiptNotFound:
-        raise ApiError(
-            f"no receipt with number {receipt_no!r}", status=404, code="receipt_not_found"
-        ) from None
+    found = await receipt_footage(
+        request.app[DB_KEY], receipt_no, now_us, request.app[RECEIPTS_KEY]
+    )
     require_counter(request, found.receipt.counter)
     window = next((c.coverage for c in found.cameras if c.camera == camera), None)
     if window is None:
-        raise ApiError(
+        raise CameraNotFound(
             f"camera {camera!r} does not cover counter {found.receipt.counter!r} "
-            f"of receipt {receipt_no!r}",
-            status=404,
-            code="camera_not_found",
+            f"of receipt {receipt_no!r}"
         )
     start_us, end_us = window.window_start_us, window.window_end_us
-    if "start" in request.query or "end" in request.query:
-        narrow_start, narrow_end = time_range_us(request.query)
-        start_us, end_us = max(start_us, narrow_start), min(end_us, narrow_end)
-        if end_us <= start_us:
-            raise ApiError(
-                "start/end do not overlap the receipt's window", status=400, code="bad_request"
-            )
+    start_us = max(start_us, query.start) if query.start is not None else start_us
+    end_us = min(end_us, query.end) if query.end is not None else end_us
+    if end_us <= start_us:
+        raise Unprocessable("start/end do not overlap the receipt's window")
     return await _clip(request, camera, start_us, end_us, found.receipt)
 
 
@@ -84,7 +67,7 @@ async def _clip(
 ) -> web.StreamResponse:
     """One unbroken run of the camera's playable footage in [start_us, end_us), as MP4."""
     if end_us - start_us > MAX_CLIP_US:
-        raise ApiError("a clip may be at most 12 hours long", status=400, code="bad_request")
+        raise Unprocessable("a clip may be at most 12 hours long")
     playable = await plan_playable_clip(
         request.app[DB_KEY],
         request.app[DATA_DIR_KEY],
@@ -110,3 +93,44 @@ async def _clip(
         "X-Clip-Duration-Us": str(plan.duration_us),
     }
     return await send_bytes(request, plan.size, plan.read, plan.etag, headers, what=camera)
+
+
+_MP4: dict[int, Answer] = {
+    200: Media("video/mp4", "The whole clip."),
+    206: Media("video/mp4", "The requested byte range."),
+    304: None,
+}
+_CLIP_ERRORS = (
+    CameraNotFound,
+    NoFootage,
+    ClipUnavailable,
+    Unprocessable,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+    AuditUnavailable,
+)
+
+OPS = (
+    Op(
+        "GET",
+        "/api/v1/clips/{camera}.mp4",
+        "clip",
+        clip,
+        "A camera's footage in a window, as one MP4",
+        path_model=ClipPath,
+        query_model=ClipQuery,
+        ok=_MP4,
+        errors=_CLIP_ERRORS,
+    ),
+    Op(
+        "GET",
+        "/api/v1/receipts/{receipt_no}/clips/{camera}.mp4",
+        "receipt_clip",
+        receipt_clip,
+        "A camera's footage of a receipt, as one MP4",
+        path_model=ReceiptClipPath,
+        query_model=NarrowQuery,
+        ok=_MP4,
+        errors=(ReceiptNotFound, *_CLIP_ERRORS),
+    ),
+)

@@ -45,6 +45,8 @@ CLOCK_KEY = web.AppKey("clock", Clock)
 RECEIPTS_KEY = web.AppKey("receipts", ReceiptSettings)
 SETTINGS_KEY = web.AppKey("settings", WebSettings)
 ACCESS_LOG_KEY = web.AppKey("access_log", AccessLog)
+# The OpenAPI document, built once from the route table (web/routes.py).
+OPENAPI_KEY = web.AppKey("openapi", dict[str, Any])
 
 
 # Builds the context every page template needs (set by web.pages.setup_pages).
@@ -62,6 +64,7 @@ def reconciler(app: web.Application) -> Callable[[], Awaitable[None]] | None:
     """The supervisor's reconcile, for the services' writes; None without a supervisor."""
     control = app.get(CAMERA_CONTROL_KEY)
     return None if control is None else control.reconcile
+
 
 # Set by the auth middleware on every authenticated request.
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

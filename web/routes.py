@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from aiohttp import web
@@ -18,52 +19,37 @@ from web import (
     pages,
     receipts_api,
 )
+from web.access import ROUTE_ROLES
+from web.keys import OPENAPI_KEY
+from web.openapi import JsonDict, Op, bind, document
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
+# The JSON API, in the document's order: the router and the OpenAPI document are both
+# built from these (web/openapi.py); each module lists its own operations.
+API_OPS: tuple[Op, ...] = (
+    *api.OPS,
+    *cameras_api.OPS,
+    *lookup_api.OPS,
+    *clips_api.OPS,
+    *receipts_api.OPS,
+    *accounts_api.OPS,
+)
+
+
+@cache
+def api_document() -> JsonDict:
+    """The OpenAPI document of API_OPS (built once; callers must not modify it)."""
+    return document(API_OPS, ROUTE_ROLES)
+
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/health", api.health, name="health")
-    app.router.add_get("/api/v1/openapi.json", api.openapi, name="openapi")
-    app.router.add_get("/api/v1/cameras", api.cameras, name="cameras")
-    # Camera management (web/cameras_api.py); /probe before /{name} for readability only:
-    # the methods differ, so they cannot shadow each other.
-    app.router.add_post("/api/v1/cameras", cameras_api.create_camera, name="create_camera")
-    app.router.add_post("/api/v1/cameras/probe", cameras_api.probe_camera, name="probe_camera")
-    app.router.add_get("/api/v1/cameras/{name}", cameras_api.get_camera_detail, name="camera")
-    app.router.add_patch("/api/v1/cameras/{name}", cameras_api.update_camera, name="update_camera")
-    app.router.add_delete("/api/v1/cameras/{name}", cameras_api.delete_camera, name="delete_camera")
-    app.router.add_get(
-        "/api/v1/cameras/{name}/snapshot", cameras_api.snapshot, name="camera_snapshot"
-    )
-    app.router.add_post("/api/v1/discover", cameras_api.discover_cameras, name="discover_cameras")
-    app.router.add_get("/api/v1/recordings", api.recordings, name="recordings")
-    app.router.add_get("/api/v1/segments/{id}", api.segment_file, name="segment_file")
-    app.router.add_get("/api/v1/lookup", lookup_api.lookup, name="lookup")
-    app.router.add_get("/api/v1/clips/{camera}.mp4", clips_api.clip, name="clip")
-    app.router.add_get("/api/v1/counters", receipts_api.list_counters, name="counters")
-    app.router.add_post("/api/v1/counters", receipts_api.create_counter, name="create_counter")
-    app.router.add_get("/api/v1/counters/{code}", receipts_api.get_counter, name="counter")
-    app.router.add_put(
-        "/api/v1/counters/{code}", receipts_api.update_counter, name="update_counter"
-    )
-    app.router.add_delete(
-        "/api/v1/counters/{code}", receipts_api.delete_counter, name="delete_counter"
-    )
-    app.router.add_post("/api/v1/receipts", receipts_api.post_receipt, name="post_receipt")
-    # Receipt numbers may contain '/', so the parameter spans path segments.
-    # Before the generic receipt route: receipt numbers may contain '/'.
-    app.router.add_get(
-        "/api/v1/receipts/{receipt_no:.+}/clips/{camera}.mp4",
-        clips_api.receipt_clip,
-        name="receipt_clip",
-    )
-    app.router.add_get("/api/v1/receipts/{receipt_no:.+}", receipts_api.get_receipt, name="receipt")
-    app.router.add_post(
-        "/api/v1/receipts/{receipt_no:.+}/complete",
-        receipts_api.complete_receipt,
-        name="complete_receipt",
-    )
+    for op in API_OPS:
+        if op.method == "GET":  # with HEAD, as every GET
+            app.router.add_get(op.path, bind(op), name=op.name)
+        else:
+            app.router.add_route(op.method, op.path, bind(op), name=op.name)
+    app[OPENAPI_KEY] = api_document()
     # Pages.
     app.router.add_get("/", pages.home, name="home")
     app.router.add_get("/login", pages.login_page, name="login")
@@ -73,15 +59,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/desk", lookup_page.desk_page, name="desk_page")
     app.router.add_post("/desk", lookup_page.desk_scan, name="desk_scan")
     app.router.add_static("/static", STATIC_DIR, name="static")
-    # Users, API tokens and the audit log (web/accounts_api.py, web/admin_pages.py).
-    app.router.add_get("/api/v1/users", accounts_api.list_users, name="users")
-    app.router.add_post("/api/v1/users", accounts_api.create_user, name="create_user")
-    app.router.add_get("/api/v1/users/{username}", accounts_api.get_user, name="user")
-    app.router.add_patch("/api/v1/users/{username}", accounts_api.update_user, name="update_user")
-    app.router.add_get("/api/v1/tokens", accounts_api.list_tokens, name="tokens")
-    app.router.add_post("/api/v1/tokens", accounts_api.create_token, name="create_token")
-    app.router.add_delete("/api/v1/tokens/{id}", accounts_api.revoke_token, name="revoke_token")
-    app.router.add_get("/api/v1/audit", accounts_api.audit_log, name="audit_log")
+    # Users, API tokens and the audit log pages (web/admin_pages.py; the API: accounts_api.OPS).
     app.router.add_get("/users", admin_pages.users_page, name="users_page")
     app.router.add_post("/users", admin_pages.users_create, name="users_create")
     app.router.add_post("/users/{username}", admin_pages.users_update, name="users_update")
