@@ -207,7 +207,7 @@ async def test_test_connection_names_the_real_reason(
     server = servers(serve)
     a = await api()
     started = time.monotonic()
-    got, body = await a.call("POST", "/api/v1/cameras/probe", {"url": server.url})
+    got, body = await a.call("POST", "/api/v1/camera-probes", {"url": server.url})
     assert (got, body["error"]["code"]) == (status, code), body
     assert body["error"]["message"].startswith(reason), body
     assert time.monotonic() - started < 10

@@ -265,12 +265,25 @@ async def test_add_camera_by_url_through_the_form(site: Site) -> None:
     [entry] = await site.audit(action="camera.create")
     assert (entry.actor, entry.target, entry.outcome) == ("root", "hall-2", "ok")
     # A taken name and a bad URL are refused with a message; nothing is saved.
+    # Chinese pages say it by the code, English pages add the detail.
     resp = await site.post("/cameras/add-url", {"name": "hall-2", "url": "rtsp://h/x"})
+    assert resp.status == 409 and 'data-code="conflict"' in site.bodies[-1]
+    assert "与现有记录冲突。" in site.bodies[-1] and "already exists" not in site.bodies[-1]
+    resp = await site.post("/cameras/add-url?lang=en", {"name": "hall-2", "url": "rtsp://h/x"})
     assert resp.status == 409 and "already exists" in site.bodies[-1]
-    resp = await site.post("/cameras/add-url", {"name": "cfg-cam", "url": "rtsp://h/x"})
+    resp = await site.post("/cameras/add-url?lang=en", {"name": "cfg-cam", "url": "rtsp://h/x"})
     assert resp.status == 409 and "config file" in site.bodies[-1]
-    resp = await site.post("/cameras/add-url", {"name": "h3", "url": f"http://u:{WRONG}@h/"})
-    assert resp.status == 400 and "rtsp://" in site.bodies[-1]
+    resp = await site.post(
+        "/cameras/add-url?lang=zh", {"name": "h3", "url": f"http://u:{WRONG}@h/"}
+    )
+    assert resp.status == 400 and 'data-code="bad_request"' in site.bodies[-1]
+    assert "「RTSP 地址」格式不正确。" in site.bodies[-1]
+    resp = await site.post("/cameras/add-url?lang=en", {"name": "Bad Name", "url": "rtsp://h/x"})
+    assert resp.status == 400 and "&#39;Name&#39; is not in the right form." in site.bodies[-1]
+    # A URL the schema admits but the credential rules refuse: 422, the page says why.
+    two = f"rtsp://u:{WRONG}@h/s?password=other"
+    resp = await site.post("/cameras/add-url?lang=en", {"name": "h4", "url": two})
+    assert resp.status == 422 and "two different passwords" in site.bodies[-1]
     # The config camera is listed read-only; the API camera has edit/delete.
     _, page = await site.get("/cameras?lang=en")
     assert "managed in the config file" in page
@@ -302,10 +315,13 @@ async def test_edit_disable_and_delete_a_camera(site: Site) -> None:
     assert after.secret_enc == before.secret_enc
     # A stale form (the camera changed since) is refused.
     resp = await site.post(
-        "/cameras/desk-1/edit",
+        "/cameras/desk-1/edit?lang=en",
         {"url": "rtsp://127.0.0.1:9/c", "updated_us": str(before.updated_us)},
     )
     assert resp.status == 409 and "changed meanwhile" in site.bodies[-1]
+    # A refused field re-renders the edit form, translated.
+    resp = await site.post("/cameras/desk-1/edit?lang=zh", {"url": "http://127.0.0.1:9/c"})
+    assert resp.status == 400 and "「RTSP 地址」格式不正确。" in site.bodies[-1]
     # Disable, then delete after the confirmation page; footage rows are kept (soft delete).
     resp = await site.post("/cameras/desk-1/enable", {"enabled": "0"})
     assert resp.url.query["done"] == "disabled"
@@ -339,7 +355,7 @@ async def test_onvif_wrong_password_probe_and_add(site: Site, onvif_device: Any)
     assert failed.outcome == "failed" and failed.detail == {"reason": "onvif_auth_failed"}
     # Unreachable: a closed port.
     resp = await site.post("/cameras/probe?lang=en", {**form, "port": "9", "password": WRONG})
-    assert resp.status == 422 and 'data-code="camera_unreachable"' in site.bodies[-1]
+    assert resp.status == 502 and 'data-code="camera_unreachable"' in site.bodies[-1]
     # Test connection: device facts, profiles, clock offset and a snapshot preview.
     resp = await site.post("/cameras/probe?lang=en", {**form, "password": ONVIF_PASSWORD})
     page = site.bodies[-1]
@@ -412,18 +428,31 @@ async def test_counter_create_edit_delete(site: Site) -> None:
     async with site.db.read() as s:
         c03 = await counter_queries.get_counter(s, "C03")
     assert (c03.name, c03.site) == ("Window three", None)
+    # Refusals come back as codes in the redirect (never a message), shown translated.
     resp = await site.post("/counters", {"code": "C03", "name": "again"})
-    assert "already exists" in resp.url.query["error"]
+    assert resp.url.query["error"] == "conflict"
     assert 'id="counters-error"' in site.bodies[-1]
+    assert "This conflicts with what is stored." in site.bodies[-1]
     resp = await site.post("/counters", {"code": "bad code!", "name": "x"})
-    assert "counter code" in resp.url.query["error"]
+    assert dict(resp.url.query) == {
+        "error": "bad_request",
+        "field": "code",
+        "kind": "string_pattern_mismatch",
+    }
+    assert "&#39;Code&#39; is not in the right form." in site.bodies[-1]
+    resp = await site.post("/counters/C03/edit", {"name": "", "site": "2F"})
+    assert resp.url.query["field"] == "name" and resp.url.query["kind"] == "missing"
+    assert "&#39;Name&#39; is required." in site.bodies[-1]
+    _, page = await site.get(f"/counters?{resp.url.query_string}&lang=zh")
+    assert "「名称」为必填项。" in page
+    await site.get("/counters?lang=en")
 
     async def receipt(s: AsyncSession) -> None:
         await record_receipt(s, ReceiptIn("R-1", "B02", T0), T0, ReceiptSettings())
 
     await site.db.write(receipt)
     resp = await site.post("/counters/B02/delete", {})
-    assert resp.url.query["error"] == "counter 'B02' cannot be deleted: receipts refer to it"
+    assert resp.url.query["error"] == "conflict"
     resp = await site.post("/counters/C03/delete", {})
     assert resp.url.query["done"] == "deleted"
     async with site.db.read() as s:
@@ -453,7 +482,8 @@ async def test_map_cameras_to_counters(site: Site) -> None:
     assert (await site.camera("cam-y")).counters == ("B02",)
     # Config cameras cannot be linked here.
     resp = await site.post("/counters/B02/cameras", [("cameras", "cfg-cam")])
-    assert "config" in resp.url.query["error"]
+    assert resp.url.query["error"] == "conflict"
+    assert (await site.camera("cfg-cam")).counters == ("A01",)
     _, page = await site.get("/counters")
     b02 = page.split('data-counter="B02"')[1].split("</section>")[0]
     assert 'value="cam-y" checked' in b02 and 'value="cam-x">' in b02

@@ -167,8 +167,10 @@ async def test_url_camera_lifecycle_without_restart(
     assert status == 200
     status, body = await a.call("GET", "/api/v1/cameras")
     assert "hall-1" not in [c["name"] for c in body["cameras"]]
+    # A deleted camera is not found (DELETE means what it says); its footage stays.
     status, body = await a.call("GET", "/api/v1/cameras/hall-1")
-    assert status == 200 and body["state"] == "deleted" and body["deleted"] is not None
+    assert status == 404 and body["error"]["code"] == "camera_not_found", body
+    assert "deleted" in body["error"]["message"]
     segs = await a.segments("hall-1")
     assert segs, "footage of a deleted camera is kept"
     status, body = await a.call("PATCH", "/api/v1/cameras/hall-1", {"enabled": True})
@@ -203,22 +205,46 @@ def _true(value: bool) -> Awaitable[bool]:
 async def test_validation_and_config_cameras(api: ApiFactory) -> None:
     a = await api()
     ok_url = "rtsp://127.0.0.1:9/stream"
+    # Breaking the document: 400 naming the field, never echoing the value.
     cases = [
-        ({"name": "Bad Name", "url": ok_url}, "camera name"),
-        ({"name": "x", "url": f"http://u:{PASSWORD}@h/"}, "must start with rtsp://"),
-        ({"name": "x", "url": ok_url, "counters": ["NOPE"]}, "unknown counter 'NOPE'"),
-        ({"name": "x", "url": ok_url, "colour": "red"}, "unknown key 'colour'"),
-        ({"name": "x"}, "'url' or 'onvif' is required"),
+        ({"name": "Bad Name", "url": ok_url}, "'name'"),
+        ({"name": "x", "url": f"http://u:{PASSWORD}@h/"}, "'url'"),
+        ({"name": "x", "url": ok_url, "colour": "red"}, "unknown body field 'colour'"),
+        ({"name": "x"}, "'url' is required"),
         ({"name": "x", "url": ok_url, "onvif": {"host": "h"}}, "either 'url'"),
         ({"name": "x", "onvif": {"host": "h", "port": 0}}, "onvif.port"),
-        ({"name": "x", "onvif": {"host": "h", "pw": 1}}, "unknown key 'pw' in 'onvif'"),
-        ({"name": "x", "url": ok_url, "enabled": "yes"}, "'enabled' must be true or false"),
+        ({"name": "x", "onvif": {"host": "h", "pw": 1}}, "unknown body field 'onvif.pw'"),
+        ({"name": "x", "onvif": {"host": "h"}, "username": "u"}, "unknown body field 'username'"),
+        ({"name": "x", "url": ok_url, "enabled": "yes"}, "'enabled'"),
+        ({"name": "x", "url": ok_url, "counters": ["bad code!"]}, "counters[0]"),
     ]
     for body, message in cases:
         status, got = await a.call("POST", "/api/v1/cameras", body)
-        assert status == 400, (body, got)
+        assert (status, got["error"]["code"]) == (400, "bad_request"), (body, got)
         assert message in got["error"]["message"], (body, got)
         assert PASSWORD not in got["error"]["message"]
+    # Keeping the document but breaking a rule no schema states: 422.
+    status, got = await a.call(
+        "POST", "/api/v1/cameras", {"name": "x", "url": ok_url, "counters": ["NOPE"]}
+    )
+    assert (status, got["error"]["code"]) == (404, "counter_not_found"), got
+    assert "unknown counter 'NOPE'" in got["error"]["message"]
+    cases = [
+        ({"name": "x", "onvif": {"host": "a..b"}}, "onvif.host"),
+        (
+            {"name": "x", "url": f"rtsp://u:{PASSWORD}@h/s?password=other-{PASSWORD}"},
+            "two different passwords",
+        ),
+    ]
+    for body, message in cases:
+        status, got = await a.call("POST", "/api/v1/cameras", body)
+        assert (status, got["error"]["code"]) == (422, "invalid_value"), (body, got)
+        assert message in got["error"]["message"], (body, got)
+        assert PASSWORD not in got["error"]["message"]
+    # A change needs something to change; null is not a value to keep.
+    for body in ({}, {"enabled": None}, {"url": ok_url, "onvif": {"host": "h"}}):
+        status, got = await a.call("PATCH", "/api/v1/cameras/cfgcam", body)
+        assert (status, got["error"]["code"]) == (400, "bad_request"), (body, got)
 
     # A taken name (a config camera's) is a conflict; config cameras are read-only here.
     status, got = await a.call("POST", "/api/v1/cameras", {"name": "cfgcam", "url": ok_url})
@@ -265,7 +291,7 @@ async def test_add_by_onvif_records_and_snapshots(
 
     # Probe without saving, with a preview.
     onvif["password"] = ONVIF_PASSWORD
-    status, body = await a.call("POST", "/api/v1/cameras/probe", {**onvif, "snapshot": True})
+    status, body = await a.call("POST", "/api/v1/camera-probes", {**onvif, "snapshot": True})
     assert status == 200, body
     assert body["device"]["model"] == "FakeCam FC-1080"
     assert [p["token"] for p in body["device"]["profiles"]] == ["Profile_1", "Profile_2"]
@@ -285,6 +311,14 @@ async def test_add_by_onvif_records_and_snapshots(
     assert body["onvif"] == {"host": "127.0.0.1", "port": dev.port, "profile": None}
     assert body["url"] == cam.url_without_credentials and body["has_password"] is True
     assert body["device"]["main_profile"] == "Profile_1"
+    # An ONVIF camera's stream comes from the device: a url for it conflicts with that.
+    status, body = await a.call("PATCH", "/api/v1/cameras/ov1", {"url": "rtsp://127.0.0.1:9/x"})
+    assert (status, body["error"]["code"]) == (409, "conflict"), body
+    assert "inside 'onvif'" in body["error"]["message"]
+    # A new password is probed first: a wrong one is refused and nothing changes.
+    status, body = await a.call("PATCH", "/api/v1/cameras/ov1", {"onvif": {"password": WRONG}})
+    assert (status, body["error"]["code"]) == (422, "onvif_auth_failed"), body
+    assert [e.action for e in await a.audit()].count("camera.update") == 0
 
     async def recorded() -> bool:
         return any(s.state == "sealed" for s in await a.segments("ov1"))
@@ -334,12 +368,12 @@ async def test_keyframe_snapshot_of_a_url_camera(api: ApiFactory, rtsp_camera: A
     # The same through the "test connection" probe of a URL.
     status, body = await a.call(
         "POST",
-        "/api/v1/cameras/probe",
+        "/api/v1/camera-probes",
         {"url": cam.url_with("operator", WRONG), "snapshot": True},
     )
     assert status in (422, 502), body
     assert WRONG not in str(body)
-    status, body = await a.call("POST", "/api/v1/cameras/probe", {"url": cam.url, "snapshot": True})
+    status, body = await a.call("POST", "/api/v1/camera-probes", {"url": cam.url, "snapshot": True})
     assert status == 200 and body["snapshot"].startswith("data:image/jpeg;base64,")
     previews = [e for e in await a.audit() if e.detail.get("probe") == "stream"]
     assert [e.target for e in previews] == [cam.url_without_credentials]
@@ -361,4 +395,8 @@ async def test_discovery_over_loopback(api: ApiFactory, discovery_responder: Any
     assert device["name"] == "FakeCam" and device["hardware"] == "FC-1"
     assert responder.probes, "the responder saw the probe"
     status, body = await a.call("POST", "/api/v1/discover", {"timeout_s": 60})
-    assert status == 400
+    assert (status, body["error"]["code"]) == (400, "bad_request"), body
+    # The body is optional (the default timeout).
+    async with a.http.post(a.url + "/api/v1/discover") as r:
+        assert r.status == 200, await r.text()
+        assert [d["name"] for d in (await r.json())["devices"]] == ["FakeCam"]

@@ -2,16 +2,18 @@
 add by ONVIF or by stream URL, test connection, edit, enable/disable, delete) and counters
 (create, edit, delete, which cameras cover them).
 
-Handlers parse the form, call surveil.camera_admin (the same functions as the JSON API, so
-every change is audited in its own transaction and followed by a reconcile), and render.
-Changes answer with a redirect to the page and a message (post/redirect/get); failures and
-probe results render the page directly, with the form filled in again — never its password.
+Forms are validated with the API's own wire models (web/wire/forms.py), and turned into
+camera specs by the same code as the JSON API (web/wire/cameras.py); writes go through
+surveil.camera_admin, so every change is audited in its own transaction and followed by a
+reconcile. Changes answer with a redirect to the page and a message (post/redirect/get);
+failures and probe results render the page directly, with the form filled in again — never
+its password. A refusal is shown translated by its code (web.i18n); only English pages add
+the English detail.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -23,52 +25,63 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from cameras.credentials import CredentialError
-from cameras.onvif import DeviceProbe
 from cameras.source import CameraError
 from cameras.urls import escape_controls, redact_url
 from index import cameras as camera_queries
 from index import counters as counter_queries
 from index import segments as segment_queries
-from index.cameras import CAMERA_NAME_RE, CAMERA_NAME_RULE, CameraSpec, spec_of
-from index.errors import CameraNotFound, Conflict, CounterNotFound, InvalidRecord
+from index.cameras import spec_of
+from index.errors import Conflict, InvalidRecord
 from index.records import CameraRecord, CounterRecord
 from surveil import camera_admin
 from surveil import counters as counter_admin
 from surveil.access_log import probe_preview
-from surveil.camera_setup import (
-    OnvifTarget,
-    camera_password,
-    device_json,
-    device_stream_url,
-    probe_onvif,
-    probe_onvif_with_snapshot,
-    split_credentials,
-    stream_credentials,
-)
+from surveil.camera_setup import split_credentials
 from surveil.status import STORAGE_ALARMS
+from surveil.status import CameraStatus as LiveStatus
 from web.access import audit, audit_access, audit_entry
-from web.errors import ApiError
-from web.i18n import request_lang, translate
-from web.keys import (
-    CAMERA_CONTROL_KEY,
-    CLOCK_KEY,
-    DATA_DIR_KEY,
-    DB_KEY,
-    STATUS_KEY,
-    CameraControl,
-    reconciler,
-)
+from web.cameras_api import control_of
+from web.errors import status_of
+from web.i18n import CATALOG, error_text, form_error_text, request_lang, translate
+from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, STATUS_KEY, reconciler
 from web.pages import render
-from web.serialize import camera_json
+from web.wire.cameras import (
+    CameraByOnvif,
+    CameraByUrl,
+    CameraPatch,
+    CameraStatus,
+    ProbeRequest,
+    ProbeResult,
+    changed_spec,
+    created_spec,
+    probed,
+)
+from web.wire.forms import FormInvalid, form_data, validate_form
+from web.wire.receipts import CounterIn, CounterUpdate
 
 DISK_ALARM_PCT = 90.0
 REFRESH_SECONDS = 5
 DISCOVER_TIMEOUT_S = 2.0
 FIELD_MAX = 255
 URL_MAX = 2000
-PASSWORD_MAX = 200
 CAMERA_STATES = ("recording", "connecting", "offline", "disabled")
-FAILURES = ("onvif_auth_failed", "not_onvif", "camera_unreachable")
+ONVIF_FIELDS = ("host", "port", "username", "password", "profile")
+URL_FIELDS = ("url", "username", "password")
+# The label of each form field, for refusals ("'Port' is too large").
+FIELD_LABELS = {
+    "name": "cams.name",
+    "host": "cams.host",
+    "port": "cams.port",
+    "username": "cams.username",
+    "password": "cams.password",
+    "profile": "cams.profile",
+    "url": "cams.url",
+    "counters": "cams.counters",
+}
+COUNTER_LABELS = {"code": "ctr.code", "name": "ctr.name", "site": "ctr.site"}
+# Refusals the mutating forms show again (a redirect's ?error=<code>); other errors (not
+# found, camera management unavailable) answer with the error page.
+FORM_REFUSALS = (Conflict, InvalidRecord, CredentialError)
 
 
 # -- view models -----------------------------------------------------------------------
@@ -109,20 +122,13 @@ class CameraItem:
 
 @dataclass(frozen=True)
 class Failure:
-    """A camera's failure as the page shows it: a translated headline and the scrubbed
-    detail (never a password)."""
+    """A refusal as the page shows it: its code, a translated headline, and on English
+    pages the detail (scrubbed; never a password)."""
 
     code: str
     headline: str
     detail: str
-
-
-@dataclass(frozen=True)
-class ProbeView:
-    url: str
-    device: dict[str, object] | None
-    clock_offset_s: float | None
-    snapshot: str | None  # data: URL
+    status: int
 
 
 @dataclass(frozen=True)
@@ -145,19 +151,8 @@ class CamerasForm:
     url: dict[str, Any] = field(default_factory=dict)
 
 
-class FormError(Exception):
-    """A form value is missing or malformed; the message names the field."""
-
-
 def _t(request: web.Request, key: str, **values: object) -> str:
     return translate(request_lang(request), key, **values)
-
-
-def _control(request: web.Request) -> CameraControl:
-    control = request.app.get(CAMERA_CONTROL_KEY)
-    if control is None:
-        raise ApiError(_t(request, "cams.unavailable"), status=503, code="cameras_unavailable")
-    return control
 
 
 def _back(request: web.Request, route: str, **params: str) -> web.HTTPSeeOther:
@@ -167,97 +162,35 @@ def _back(request: web.Request, route: str, **params: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(target)
 
 
-def _failure(request: web.Request, exc: CameraError, secrets: list[str]) -> Failure:
-    failure = camera_admin.describe_failure(exc, secrets)
-    key = failure.code if failure.code in FAILURES else "camera_error"
-    return Failure(failure.code, _t(request, f"cams.fail.{key}"), failure.message)
+def _label(request: web.Request, loc: str, labels: Mapping[str, str]) -> str:
+    """The translated label of a refused field (onvif.port: the Port field)."""
+    leaf = loc.rpartition(".")[2].partition("[")[0]
+    key = labels.get(leaf)
+    return _t(request, key) if key else leaf
 
 
-def _plain_failure(request: web.Request, message: str) -> Failure:
-    return Failure("invalid", _t(request, "cams.fail.invalid"), redact_url(message))
-
-
-def _str(form: Mapping[str, Any], key: str, max_length: int = FIELD_MAX) -> str:
-    value = form.get(key, "")
-    text = value.strip() if isinstance(value, str) else ""
-    if len(text) > max_length:
-        raise FormError(f"{key}: at most {max_length} characters")
-    return text
-
-
-def _password(form: Mapping[str, Any], key: str = "password") -> str:
-    value = form.get(key, "")
-    text = value if isinstance(value, str) else ""
-    if len(text) > PASSWORD_MAX:
-        raise FormError(f"{key}: at most {PASSWORD_MAX} characters")
-    return text
+def _refusal(request: web.Request, exc: Exception) -> Failure:
+    """A failure of a camera form: a field the model refuses, a rule the index or the
+    camera refuses (by its code: a camera's headline says what to check)."""
+    lang = request_lang(request)
+    if isinstance(exc, FormInvalid):
+        status = 422 if exc.kind == "invalid_value" else 400
+        code = "invalid_value" if status == 422 else "bad_request"
+        headline = form_error_text(lang, _label(request, exc.field, FIELD_LABELS), exc.kind)
+        return Failure(code, headline, exc.message if lang == "en" else "", status)
+    code = str(getattr(exc, "code", "internal_error"))
+    status = status_of(type(exc)) or 500
+    page_key = f"cams.fail.{code}"
+    if page_key in CATALOG[lang]:
+        headline = translate(lang, page_key)
+    else:
+        headline = error_text(lang, code, status)
+    # The message is scrubbed already (camera_admin.scrubbed); redacting again guards a slip.
+    return Failure(code, headline, redact_url(str(exc)) if lang == "en" else "", status)
 
 
 def _counters_of(form: MultiDictProxy[Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(v) for v in form.getall("counters", []) if isinstance(v, str)))
-
-
-def _camera_name(form: Mapping[str, Any]) -> str:
-    name = _str(form, "name", 100)
-    if not CAMERA_NAME_RE.match(name):
-        raise FormError(f"camera name {name[:40]!r} must be {CAMERA_NAME_RULE}")
-    return name
-
-
-def _port(form: Mapping[str, Any], default: int = 80) -> int:
-    text = _str(form, "port", 5) or str(default)
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise FormError("port must be a number 1-65535")
-    return int(text)
-
-
-def _onvif_target(form: Mapping[str, Any]) -> OnvifTarget:
-    host = _str(form, "host")
-    if not host:
-        raise FormError("host is required")
-    return _checked_target(
-        host=host,
-        port=_port(form),
-        username=_str(form, "username", 200),
-        password=_password(form),
-        profile=_str(form, "profile", 64) or None,
-    )
-
-
-def _checked_target(
-    host: str, port: int, username: str, password: str, profile: str | None
-) -> OnvifTarget:
-    """An OnvifTarget from form fields; FormError naming the host when it breaks the rule."""
-    try:
-        return OnvifTarget(host, port, username, password, profile)
-    except ValueError as exc:  # never quotes the host
-        raise FormError(f"host: {exc}") from None
-
-
-@dataclass(frozen=True)
-class StreamFields:
-    url: str  # without credentials
-    username: str | None
-    password: str | None
-
-
-def _stream_fields(form: Mapping[str, Any], *, stored: bool = False) -> StreamFields:
-    """The URL form's fields; credentials in the URL (userinfo or query) are moved out, and
-    *** in the query needs the password field unless one is stored (stored: the camera has
-    one); see camera_setup.stream_credentials."""
-    raw = _str(form, "url", URL_MAX)
-    if not raw.startswith(("rtsp://", "rtsps://")):
-        # Never echo the URL: a malformed one is where redaction cannot find a password.
-        raise FormError("the stream URL must start with rtsp:// or rtsps://")
-    try:
-        split = stream_credentials(raw, _password(form), stored=stored)
-    except ValueError as exc:
-        raise FormError(str(exc)) from None
-    return StreamFields(split.url, _str(form, "username", 200) or split.username, split.password)
-
-
-def _data_url(jpeg: bytes) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 # -- dashboard -------------------------------------------------------------------------
@@ -271,22 +204,18 @@ def _disk(data_dir: Path) -> Disk | None:
     return Disk(usage.total, usage.used, usage.free)
 
 
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
 def dashboard_rows(
-    records: list[CameraRecord], statuses: Mapping[str, Any], now_us: int
-) -> list[dict[str, object]]:
-    """Per camera the API's status object (camera_json), by name."""
+    records: list[CameraRecord], statuses: Mapping[str, LiveStatus], now_us: int
+) -> list[CameraStatus]:
+    """Per camera the API's status object, by name."""
     by_name = {r.name: r for r in records}
     names = sorted(by_name.keys() | statuses.keys())
-    return [camera_json(n, by_name.get(n), statuses.get(n), now_us) for n in names]
+    return [CameraStatus.of(n, by_name.get(n), statuses.get(n), now_us) for n in names]
 
 
 def dashboard_alarms(
     request: web.Request,
-    rows: list[dict[str, object]],
+    rows: list[CameraStatus],
     disk: Disk | None,
     damaged: Mapping[str, int] | None = None,
 ) -> list[Alarm]:
@@ -304,17 +233,13 @@ def dashboard_alarms(
         text = _t(request, "dash.alarm_damaged", camera=name, count=str(count))
         alarms.append(Alarm("damaged", name, text))
     for row in rows:
-        name = str(row["name"])
-        state = str(row["state"])
-        error = row.get("error")
-        if state == "offline" or (state == "connecting" and error):
-            detail = str(error) if error else _t(request, "dash.no_error")
+        name, error = row.name, row.error
+        if row.state == "offline" or (row.state == "connecting" and error):
+            detail = error or _t(request, "dash.no_error")
             text = _t(request, "dash.alarm_offline", camera=name, detail=detail)
             alarms.append(Alarm("offline", name, text))
-        offset = _number(row.get("clock_offset_s"))
-        listed = row.get("alarms")
-        for raw in listed if isinstance(listed, list) else []:
-            message = str(raw)
+        offset = row.clock_offset_s
+        for message in row.alarms:
             problem = next((p for p in STORAGE_ALARMS if message.startswith(p)), None)
             if problem is not None:
                 storage.setdefault(problem, []).append(name)
@@ -440,14 +365,14 @@ def _lang_switch(request: web.Request, route: str, **params: str) -> str:
 async def _cameras_again(
     request: web.Request,
     form: MultiDictProxy[Any],
-    status: int,
     *,
     failure: Failure | None = None,
-    probe: ProbeView | None = None,
+    probe: ProbeResult | None = None,
 ) -> web.Response:
     context = await _cameras_context(request)
     context.update(form=_refill(form), failure=failure, probe=probe, message=None)
     context["lang_switch"] = _lang_switch(request, "cameras_page")
+    status = 200 if failure is None else failure.status
     return render(request, "cameras.html", context, status=status)
 
 
@@ -458,14 +383,17 @@ async def cameras_page(request: web.Request) -> web.Response:
 
 async def camera_discover(request: web.Request) -> web.Response:
     """POST /cameras/discover: WS-Discovery on the configured address; shows who answered."""
-    control = _control(request)
+    control = control_of(request)
     context = await _cameras_context(request)
+    context["lang_switch"] = _lang_switch(request, "cameras_page")
     try:
         devices = await camera_admin.discover_devices(control.onvif, DISCOVER_TIMEOUT_S)
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
-        context["failure"] = Failure("discovery_failed", _t(request, "cams.discover_failed"), why)
-        context["lang_switch"] = _lang_switch(request, "cameras_page")
+        detail = why if request_lang(request) == "en" else ""
+        context["failure"] = Failure(
+            "discovery_failed", _t(request, "cams.discover_failed"), detail, 502
+        )
         return render(request, "cameras.html", context, status=502)
     found = []
     base = str(request.app.router["cameras_page"].url_for())
@@ -476,125 +404,78 @@ async def camera_discover(request: web.Request) -> web.Response:
             prefill = f"{base}?{urlencode({'host': address.host, 'port': address.port})}#add-onvif"
         found.append(Found(d.name, d.hardware, d.location, d.sender, d.xaddrs, prefill))
     context["found"] = found
-    context["lang_switch"] = _lang_switch(request, "cameras_page")
     return render(request, "cameras.html", context)
 
 
+def _onvif_data(form: MultiDictProxy[Any]) -> dict[str, object]:
+    """The ONVIF add form as CameraByOnvif's input."""
+    data = form_data(form, ("name", "counters"), lists=("counters",))
+    data["onvif"] = form_data(form, ONVIF_FIELDS)
+    return data
+
+
 async def camera_probe(request: web.Request) -> web.Response:
-    """POST /cameras/probe: test an ONVIF device (or a stream URL) without saving."""
-    control = _control(request)
+    """POST /cameras/probe: test an ONVIF device (or a stream URL) without saving; the
+    "test connection" button of both add forms, always with a preview."""
+    control = control_of(request)
     form = await request.post()
-    timeout_s = control.onvif.timeout_seconds
-    secrets: list[str] = []
+    fields = URL_FIELDS if form.get("url") else ONVIF_FIELDS
     try:
-        if form.get("url"):
-            fields = _stream_fields(form)
-            secrets.append(fields.password or "")
-            jpeg = await camera_admin.stream_preview(
-                fields.url, fields.username, fields.password, timeout_s
-            )
-            await audit_access(request, probe_preview(fields.url, "stream"))
-            view = ProbeView(fields.url, None, None, _data_url(jpeg))
-        else:
-            target = _onvif_target(form)
-            secrets.append(target.password)
-            probe, snap = await probe_onvif_with_snapshot(target, timeout_s)
-            if snap is not None:
-                where = f"onvif://{target.host}:{target.port}"
-                await audit_access(request, probe_preview(where, "onvif"))
-            view = _probe_view(probe, snap)
-    except FormError as exc:
-        return await _cameras_again(request, form, 400, failure=_plain_failure(request, str(exc)))
-    except CameraError as exc:
-        failure = _failure(request, exc, secrets)
-        return await _cameras_again(request, form, 422, failure=failure)
-    except TimeoutError:
-        failure = Failure(
-            "camera_unreachable", _t(request, "cams.fail.camera_unreachable"), "timed out"
-        )
-        return await _cameras_again(request, form, 422, failure=failure)
-    return await _cameras_again(request, form, 200, probe=view)
-
-
-def _probe_view(probe: DeviceProbe, jpeg: bytes | None) -> ProbeView:
-    offset = probe.clock_offset_us
-    return ProbeView(
-        url=device_stream_url(probe.main.stream_uri),
-        device=device_json(probe),
-        clock_offset_s=None if offset is None else round(offset / 1e6, 3),
-        snapshot=None if jpeg is None else _data_url(jpeg),
-    )
+        probe = validate_form(ProbeRequest, {**form_data(form, fields), "snapshot": True})
+        found = await probed(probe.root, control.onvif.timeout_seconds)
+    except (FormInvalid, CameraError, InvalidRecord) as exc:
+        return await _cameras_again(request, form, failure=_refusal(request, exc))
+    if found.preview is not None:
+        await audit_access(request, probe_preview(*found.preview))
+    return await _cameras_again(request, form, probe=found.result)
 
 
 async def camera_add_onvif(request: web.Request) -> web.StreamResponse:
     """POST /cameras/add-onvif: probe the device, then save it as an API camera."""
-    control = _control(request)
+    control = control_of(request)
     form = await request.post()
     now_us = request.app[CLOCK_KEY].now_us()
-    name = str(form.get("name", ""))[:100]
-    target: OnvifTarget | None = None
     try:
-        name = _camera_name(form)
-        target = _onvif_target(form)
-        probe = await probe_onvif(target, control.onvif.timeout_seconds)
-        base = CameraSpec(name=name, source_url="", counters=_counters_of(form))
-        spec = camera_admin.onvif_spec(base, target, probe, control.credentials, now_us)
-        entry = audit_entry(request, "camera.create", "ok", name)
+        camera = validate_form(CameraByOnvif, _onvif_data(form))
+        timeout_s = control.onvif.timeout_seconds
+        try:
+            spec = await created_spec(camera, control.credentials, timeout_s, now_us)
+        except CameraError as exc:
+            await audit(request, "camera.create", "failed", camera.name, {"reason": exc.code})
+            raise
+        entry = audit_entry(request, "camera.create", "ok", camera.name)
         await camera_admin.save_new_camera(
             request.app[DB_KEY], spec, entry, now_us, control.reconcile
         )
-    except FormError as exc:
-        return await _cameras_again(request, form, 400, failure=_plain_failure(request, str(exc)))
-    except CameraError as exc:
-        failure = _failure(request, exc, [target.password if target else ""])
-        await audit(request, "camera.create", "failed", name, {"reason": failure.code})
-        return await _cameras_again(request, form, 422, failure=failure)
-    except (Conflict, InvalidRecord) as exc:
-        return await _cameras_again(request, form, 409, failure=_plain_failure(request, str(exc)))
-    raise _back(request, "cameras_page", done="created", name=name)
+    except (FormInvalid, CameraError, *FORM_REFUSALS) as exc:
+        return await _cameras_again(request, form, failure=_refusal(request, exc))
+    raise _back(request, "cameras_page", done="created", name=camera.name)
 
 
 async def camera_add_url(request: web.Request) -> web.StreamResponse:
     """POST /cameras/add-url: save a camera by its RTSP URL (credentials kept apart)."""
-    control = _control(request)
+    control = control_of(request)
     form = await request.post()
     now_us = request.app[CLOCK_KEY].now_us()
     try:
-        name = _camera_name(form)
-        fields = _stream_fields(form)
-        secret = control.credentials.encrypt(fields.password) if fields.password else None
-        spec = CameraSpec(
-            name=name,
-            source_url=fields.url,
-            counters=_counters_of(form),
-            username=fields.username,
-            secret_enc=secret,
-        )
-        entry = audit_entry(request, "camera.create", "ok", name)
+        data = form_data(form, ("name", *URL_FIELDS, "counters"), lists=("counters",))
+        camera = validate_form(CameraByUrl, data)
+        timeout_s = control.onvif.timeout_seconds
+        spec = await created_spec(camera, control.credentials, timeout_s, now_us)
+        entry = audit_entry(request, "camera.create", "ok", camera.name)
         await camera_admin.save_new_camera(
             request.app[DB_KEY], spec, entry, now_us, control.reconcile
         )
-    except FormError as exc:
-        return await _cameras_again(request, form, 400, failure=_plain_failure(request, str(exc)))
-    except (Conflict, InvalidRecord) as exc:
-        return await _cameras_again(request, form, 409, failure=_plain_failure(request, str(exc)))
-    raise _back(request, "cameras_page", done="created", name=name)
+    except (FormInvalid, *FORM_REFUSALS) as exc:
+        return await _cameras_again(request, form, failure=_refusal(request, exc))
+    raise _back(request, "cameras_page", done="created", name=camera.name)
 
 
 async def _api_camera(request: web.Request) -> CameraRecord:
-    """The API camera named in the path; 404 if absent or deleted, 409 if from the config."""
-    name = request.match_info["name"]
+    """The API camera named in the path: CameraNotFound (404) if absent or deleted,
+    ConfigManaged (409) if it comes from the config file."""
     async with request.app[DB_KEY].read() as s:
-        try:
-            return await camera_queries.get_api_camera(s, name)
-        except CameraNotFound:
-            raise ApiError(
-                _t(request, "cams.not_found", name=name), status=404, code="camera_not_found"
-            ) from None
-        except camera_queries.ConfigManaged:
-            raise ApiError(
-                _t(request, "cams.config_managed", name=name), status=409, code="conflict"
-            ) from None
+        return await camera_queries.get_api_camera(s, request.match_info["name"])
 
 
 async def _edit_context(request: web.Request, record: CameraRecord) -> dict[str, Any]:
@@ -617,51 +498,36 @@ async def camera_edit_page(request: web.Request) -> web.Response:
     return render(request, "camera_edit.html", await _edit_context(request, record))
 
 
-def _edited_spec(
-    record: CameraRecord, form: MultiDictProxy[Any], control: CameraControl
-) -> tuple[CameraSpec, OnvifTarget | None]:
-    """The camera's new spec from the edit form; with an ONVIF target when it must be probed
-    again (address, user, password or profile changed). An empty password keeps the old."""
-    spec = replace(spec_of(record), counters=_counters_of(form), enabled="enabled" in form)
-    new_password = _password(form)
-    username = _str(form, "username", 200)
+def _edit_data(record: CameraRecord, form: MultiDictProxy[Any]) -> dict[str, object]:
+    """The edit form as CameraPatch's input. The form shows every setting, so a blank user
+    name or profile clears it; a blank password (write-only) keeps the stored one, and a
+    blank host or port the stored address."""
+    data = form_data(form, ("counters",), lists=("counters",))
+    data.setdefault("counters", [])
+    data["enabled"] = "enabled" in form
     if record.onvif_host is not None:
-        old = OnvifTarget(
-            host=record.onvif_host,
-            port=record.onvif_port or 80,
-            username=record.username or "",
-            password=camera_password(record, control.credentials),
-            profile=record.onvif_profile,
-        )
-        target = _checked_target(
-            host=_str(form, "host") or old.host,
-            port=_port(form, old.port),
-            username=username,
-            password=new_password or old.password,
-            profile=_str(form, "profile", 64) or None,
-        )
-        return spec, (None if target == old else target)
-    fields = _stream_fields(form, stored=record.secret_enc is not None)
-    spec = replace(spec, source_url=fields.url, username=username or fields.username or None)
-    if fields.password:
-        spec = replace(spec, secret_enc=control.credentials.encrypt(fields.password))
-    return spec, None
+        onvif = form_data(form, ONVIF_FIELDS)
+        onvif.setdefault("username", None)
+        onvif.setdefault("profile", None)
+        data["onvif"] = onvif
+    else:
+        data.update(form_data(form, URL_FIELDS))
+        data.setdefault("username", None)
+    return data
 
 
 async def camera_edit_submit(request: web.Request) -> web.StreamResponse:
     """POST /cameras/{name}/edit: save the edit form (re-probing an ONVIF camera whose
     address, credentials or profile changed)."""
-    control = _control(request)
+    control = control_of(request)
     record = await _api_camera(request)
     form = await request.post()
     now_us = request.app[CLOCK_KEY].now_us()
-    expect = _str(form, "updated_us", 20)
-    target: OnvifTarget | None = None
+    expect = str(form.get("updated_us", ""))
     try:
-        spec, target = _edited_spec(record, form, control)
-        if target is not None:
-            probe = await probe_onvif(target, control.onvif.timeout_seconds)
-            spec = camera_admin.onvif_spec(spec, target, probe, control.credentials, now_us)
+        patch = validate_form(CameraPatch, _edit_data(record, form))
+        timeout_s = control.onvif.timeout_seconds
+        spec = await changed_spec(record, patch, control.credentials, timeout_s, now_us)
         entry = audit_entry(request, "camera.update", "ok", record.name)
         await camera_admin.save_camera_change(
             request.app[DB_KEY],
@@ -671,28 +537,21 @@ async def camera_edit_submit(request: web.Request) -> web.StreamResponse:
             control.reconcile,
             expect_updated_us=int(expect) if expect.isdigit() else record.updated_us,
         )
-    except (FormError, Conflict, InvalidRecord, CredentialError) as exc:
-        failure = _plain_failure(request, str(exc))
-        status = 409 if isinstance(exc, Conflict) else 400
-        return await _edit_again(request, record, failure, status)
-    except CameraError as exc:
-        failure = _failure(request, exc, [target.password if target else ""])
-        return await _edit_again(request, record, failure, 422)
+    except (FormInvalid, CameraError, *FORM_REFUSALS) as exc:
+        return await _edit_again(request, record, _refusal(request, exc))
     raise _back(request, "cameras_page", done="updated", name=record.name)
 
 
-async def _edit_again(
-    request: web.Request, record: CameraRecord, failure: Failure, status: int
-) -> web.Response:
+async def _edit_again(request: web.Request, record: CameraRecord, failure: Failure) -> web.Response:
     context = await _edit_context(request, record)
     context["failure"] = failure
     context["lang_switch"] = _lang_switch(request, "camera_edit_page", name=record.name)
-    return render(request, "camera_edit.html", context, status=status)
+    return render(request, "camera_edit.html", context, status=failure.status)
 
 
 async def camera_enable(request: web.Request) -> web.StreamResponse:
     """POST /cameras/{name}/enable with enabled=1|0: start or stop recording it."""
-    control = _control(request)
+    control = control_of(request)
     record = await _api_camera(request)
     form = await request.post()
     enabled = form.get("enabled") == "1"
@@ -714,7 +573,7 @@ async def camera_delete_page(request: web.Request) -> web.Response:
 
 async def camera_delete_submit(request: web.Request) -> web.StreamResponse:
     """POST /cameras/{name}/delete: stop recording and retire the name; footage is kept."""
-    control = _control(request)
+    control = control_of(request)
     record = await _api_camera(request)
     now_us = request.app[CLOCK_KEY].now_us()
     entry = audit_entry(request, "camera.delete", "ok", record.name)
@@ -732,6 +591,30 @@ class CounterItem:
     counter: CounterRecord
     api_cameras: list[tuple[str, bool]]  # (camera, covers this counter)
     config_cameras: list[str]  # config cameras covering it (read-only here)
+
+
+def _counter_error(request: web.Request) -> str | None:
+    """The refusal a counter form redirected with (?error=<code>, and for a refused field
+    &field=&kind=), translated; the query never carries a message, only codes."""
+    query = request.query
+    code = query.get("error")
+    if not code:
+        return None
+    lang = request_lang(request)
+    field_name = query.get("field", "")
+    if field_name in COUNTER_LABELS:
+        label = _t(request, COUNTER_LABELS[field_name])
+        return form_error_text(lang, label, query.get("kind", "invalid"))
+    return error_text(lang, code, 400)
+
+
+def _refused(request: web.Request, exc: Exception) -> web.HTTPSeeOther:
+    """Back to the counters page with the refusal's code (and field, for a form field)."""
+    if isinstance(exc, FormInvalid):
+        leaf = exc.field.rpartition(".")[2]
+        code = "invalid_value" if exc.kind == "invalid_value" else "bad_request"
+        return _back(request, "counters_page", error=code, field=leaf, kind=exc.kind)
+    return _back(request, "counters_page", error=str(getattr(exc, "code", "internal_error")))
 
 
 async def _counters_context(request: web.Request) -> dict[str, Any]:
@@ -753,7 +636,7 @@ async def _counters_context(request: web.Request) -> dict[str, Any]:
     message = None
     if done in ("created", "updated", "deleted", "mapped"):
         message = _t(request, f"ctr.done_{done}", code=query.get("code", ""))
-    return {"items": items, "message": message, "error": query.get("error")}
+    return {"items": items, "message": message, "error": _counter_error(request)}
 
 
 async def counters_page(request: web.Request) -> web.Response:
@@ -761,43 +644,40 @@ async def counters_page(request: web.Request) -> web.Response:
     return render(request, "counters.html", await _counters_context(request))
 
 
-def _counter_fields(form: Mapping[str, Any]) -> tuple[str, str | None]:
-    name = _str(form, "name", counter_queries.NAME_MAX)
-    if not name:
-        raise FormError("name is required")
-    return name, _str(form, "site", counter_queries.NAME_MAX) or None
-
-
 async def counter_create(request: web.Request) -> web.StreamResponse:
     """POST /counters: create a counter."""
     form = await request.post()
-    code = _str(form, "code", counter_queries.COUNTER_CODE_MAX + 8)
     try:
-        name, site = _counter_fields(form)
+        counter = validate_form(CounterIn, form_data(form, ("code", "name", "site")))
         entry = audit_entry(request, "counter.create", "ok")
         now_us = request.app[CLOCK_KEY].now_us()
-        await counter_admin.create_counter(request.app[DB_KEY], code, name, site, entry, now_us)
-    except (FormError, Conflict, InvalidRecord) as exc:
-        raise _back(request, "counters_page", error=str(exc)) from None
-    raise _back(request, "counters_page", done="created", code=code)
+        await counter_admin.create_counter(
+            request.app[DB_KEY], counter.code, counter.name, counter.site, entry, now_us
+        )
+    except (FormInvalid, Conflict, InvalidRecord) as exc:
+        raise _refused(request, exc) from None
+    raise _back(request, "counters_page", done="created", code=counter.code)
 
 
 async def counter_update(request: web.Request) -> web.StreamResponse:
-    """POST /counters/{code}/edit: change a counter's name and site."""
+    """POST /counters/{code}/edit: change a counter's name and site (CounterNotFound: 404)."""
     code = request.match_info["code"]
     form = await request.post()
     try:
-        name, site = _counter_fields(form)
+        counter = validate_form(CounterUpdate, form_data(form, ("name", "site")))
         entry = audit_entry(request, "counter.update", "ok")
         now_us = request.app[CLOCK_KEY].now_us()
-        await counter_admin.update_counter(request.app[DB_KEY], code, name, site, entry, now_us)
-    except (FormError, InvalidRecord, CounterNotFound) as exc:
-        raise _back(request, "counters_page", error=str(exc)) from None
+        await counter_admin.update_counter(
+            request.app[DB_KEY], code, counter.name, counter.site, entry, now_us
+        )
+    except (FormInvalid, InvalidRecord) as exc:
+        raise _refused(request, exc) from None
     raise _back(request, "counters_page", done="updated", code=code)
 
 
 async def counter_delete(request: web.Request) -> web.StreamResponse:
-    """POST /counters/{code}/delete: delete a counter (refused while receipts refer to it)."""
+    """POST /counters/{code}/delete: delete a counter (refused while receipts refer to it;
+    CounterNotFound: 404)."""
     code = request.match_info["code"]
     try:
         entry = audit_entry(request, "counter.delete", "ok")
@@ -805,13 +685,14 @@ async def counter_delete(request: web.Request) -> web.StreamResponse:
         await counter_admin.delete_counter(
             request.app[DB_KEY], code, entry, now_us, reconciler(request.app)
         )
-    except (Conflict, CounterNotFound) as exc:
-        raise _back(request, "counters_page", error=str(exc)) from None
+    except Conflict as exc:
+        raise _refused(request, exc) from None
     raise _back(request, "counters_page", done="deleted", code=code)
 
 
 async def counter_cameras(request: web.Request) -> web.StreamResponse:
-    """POST /counters/{code}/cameras: exactly the checked API cameras cover this counter."""
+    """POST /counters/{code}/cameras: exactly the checked API cameras cover this counter
+    (CounterNotFound: 404)."""
     code = request.match_info["code"]
     form = await request.post()
     cameras = [str(v) for v in form.getall("cameras", []) if isinstance(v, str)]
@@ -821,6 +702,6 @@ async def counter_cameras(request: web.Request) -> web.StreamResponse:
         await counter_admin.set_counter_cameras(
             request.app[DB_KEY], code, cameras, entry, now_us, reconciler(request.app)
         )
-    except (Conflict, InvalidRecord, CounterNotFound) as exc:
-        raise _back(request, "counters_page", error=str(exc)) from None
+    except (Conflict, InvalidRecord) as exc:
+        raise _refused(request, exc) from None
     raise _back(request, "counters_page", done="mapped", code=code)
