@@ -156,12 +156,21 @@ async def test_complete_errors(api: Api) -> None:
     assert status == 404 and _code(body) == "receipt_not_found"
     await api.post("/api/v1/receipts", _receipt(completed_at=...))
     path = "/api/v1/receipts/R-0001/complete"
+    # A time order no schema states: 422; breaking the document: 400.
     status, body = await api.post(path, {"completed_at": "2026-11-26T19:00:00+00:00"})
-    assert status == 400 and "before accepted_at" in body["error"]["message"]
+    assert status == 422 and _code(body) == "invalid_value"
+    assert "before accepted_at" in body["error"]["message"]
+    status, body = await api.post(path, {"completed_at": "2026-11-27T19:00:00+00:00"})
+    assert status == 422 and "in the future" in body["error"]["message"]
     status, body = await api.post(path, {"completed_at": COMPLETED, "extra": 1})
     assert status == 400 and "'extra'" in body["error"]["message"]
     status, body = await api.post(path, {})
     assert status == 400 and "'completed_at' is required" in body["error"]["message"]
+    status, body = await api.post(path, {"completed_at": 12345})
+    assert status == 400 and _code(body) == "bad_request"
+    async with api.db.read() as s:
+        [receipt] = (await s.execute(select(Receipt))).scalars()
+    assert receipt.completed_us is None
 
 
 @pytest.mark.parametrize(
@@ -169,26 +178,45 @@ async def test_complete_errors(api: Api) -> None:
     [
         (_receipt(accepted_at="2026-11-26T19:50:00"), "must include a UTC offset"),
         (_receipt(accepted_at="yesterday"), "is not an ISO 8601 time"),
-        (_receipt(accepted_at=12345), "must be an ISO 8601 string"),
+        (_receipt(accepted_at=12345), "must be an RFC 3339 time string"),
         (_receipt(accepted_at=...), "'accepted_at' is required"),
         (_receipt(receipt_no=...), "'receipt_no' is required"),
+        (_receipt(receipt_no=""), "'receipt_no': String should have at least 1 character"),
+        (_receipt(receipt_no="R" * 65), "'receipt_no': String should have at most 64"),
+        (_receipt(counter=7), "'counter': Input should be a valid string"),
+        (_receipt(counter="A 1"), "'counter': must be 1-32 of A-Z"),
+        (_receipt(colour="red"), "unknown body field 'colour'"),
+        (_receipt(handler="x" * 201), "'handler': String should have at most 200"),
+        (_receipt(service="two\nlines"), "'service': must be one line of text"),
+        (["R-0001"], "must be a JSON object"),
+    ],
+)
+async def test_receipt_breaking_the_document_is_400(api: Api, body: object, message: str) -> None:
+    status, got = await api.post("/api/v1/receipts", body)
+    assert status == 400, got
+    assert _code(got) == "bad_request" and message in got["error"]["message"]
+    assert await _count(api.db, Receipt) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
         (_receipt(receipt_no="R 1"), "malformed"),
-        (_receipt(counter=7), "'counter' must be a string"),
-        (_receipt(colour="red"), "unknown key 'colour'"),
         (_receipt(completed_at="2026-11-26T19:40:00Z"), "completed_at is before accepted_at"),
         (_receipt(accepted_at="2026-11-26T20:06:00Z", completed_at=...), "in the future"),
         (
             _receipt(accepted_at="2026-11-26T05:00:00Z", completed_at="2026-11-26T19:00:00Z"),
             "longer than the maximum",
         ),
-        (_receipt(handler="x" * 201), "'handler' must be at most 200"),
-        (["R-0001"], "must be a JSON object"),
     ],
 )
-async def test_receipt_validation_is_400(api: Api, body: object, message: str) -> None:
+async def test_receipt_breaking_a_rule_beyond_the_schema_is_422(
+    api: Api, body: object, message: str
+) -> None:
+    """The clock, the configured limits and the NFKC rule of receipt numbers."""
     status, got = await api.post("/api/v1/receipts", body)
-    assert status == 400, got
-    assert _code(got) == "bad_request" and message in got["error"]["message"]
+    assert status == 422, got
+    assert _code(got) == "invalid_value" and message in got["error"]["message"]
     assert await _count(api.db, Receipt) == 0
 
 
@@ -233,7 +261,11 @@ async def test_counters_crud(api: Api) -> None:
     status, body = await api.post("/api/v1/counters", {"code": "B01", "name": "x"}, role="admin")
     assert status == 409
     status, body = await api.post("/api/v1/counters", {"code": "B 1", "name": "x"}, role="admin")
-    assert status == 400 and "counter code" in body["error"]["message"]
+    assert status == 400 and "body field 'code'" in body["error"]["message"]
+    status, body = await api.post(
+        "/api/v1/counters", {"code": "B2", "name": "x", "site": "a\tb"}, role="admin"
+    )
+    assert status == 400 and "body field 'site'" in body["error"]["message"]
     status, body = await api.post("/api/v1/counters", {"code": "B2"}, role="admin")
     assert status == 400 and "'name' is required" in body["error"]["message"]
     resp = await api.client.put(
@@ -275,16 +307,48 @@ async def test_counter_with_receipts_cannot_be_deleted(api: Api) -> None:
     assert status == 200
 
 
-async def test_receipt_numbers_with_a_slash(api: Api) -> None:
+async def test_receipt_numbers_with_a_slash_are_one_path_segment(api: Api) -> None:
+    """A '/' in a number travels as %2F: the number is one segment, so no path can mean
+    two routes (GET .../X/complete is not receipt 'X/complete')."""
     status, _ = await api.post(
         "/api/v1/receipts", _receipt(receipt_no="2026/A01/7", completed_at=...)
     )
     assert status == 201
-    status, got = await api.get("/api/v1/receipts/2026/A01/7")
-    assert status == 200 and got["receipt_no"] == "2026/A01/7"
     status, got = await api.get("/api/v1/receipts/2026%2FA01%2F7")
     assert status == 200 and got["receipt_no"] == "2026/A01/7"
     status, done = await api.post(
-        "/api/v1/receipts/2026/A01/7/complete", {"completed_at": COMPLETED}
+        "/api/v1/receipts/2026%2FA01%2F7/complete", {"completed_at": COMPLETED}
     )
     assert status == 200 and done["completed_at"] is not None
+    assert done["receipt_no"] == "2026/A01/7"
+
+
+@pytest.mark.undocumented
+async def test_receipt_number_with_a_raw_slash_is_no_route(api: Api) -> None:
+    await api.post("/api/v1/receipts", _receipt(receipt_no="2026/A01/7"))
+    status, got = await api.get("/api/v1/receipts/2026/A01/7")
+    assert status == 404 and _code(got) == "not_found"
+    resp = await api.client.get("/api/v1/receipts/2026/complete", headers=api.auth())
+    assert resp.status == 405 and resp.headers["Allow"] == "POST"
+
+
+async def test_receipt_path_is_validated(api: Api) -> None:
+    status, got = await api.get("/api/v1/receipts/" + "R" * 65)
+    assert status == 400 and _code(got) == "bad_request"
+    assert "'receipt_no'" in got["error"]["message"]
+    # Well within the schema, but no stored number breaks the rule: simply not found.
+    status, got = await api.get("/api/v1/receipts/R%201")
+    assert status == 404 and _code(got) == "receipt_not_found"
+    resp = await api.client.get("/api/v1/counters/A%201", headers=api.auth("admin"))
+    assert resp.status == 400 and "path parameter 'code'" in (await resp.json())["error"]["message"]
+    status, got = await api.get("/api/v1/receipts/R-0001?x=1")
+    assert status == 400 and "unknown query parameter 'x'" in got["error"]["message"]
+
+
+async def test_full_width_number_is_the_same_receipt(api: Api) -> None:
+    status, created = await api.post("/api/v1/receipts", _receipt(receipt_no="Ｒ－０００１"))
+    assert status == 201 and created["receipt_no"] == "R-0001"
+    status, again = await api.post("/api/v1/receipts", _receipt())
+    assert status == 200 and again == created
+    status, got = await api.get("/api/v1/receipts/%EF%BC%B2-0001")  # 'Ｒ-0001'
+    assert status == 200 and got["receipt_no"] == "R-0001"

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from markupsafe import escape
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +22,7 @@ from index.cameras import ensure_camera, get_camera
 from index.counters import ensure_counter, link_camera_counters
 from index.db import Database
 from index.models import WebSession
-from index.receipts import ReceiptIn, ReceiptSettings, record_receipt
+from index.receipts import ReceiptIn, ReceiptSettings, get_receipt, record_receipt
 from index.runs import end_run, start_run
 from index.segments import upsert_segment
 from surveil.accounts import add_user, token_hash
@@ -33,7 +34,7 @@ from tests.harness import NoStatus
 from tests.rows import sealed_segment
 from web.app import create_app
 from web.auth import SESSION_COOKIE
-from web.i18n import CATALOG
+from web.i18n import CATALOG, error_text, form_error_text, translate
 
 T0 = us_from_iso("2026-11-26T02:00:00+00:00")  # 10:00 in Asia/Shanghai
 SECOND = 1_000_000
@@ -312,7 +313,22 @@ async def test_lookup_unknown_receipt_says_so(site: Site) -> None:
     await site.login("root")
     resp = await site.client.get("/lookup?receipt=NOPE-1")
     assert resp.status == 404
-    assert "NOPE-1" in await resp.text()
+    page = await resp.text()
+    assert translate("zh", "lookup.not_found", no="NOPE-1") in page
+    assert 'id="by-receipt"' in page  # the search form stays, for the next number
+    resp = await site.client.get("/lookup?receipt=" + "N" * 65)
+    assert resp.status == 400
+    label = translate("zh", "lookup.receipt_no")
+    assert form_error_text("zh", label, "string_too_long") in await resp.text()
+
+
+async def test_lookup_by_unknown_counter_is_shown_by_code(site: Site) -> None:
+    await site.login("root")
+    resp = await site.client.get("/lookup?counter=Z9&start=2026-11-26T09:55&end=2026-11-26T10:02")
+    assert resp.status == 404
+    page = await resp.text()
+    assert error_text("zh", "counter_not_found", 404) in page
+    assert "no counter with code" not in page  # no English on a Chinese page
 
 
 async def test_lookup_by_counter_and_local_time(site: Site) -> None:
@@ -323,9 +339,35 @@ async def test_lookup_by_counter_and_local_time(site: Site) -> None:
     page = await resp.text()
     assert resp.status == 200, page
     assert "Counter A01: 2026-11-26 09:55:00 to 2026-11-26 10:02:00" in page
-    resp = await site.client.get("/lookup?counter=A01&start=yesterday&end=2026-11-26T10:02")
+    resp = await site.client.get("/lookup?counter=A01&start=yesterday&end=2026-11-26T10:02&lang=zh")
     assert resp.status == 400
-    assert "yesterday" in await resp.text()
+    page = await resp.text()
+    assert 'value="yesterday"' in page  # the form keeps what was typed
+    assert form_error_text("zh", translate("zh", "lookup.start"), "datetime_parsing") in page
+    assert "is not a time like" not in page  # no English on a Chinese page
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "detail"),
+    [
+        ("2026-11-26T10:02", "2026-11-26T09:55", "'end' must be later than 'start'"),
+        ("2026-10-01T10:00", "2026-11-26T10:00", "at most 31 days"),
+        ("2026-11-26T11:00", "2026-11-26T12:00", "'start' must be earlier than now"),
+    ],
+)
+async def test_lookup_by_counter_refuses_what_the_api_refuses(
+    site: Site, start: str, end: str, detail: str
+) -> None:
+    """The page validates with the API's LookupQuery: the same rules, answered by code."""
+    await site.login("root")
+    url = f"/lookup?counter=A01&start={start}&end={end}"
+    resp = await site.client.get(url)
+    assert resp.status == 422
+    page = await resp.text()
+    assert error_text("zh", "invalid_value", 422) in page and detail not in page
+    resp = await site.client.get(url + "&lang=en")
+    assert resp.status == 422 and escape(detail) in await resp.text()
+    assert await site.audit(action="footage.") == []
 
 
 # --- desk ----------------------------------------------------------------------
@@ -352,8 +394,49 @@ async def test_desk_scan_starts_then_completes_a_receipt(site: Site) -> None:
     assert "already completed" in page
     page = await scan("bad number with spaces")
     assert 'id="desk-error"' in page
+    assert escape(form_error_text("en", translate("en", "desk.scan"), "invalid_value")) in page
     actions = [e.action for e in await site.audit(actor="clerk")]
     assert actions == ["receipt.complete", "receipt.start", "login"]
+
+
+async def test_desk_refusals_travel_as_codes_and_are_shown_in_the_page_language(
+    site: Site,
+) -> None:
+    async def seed(s: AsyncSession) -> None:
+        rin = ReceiptIn("B-7", "B02", T0, None)
+        await record_receipt(s, rin, T0, ReceiptSettings())
+
+    await site.db.write(seed)
+    await site.login("root")
+    csrf = site.csrf_of(await (await site.client.get("/desk")).text())
+
+    async def scan(no: str) -> tuple[str, str]:
+        resp = await site.client.post(
+            "/desk",
+            data={"counter": "A01", "receipt_no": no, "csrf_token": csrf},
+            allow_redirects=False,
+        )
+        assert resp.status == 303
+        location = resp.headers["Location"]
+        return location, await (await site.client.get(location)).text()
+
+    location, page = await scan("bad number with spaces")
+    assert "error=invalid_value" in location and "field=receipt_no" in location
+    assert "malformed" not in location and "malformed" not in page
+    assert form_error_text("zh", translate("zh", "desk.scan"), "invalid_value") in page
+    location, page = await scan("R" * 65)
+    assert form_error_text("zh", translate("zh", "desk.scan"), "string_too_long") in page
+    # Full width is the same receipt: it belongs to another counter, and nothing changes.
+    location, page = await scan("Ｂ－７")
+    assert "error=other_counter" in location
+    assert translate("zh", "desk.other_counter", no="B-7", counter="B02") in page
+    async with site.db.read() as s:
+        assert (await get_receipt(s, "B-7")).completed_us is None
+    # A crafted URL shows only catalog texts, never its own.
+    page = await (await site.client.get("/desk?error=<b>own%20text</b>")).text()
+    assert "own text" not in page and error_text("zh", "<b>", 400) in page
+    page = await (await site.client.get("/desk?error=other_counter&no=a%20b&owner=B02")).text()
+    assert "a b" not in page and error_text("zh", "conflict", 409) in page
 
 
 async def test_desk_refuses_a_counter_outside_the_staff_scope(site: Site) -> None:

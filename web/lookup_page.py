@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from index import receipts as receipt_queries
-from index.errors import CounterNotFound, InvalidRecord, ReceiptNotFound
+from index.errors import Conflict, CounterNotFound, InvalidRecord, ReceiptNotFound, RecordNotFound
 from index.records import ReceiptRecord
 from surveil.access_log import counter_lookup, receipt_lookup
 from surveil.coverage import Coverage
@@ -27,9 +27,14 @@ from surveil.lookup import (
 )
 from surveil.timefmt import iso_from_us
 from web.access import audit_access, audit_entry, require_counter, visible_counters
-from web.i18n import reason_text, request_lang, translate
+from web.errors import BadRequest, Unprocessable
+from web.i18n import error_text, form_error_text, reason_text, request_lang, translate
 from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY
 from web.pages import LOCAL_INPUT_FORMAT, local_time, local_us, render
+from web.wire.base import RULE_ERROR
+from web.wire.footage import LookupQuery
+from web.wire.forms import FormInvalid, form_data, validate_form
+from web.wire.receipts import DeskScan, ReceiptPath
 
 HEVC_CODECS = frozenset({"hevc", "h265"})
 
@@ -120,6 +125,83 @@ def _local_input(request: web.Request, us: int) -> str:
     return local_time(request, us, LOCAL_INPUT_FORMAT)
 
 
+# The label of each form field, for refusals (web.i18n.form_error_text).
+_LOOKUP_LABELS = {
+    "receipt_no": "lookup.receipt_no",
+    "counter": "lookup.counter",
+    "start": "lookup.start",
+    "end": "lookup.end",
+}
+_DESK_LABELS = {"counter": "desk.counter", "receipt_no": "desk.scan"}
+_LOOKUP_FIELDS = ("counter", "start", "end")
+SCAN = ("counter", "receipt_no")  # the desk form's fields
+OTHER_COUNTER = "other_counter"  # a desk outcome, and the code of its refusal
+
+
+def _refusal_text(lang: str, exc: FormInvalid, labels: dict[str, str]) -> str:
+    """A refused form for people: the field's label and the kind of failure, by code; a
+    rule that spans fields (time order) as invalid_value. Never the English message on a
+    Chinese page (web.i18n.error_text adds it on English ones)."""
+    if exc.field in labels:
+        return form_error_text(lang, translate(lang, labels[exc.field]), exc.kind)
+    code = Unprocessable.code if exc.kind == RULE_ERROR else BadRequest.code
+    return error_text(lang, code, _refusal_status(exc), exc.message)
+
+
+def _refusal_status(exc: FormInvalid) -> int:
+    return Unprocessable.status if exc.kind == RULE_ERROR else BadRequest.status
+
+
+def _lookup_query(request: web.Request, counter: str, start: str, end: str) -> LookupQuery:
+    """The counter search as the API's LookupQuery: the form's local times (the [web]
+    timezone) converted to RFC 3339 first, so the model's rules (end after start, at most
+    31 days) are the API's."""
+    data = form_data({"counter": counter, "start": start, "end": end}, _LOOKUP_FIELDS)
+    for field in ("start", "end"):
+        text = data.get(field)
+        if isinstance(text, str):
+            try:
+                data[field] = iso_from_us(local_us(request, text, field))
+            except ValueError as exc:
+                raise FormInvalid(field, "datetime_parsing", str(exc)) from None
+    return validate_form(LookupQuery, data)
+
+
+async def _by_receipt(request: web.Request, context: dict[str, Any], now_us: int) -> None:
+    """The receipt search: the receipt, and per camera its footage with the acceptance."""
+    receipt_no = validate_form(ReceiptPath, {"receipt_no": context["receipt_no"]}).receipt_no
+    found = await receipt_footage(
+        request.app[DB_KEY], receipt_no, now_us, request.app[RECEIPTS_KEY]
+    )
+    require_counter(request, found.receipt.counter)
+    await audit_access(request, receipt_lookup(found))
+    marks = (found.receipt.accepted_us, found.receipt.completed_us)
+    context["receipt"] = found.receipt
+    context["cameras"] = [camera_view(request, c, marks) for c in found.cameras]
+
+
+async def _by_counter(request: web.Request, context: dict[str, Any], now_us: int) -> None:
+    """The counter search over [start, end), footage up to now at most."""
+    lang = request_lang(request)
+    query = _lookup_query(request, context["counter"], context["start"], context["end"])
+    require_counter(request, query.counter)
+    end_us = min(query.end, now_us)  # no footage is claimed from the future
+    if end_us <= query.start:
+        raise FormInvalid("form", RULE_ERROR, "'start' must be earlier than now")
+    counter, results = await counter_footage(
+        request.app[DB_KEY], query.counter, query.start, end_us
+    )
+    await audit_access(request, counter_lookup(counter.code, results, query.start, end_us))
+    context["heading"] = translate(
+        lang,
+        "lookup.results_counter",
+        counter=counter.code,
+        start=local_time(request, query.start),
+        end=local_time(request, query.end),
+    )
+    context["cameras"] = [camera_view(request, c, None) for c in results]
+
+
 async def lookup_page(request: web.Request) -> web.Response:
     """GET /lookup?receipt=NO  or  /lookup?counter=A01&start=...&end=... (local times)."""
     lang = request_lang(request)
@@ -138,44 +220,22 @@ async def lookup_page(request: web.Request) -> web.Response:
         "error": None,
     }
     status = 200
-    db = request.app[DB_KEY]
     try:
         if context["receipt_no"]:
-            found = await receipt_footage(
-                db, context["receipt_no"], now_us, request.app[RECEIPTS_KEY]
-            )
-            require_counter(request, found.receipt.counter)
-            await audit_access(request, receipt_lookup(found))
-            marks = (found.receipt.accepted_us, found.receipt.completed_us)
-            context["receipt"] = found.receipt
-            context["cameras"] = [camera_view(request, c, marks) for c in found.cameras]
+            await _by_receipt(request, context, now_us)
         elif "counter" in query:
-            start_us = local_us(request, context["start"], translate(lang, "lookup.start"))
-            end_us = local_us(request, context["end"], translate(lang, "lookup.end"))
-            require_counter(request, context["counter"])
-            counter, results = await counter_footage(
-                db, context["counter"], start_us, min(end_us, now_us)
-            )
-            await audit_access(
-                request, counter_lookup(counter.code, results, start_us, min(end_us, now_us))
-            )
-            context["heading"] = translate(
-                lang,
-                "lookup.results_counter",
-                counter=counter.code,
-                start=local_time(request, start_us),
-                end=local_time(request, end_us),
-            )
-            context["cameras"] = [camera_view(request, c, None) for c in results]
-    except ReceiptNotFound:
-        context["error"] = translate(lang, "lookup.not_found", no=context["receipt_no"])
+            await _by_counter(request, context, now_us)
+    except FormInvalid as exc:
+        context["error"] = _refusal_text(lang, exc, _LOOKUP_LABELS)
+        status = _refusal_status(exc)
+    except RecordNotFound as exc:
+        # Shown on the page with its search forms, so the next number can be tried.
+        context["error"] = (
+            translate(lang, "lookup.not_found", no=context["receipt_no"])
+            if isinstance(exc, ReceiptNotFound)
+            else error_text(lang, exc.code, 404, str(exc))
+        )
         status = 404
-    except CounterNotFound as exc:
-        context["error"] = str(exc)
-        status = 404
-    except (InvalidRecord, ValueError) as exc:
-        context["error"] = str(exc)
-        status = 400
     return render(request, "lookup.html", context, status=status)
 
 
@@ -200,7 +260,7 @@ async def desk_page(request: web.Request) -> web.Response:
             "counter": code,
             "recent": recent,
             "message": message,
-            "error": request.query.get("error"),
+            "error": _desk_error(request),
         },
     )
 
@@ -217,30 +277,58 @@ def _desk_message(
     return None
 
 
-async def desk_scan(request: web.Request) -> web.StreamResponse:
-    """POST /desk: a scanned receipt number at a counter → start or complete, then back."""
+def _desk_error(request: web.Request) -> str | None:
+    """The refusal a scan redirected with (?error=<code>[&field=...]), for people.
+
+    Only codes travel in the URL; the text is the catalog's. The receipt and counter of
+    other_counter are shown only if they are well formed.
+    """
+    query = request.query
+    code = query.get("error")
+    if not code:
+        return None
     lang = request_lang(request)
+    if code == OTHER_COUNTER:
+        try:
+            data = form_data({"receipt_no": query.get("no"), "counter": query.get("owner")}, SCAN)
+            scan = validate_form(DeskScan, data)
+        except FormInvalid:
+            return error_text(lang, Conflict.code, 409)
+        return translate(lang, "desk.other_counter", no=scan.receipt_no, counter=scan.counter)
+    field = query.get("field")
+    if field in _DESK_LABELS:
+        return form_error_text(lang, translate(lang, _DESK_LABELS[field]), code)
+    return error_text(lang, code, BadRequest.status)
+
+
+async def desk_scan(request: web.Request) -> web.StreamResponse:
+    """POST /desk: a scanned receipt number at a counter → start or complete, then back.
+
+    The answer is a redirect to the desk (so a reload does not scan again); a refusal
+    travels as its code (?error=...), never as the exception's text.
+    """
     form = await request.post()
     counter = str(form.get("counter", "")).strip()
-    receipt_no = str(form.get("receipt_no", "")).strip()
     require_counter(request, counter)
     params: dict[str, str] = {"counter": counter}
     try:
+        scan = validate_form(DeskScan, form_data(form, SCAN))
         result = await scan_receipt(
             request.app[DB_KEY],
-            counter,
-            receipt_no,
+            scan.counter,
+            scan.receipt_no,
             request.app[CLOCK_KEY].now_us(),
             request.app[RECEIPTS_KEY],
             audit_entry(request, "receipt.scan", "ok"),
         )
+    except FormInvalid as exc:
+        params.update(error=exc.kind, field=exc.field)
     except (InvalidRecord, CounterNotFound) as exc:
-        params["error"] = str(exc)
+        params["error"] = exc.code
     else:
-        if result.outcome == "other_counter":
-            params["error"] = translate(
-                lang, "desk.other_counter", no=receipt_no, counter=result.receipt.counter
-            )
+        if result.outcome == OTHER_COUNTER:
+            receipt = result.receipt
+            params.update(error=OTHER_COUNTER, no=receipt.receipt_no, owner=receipt.counter)
         else:
             params.update(done=result.outcome, no=result.receipt.receipt_no)  # stored form
     target = str(request.app.router["desk_page"].url_for()) + "?" + urlencode(params)
