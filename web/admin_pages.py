@@ -5,6 +5,10 @@ functions as the JSON API, so the change and its audit row share one transaction
 redirects back with a message (post/redirect/get). A refused change renders the page
 again with the reason. A new API token is the one exception to the redirect: it is shown
 in the POST's own response, never in a URL.
+
+The forms are validated with the JSON API's own models (web.wire.accounts, through
+web.wire.forms), so a page and the API refuse the same things; a refusal is shown by its
+code or field (web.i18n), never as the server's English on a Chinese page.
 """
 
 from __future__ import annotations
@@ -22,11 +26,7 @@ from index import tokens as token_queries
 from index import users as user_queries
 from index.errors import Conflict, CounterNotFound, InvalidRecord
 from index.records import AUDIT_OUTCOMES, TOKEN_ROLES, USER_ROLES, TokenRecord, UserRecord
-from index.tokens import TokenNotFound
-from index.users import UserNotFound
 from surveil.accounts import (
-    AccountChange,
-    AuditFilter,
     add_token,
     add_user,
     change_account,
@@ -35,48 +35,85 @@ from surveil.accounts import (
     revoke_api_token,
 )
 from surveil.passwords import PasswordRejected
+from surveil.timefmt import iso_from_us
 from web.access import audit_entry
-from web.accounts_api import token_not_found, user_not_found
-from web.errors import BadRequest
-from web.i18n import request_lang, translate
+from web.errors import code_of, status_of
+from web.i18n import error_text, form_error_text, request_lang, translate
 from web.keys import CLOCK_KEY, DB_KEY
 from web.pages import local_us, render
-from web.params import positive_id
+from web.wire.accounts import AuditQuery, TokenCreate, TokenPath, UserCreate, UserPatch
+from web.wire.base import RULE_ERROR
+from web.wire.forms import FormInvalid, form_data, validate_form
 
 AUDIT_PAGE_ROWS = 100
 # Messages a redirect may ask for (?done=...): a fixed set, so a link cannot put text on
 # the page.
 USER_DONE = frozenset({"created", "updated", "password", "disabled", "enabled"})
 TOKEN_DONE = frozenset({"revoked"})
-# Domain refusals shown on the form's page, with the status the JSON API would give.
-FORM_ERRORS: tuple[type[Exception], ...] = (
+
+
+class BadOp(Exception):
+    """A users form posted an 'op' the page does not offer (never a browser's doing)."""
+
+    code = "bad_request"
+
+
+# Refusals shown on the form's own page (the entries kept), with the status the JSON API
+# would give. A missing user or token named by the URL is not one: it propagates to the
+# error page (404), as over the API.
+FORM_REFUSALS: tuple[type[Exception], ...] = (
+    FormInvalid,
+    BadOp,
     PasswordRejected,
     InvalidRecord,
     Conflict,
     CounterNotFound,
-    BadRequest,
 )
+# The label (i18n key) of each form field, to name it in a refusal.
+FIELD_LABELS = {
+    "username": "users.username",
+    "password": "users.password",
+    "role": "users.role",
+    "counters": "users.counters",
+    "name": "tokens.name",
+    "actor": "audit.actor",
+    "action": "audit.action",
+    "outcome": "audit.outcome",
+    "start": "audit.from",
+    "end": "audit.to",
+    "before": "audit.older",
+}
+USER_FIELDS = ("username", "password", "role", "counters")
+AUDIT_FILTERS = ("actor", "action", "outcome", "start", "end")
 
 
-def _error_status(exc: Exception) -> int:
-    if isinstance(exc, Conflict):
-        return 409
-    if isinstance(exc, CounterNotFound):
-        return 404
-    return 400
+def _form_refusal(lang: str, exc: FormInvalid) -> tuple[str, int]:
+    """A field named by its label and the kind of failure; a rule of the whole form (end
+    after start) by its code. English pages add pydantic's rule, as error_text does."""
+    status = 422 if exc.kind == RULE_ERROR else 400
+    label_key = FIELD_LABELS.get(exc.field.split(".")[0])
+    if label_key is None:
+        code = "invalid_value" if exc.kind == RULE_ERROR else "bad_request"
+        return error_text(lang, code, status, exc.message), status
+    text = form_error_text(lang, translate(lang, label_key), exc.kind)
+    return (f"{text} ({exc.message})" if lang == "en" else text), status
 
 
-def _field(form: MultiDictProxy[Any], name: str, max_length: int = 200) -> str:
+def _refused(lang: str, exc: Exception) -> tuple[str, int]:
+    """The page's text for a refusal, by code (never str(exc) on a Chinese page), and the
+    status the JSON API would answer."""
+    if isinstance(exc, FormInvalid):
+        return _form_refusal(lang, exc)
+    if isinstance(exc, BadOp):
+        return error_text(lang, exc.code, 400, str(exc)), 400
+    status = status_of(type(exc)) or 500
+    return error_text(lang, code_of(type(exc)), status, str(exc)), status
+
+
+def _text(form: MultiDictProxy[Any], name: str) -> str:
+    """A field to show back in the form (not validated: validate_form does that)."""
     value = form.get(name, "")
-    if not isinstance(value, str):
-        raise BadRequest(f"{name!r} must be text")
-    if len(value) > max_length:
-        raise BadRequest(f"{name!r} must be at most {max_length} characters")
-    return value
-
-
-def _codes(form: MultiDictProxy[Any]) -> tuple[str, ...]:
-    return tuple(str(c) for c in form.getall("counters", []))
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _done(request: web.Request, prefix: str, allowed: frozenset[str]) -> str | None:
@@ -131,41 +168,45 @@ async def users_page(request: web.Request) -> web.Response:
 
 
 async def users_create(request: web.Request) -> web.StreamResponse:
-    """POST /users: add an account, then back to the list."""
+    """POST /users: add an account (validated as the API's UserCreate), then back to the list."""
     form = await request.post()
-    draft: dict[str, Any] = {"username": "", "role": "staff", "counters": ()}
+    draft: dict[str, Any] = {
+        "username": _text(form, "username"),
+        "role": _text(form, "role") or "staff",
+        "counters": tuple(c for c in form.getall("counters", []) if isinstance(c, str)),
+    }
     try:
-        draft = {
-            "username": _field(form, "username", 64).strip(),
-            "role": _field(form, "role", 16),
-            "counters": _codes(form),
-        }
-        password = _field(form, "password", 1024)
+        body = validate_form(UserCreate, form_data(form, USER_FIELDS, lists=("counters",)))
         await add_user(
             request.app[DB_KEY],
-            draft["username"],
-            password,
-            draft["role"],
-            draft["counters"],
+            body.username,
+            body.password,
+            body.role,
+            body.counters,
             request.app[CLOCK_KEY].now_us(),
             audit_entry(request, "user.create", "ok"),
         )
-    except FORM_ERRORS as exc:
-        return await _users_view(request, error=str(exc), status=_error_status(exc), draft=draft)
-    raise _back(request, "users_page", "created", draft["username"])
+    except FORM_REFUSALS as exc:
+        error, status = _refused(request_lang(request), exc)
+        return await _users_view(request, error=error, status=status, draft=draft)
+    raise _back(request, "users_page", "created", body.username)
 
 
-def _form_change(form: MultiDictProxy[Any]) -> tuple[AccountChange, str]:
-    op = _field(form, "op", 16)
+def _form_change(form: MultiDictProxy[Any]) -> tuple[UserPatch, str]:
+    """The change one of a user's edit forms asks for, as the API's UserPatch."""
+    op = form.get("op")
     if op == "scope":
-        return AccountChange(role=_field(form, "role", 16), counters=_codes(form)), "updated"
+        # The form always sends both: no box ticked means no counters.
+        data = {"counters": [], **form_data(form, ("role", "counters"), lists=("counters",))}
+        return validate_form(UserPatch, data), "updated"
     if op == "password":
-        return AccountChange(password=_field(form, "password", 1024)), "password"
-    if op == "disable":
-        return AccountChange(disabled=True), "disabled"
-    if op == "enable":
-        return AccountChange(disabled=False), "enabled"
-    raise BadRequest("'op' must be scope, password, disable or enable")
+        data = form_data(form, ("password",))
+        if "password" not in data:
+            raise FormInvalid("password", "missing", "Field required")
+        return validate_form(UserPatch, data), "password"
+    if op in ("disable", "enable"):
+        return UserPatch(disabled=op == "disable"), f"{op}d"
+    raise BadOp("'op' must be scope, password, disable or enable")
 
 
 async def users_update(request: web.Request) -> web.StreamResponse:
@@ -173,18 +214,17 @@ async def users_update(request: web.Request) -> web.StreamResponse:
     username = request.match_info["username"]
     form = await request.post()
     try:
-        change, done = _form_change(form)
+        patch, done = _form_change(form)
         await change_account(
             request.app[DB_KEY],
             username,
-            change,
+            patch.change(),
             request.app[CLOCK_KEY].now_us(),
             audit_entry(request, "user.update", "ok"),
         )
-    except UserNotFound:
-        raise user_not_found(username) from None
-    except FORM_ERRORS as exc:
-        return await _users_view(request, error=str(exc), status=_error_status(exc))
+    except FORM_REFUSALS as exc:
+        error, status = _refused(request_lang(request), exc)
+        return await _users_view(request, error=error, status=status)
     raise _back(request, "users_page", done, username)
 
 
@@ -225,58 +265,64 @@ async def tokens_page(request: web.Request) -> web.Response:
 
 
 async def tokens_create(request: web.Request) -> web.Response:
-    """POST /tokens: a new token, shown once in this response (not in a redirect URL)."""
+    """POST /tokens: a new token (validated as the API's TokenCreate), shown once in this
+    response (not in a redirect URL)."""
     form = await request.post()
     token, digest = new_token()
     try:
+        body = validate_form(TokenCreate, form_data(form, ("name", "role")))
         record = await add_token(
             request.app[DB_KEY],
-            _field(form, "name").strip(),
-            _field(form, "role", 16),
+            body.name,
+            body.role,
             digest,
             request.app[CLOCK_KEY].now_us(),
             audit_entry(request, "token.create", "ok"),
         )
-    except FORM_ERRORS as exc:
-        return await _tokens_view(request, error=str(exc), status=_error_status(exc))
+    except FORM_REFUSALS as exc:
+        error, status = _refused(request_lang(request), exc)
+        return await _tokens_view(request, error=error, status=status)
     return await _tokens_view(request, created=(record, token))
 
 
 async def tokens_revoke(request: web.Request) -> web.StreamResponse:
-    """POST /tokens/{id}/revoke: revoke, then back to the list."""
-    token_id = positive_id(request.match_info["id"], "token id")
+    """POST /tokens/{id}/revoke: revoke, then back to the list; an unknown id is a 404."""
     try:
-        record = await revoke_api_token(
-            request.app[DB_KEY],
-            token_id,
-            request.app[CLOCK_KEY].now_us(),
-            audit_entry(request, "token.revoke", "ok"),
-        )
-    except TokenNotFound:
-        raise token_not_found(token_id) from None
+        path = validate_form(TokenPath, {"id": request.match_info["id"]})
+    except FormInvalid as exc:
+        error, status = _refused(request_lang(request), exc)
+        return await _tokens_view(request, error=error, status=status)
+    record = await revoke_api_token(
+        request.app[DB_KEY],
+        path.id,
+        request.app[CLOCK_KEY].now_us(),
+        audit_entry(request, "token.revoke", "ok"),
+    )
     raise _back(request, "tokens_page", "revoked", record.name)
 
 
 # -- audit log -----------------------------------------------------------------------------
 
 
-def _local_us(request: web.Request, text: str, what: str) -> int | None:
-    if not text:
-        return None
-    try:
-        return local_us(request, text, what)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
+def _audit_query(request: web.Request) -> AuditQuery:
+    """The filter form as the API's AuditQuery; its times are local (datetime-local, in the
+    configured zone), so they are turned into RFC 3339 first. FormInvalid."""
+    data = form_data(request.query, ("actor", "action", "outcome", "before"))
+    for name in ("start", "end"):
+        text = request.query.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            data[name] = iso_from_us(local_us(request, text, name))
+        except ValueError:
+            raise FormInvalid(name, "invalid", "not a time like 2026-11-26T09:30") from None
+    return validate_form(AuditQuery, {**data, "limit": AUDIT_PAGE_ROWS})
 
 
 async def audit_page(request: web.Request) -> web.Response:
     """GET /audit?actor&action&outcome&start&end&before: the log, newest first, in pages."""
-    lang = request_lang(request)
     query = request.query
-    filters = {
-        name: query.get(name, "").strip()[:200]
-        for name in ("actor", "action", "outcome", "start", "end")
-    }
+    filters = {name: query.get(name, "").strip()[:200] for name in AUDIT_FILTERS}
     context: dict[str, Any] = {
         "filters": filters,
         "outcomes": AUDIT_OUTCOMES,
@@ -291,20 +337,11 @@ async def audit_page(request: web.Request) -> web.Response:
     }
     status = 200
     try:
-        before = query.get("before", "")
-        wanted = AuditFilter(
-            start_us=_local_us(request, filters["start"], translate(lang, "audit.from")),
-            end_us=_local_us(request, filters["end"], translate(lang, "audit.to")),
-            actor=filters["actor"] or None,
-            action=filters["action"] or None,
-            outcome=filters["outcome"] or None,
-            before_id=positive_id(before, "before") if before else None,
-        )
-        page = await read_audit(request.app[DB_KEY], wanted, AUDIT_PAGE_ROWS)
-    except (BadRequest, InvalidRecord) as exc:
-        context["error"] = str(exc)
-        status = 400
+        wanted = _audit_query(request)
+    except FormInvalid as exc:
+        context["error"], status = _refused(request_lang(request), exc)
     else:
+        page = await read_audit(request.app[DB_KEY], wanted.filter(), wanted.limit)
         context["entries"] = page.entries
         if page.next_before is not None:
             context["older"] = str(request.rel_url.update_query(before=str(page.next_before)))
