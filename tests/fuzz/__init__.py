@@ -1,0 +1,1 @@
+"""schemathesis against a live surveil in a loopback-only network namespace (scripts/fuzz)."""
