@@ -24,7 +24,7 @@ from index.sessions import end_session
 from index.users import password_hash_for, record_login
 from surveil.passwords import verify_password
 from surveil.timefmt import datetime_from_us
-from web.access import audit, audit_entry
+from web.access import ROUTE_ROLES, audit, audit_entry
 from web.auth import (
     CSRF_FIELD,
     LIMITER_KEY,
@@ -37,17 +37,18 @@ from web.i18n import HTML_LANG, LANG_COOKIE, reason_text, request_lang, translat
 from web.keys import CLOCK_KEY, DB_KEY, PAGE_CONTEXT_KEY, PRINCIPAL_KEY, SETTINGS_KEY
 from web.principal import Principal
 
-# Navigation: (route name, text key, roles). Entries whose route is not registered
-# are left out, so the menu only ever links to pages that exist.
+# Navigation: (route name, text key). Who sees an entry is the route's access policy
+# (web.access.ROUTE_ROLES), never a second list; entries whose route is not registered
+# are left out, so the menu only ever links to pages that exist and the caller may open.
 NAV = (
-    ("lookup_page", "nav.lookup", ("admin", "staff", "auditor")),
-    ("desk_page", "nav.desk", ("admin", "staff")),
-    ("dashboard_page", "nav.dashboard", ("admin", "auditor")),
-    ("cameras_page", "nav.cameras", ("admin",)),
-    ("counters_page", "nav.counters", ("admin",)),
-    ("users_page", "nav.users", ("admin",)),
-    ("tokens_page", "nav.tokens", ("admin",)),
-    ("audit_page", "nav.audit", ("admin", "auditor")),
+    ("lookup_page", "nav.lookup"),
+    ("desk_page", "nav.desk"),
+    ("dashboard_page", "nav.dashboard"),
+    ("cameras_page", "nav.cameras"),
+    ("counters_page", "nav.counters"),
+    ("users_page", "nav.users"),
+    ("tokens_page", "nav.tokens"),
+    ("audit_page", "nav.audit"),
 )
 # What <input type="datetime-local"> sends (minutes, no zone: the configured one applies).
 LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
@@ -95,8 +96,8 @@ def page_context(request: web.Request) -> dict[str, Any]:
     names = request.app.router.named_resources()
     nav = [
         (str(names[route].url_for()), translate(lang, key), route == request.match_info.route.name)
-        for route, key, roles in NAV
-        if route in names and who is not None and who.role in roles
+        for route, key in NAV
+        if route in names and who is not None and who.role in ROUTE_ROLES[route]
     ]
     other = "en" if lang == "zh" else "zh"
     return {
