@@ -31,7 +31,7 @@ from index import cameras as camera_queries
 from index import counters as counter_queries
 from index import segments as segment_queries
 from index.cameras import spec_of
-from index.errors import Conflict, InvalidRecord
+from index.errors import Conflict, CounterNotFound, InvalidRecord
 from index.records import CameraRecord, CounterRecord
 from surveil import camera_admin
 from surveil import counters as counter_admin
@@ -40,6 +40,7 @@ from surveil.camera_setup import split_credentials
 from surveil.status import STORAGE_ALARMS
 from surveil.status import CameraStatus as LiveStatus
 from web.access import audit, audit_access, audit_entry
+from web.camera_specs import changed_spec, created_spec, probed
 from web.cameras_api import control_of
 from web.errors import status_of
 from web.i18n import CATALOG, error_text, form_error_text, request_lang, translate
@@ -52,9 +53,6 @@ from web.wire.cameras import (
     CameraStatus,
     ProbeRequest,
     ProbeResult,
-    changed_spec,
-    created_spec,
-    probed,
 )
 from web.wire.forms import FormInvalid, form_data, validate_form
 from web.wire.receipts import CounterIn, CounterUpdate
@@ -64,7 +62,6 @@ REFRESH_SECONDS = 5
 DISCOVER_TIMEOUT_S = 2.0
 FIELD_MAX = 255
 URL_MAX = 2000
-CAMERA_STATES = ("recording", "connecting", "offline", "disabled")
 ONVIF_FIELDS = ("host", "port", "username", "password", "profile")
 URL_FIELDS = ("url", "username", "password")
 # The label of each form field, for refusals ("'Port' is too large").
@@ -79,9 +76,10 @@ FIELD_LABELS = {
     "counters": "cams.counters",
 }
 COUNTER_LABELS = {"code": "ctr.code", "name": "ctr.name", "site": "ctr.site"}
-# Refusals the mutating forms show again (a redirect's ?error=<code>); other errors (not
-# found, camera management unavailable) answer with the error page.
-FORM_REFUSALS = (Conflict, InvalidRecord, CredentialError)
+# Refusals the camera forms show again, with what was typed (a counter chosen on the page
+# may have been deleted since); other errors (the camera itself not found, camera
+# management unavailable) answer with the error page.
+FORM_REFUSALS = (Conflict, InvalidRecord, CredentialError, CounterNotFound)
 
 
 # -- view models -----------------------------------------------------------------------

@@ -30,11 +30,13 @@ from surveil.camera_admin import (
 )
 from surveil.camera_setup import camera_password, camera_snapshot
 from web.access import audit, audit_access, audit_entry, require_camera
+from web.camera_specs import changed_spec, created_spec, probed
 from web.errors import CamerasUnavailable, DiscoveryFailed
 from web.keys import CAMERA_CONTROL_KEY, CLOCK_KEY, DB_KEY, STATUS_KEY, CameraControl
 from web.openapi import Media, Op
 from web.wire.base import reply
 from web.wire.cameras import (
+    DISCOVER_DEFAULT_S,
     CameraByOnvif,
     CameraCreate,
     CameraDetail,
@@ -45,14 +47,10 @@ from web.wire.cameras import (
     FoundDevice,
     ProbeRequest,
     ProbeResult,
-    changed_spec,
-    created_spec,
-    probed,
 )
 
 logger = logging.getLogger(__name__)
 
-DISCOVER_DEFAULT_S = 3.0
 
 # What a camera can answer, one class per code and status (web/errors.py), for the document.
 CAMERA_FAILURES: tuple[type[Exception], ...] = (

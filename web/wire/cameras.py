@@ -4,9 +4,7 @@ used by the JSON API (web/cameras_api.py) and the pages (web/camera_pages.py) al
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -23,23 +21,12 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from cameras.credentials import CredentialBox
 from cameras.discovery import DiscoveredDevice
-from cameras.onvif import DeviceProbe
 from cameras.urls import redact_url
-from index.cameras import CameraSpec, spec_of
-from index.errors import Conflict, InvalidRecord
+from index.errors import Conflict
 from index.records import CameraRecord
-from surveil.camera_admin import onvif_spec, scrubbed, stream_preview
 from surveil.camera_setup import (
     OnvifTarget,
-    SplitUrl,
-    device_json,
-    device_stream_url,
-    onvif_target,
-    probe_onvif,
-    probe_onvif_with_snapshot,
-    stream_credentials,
 )
 from surveil.status import CameraStatus as LiveStatus
 from surveil.timefmt import iso_from_us
@@ -152,6 +139,7 @@ class CameraList(Wire):
 MAX_COUNTERS = 64
 DISCOVER_MAX_S = 10.0
 DISCOVER_MIN_S = 0.2
+DISCOVER_DEFAULT_S = 3.0
 
 
 def _not_null(value: object) -> object:
@@ -183,7 +171,7 @@ Counters = Annotated[
 ]
 
 
-def _unique(codes: list[str] | None) -> tuple[str, ...]:
+def unique_codes(codes: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes or ()))
 
 
@@ -194,12 +182,15 @@ def _strip_tag(value: object, handler: ValidatorFunctionWrapHandler) -> object:
         return handler(value)
     except ValidationError as exc:
         details: list[InitErrorDetails] = []
-        for error in exc.errors(include_url=False):
+        for error in exc.errors(include_url=False, include_input=False):
             loc = tuple(error["loc"])
             if loc and loc[0] in _TAGS:
                 loc = loc[1:]
-            kind = PydanticCustomError(error["type"], error["msg"])
-            details.append({"type": kind, "loc": loc, "input": error["input"]})
+            # The context keeps the rule (a pattern, a bound) for the message; the input is
+            # dropped, so no text of the error can carry a password that was sent.
+            message = error["msg"].replace("{", "{{").replace("}", "}}")
+            kind = PydanticCustomError(error["type"], message, error.get("ctx"))
+            details.append({"type": kind, "loc": loc, "input": None})
         raise ValidationError.from_exception_data(exc.title, details) from None
 
 
@@ -313,7 +304,7 @@ class OnvifPatch(Wire):
 
 
 _PATCH_KEYS = ("url", "username", "password", "onvif", "counters", "enabled")
-_URL_KEYS = ("url", "username", "password")
+URL_KEYS = ("url", "username", "password")
 
 
 class CameraPatch(Wire):
@@ -324,7 +315,7 @@ class CameraPatch(Wire):
     model_config = ConfigDict(
         json_schema_extra={
             "minProperties": 1,
-            "not": {"anyOf": [{"required": [k, "onvif"]} for k in _URL_KEYS]},
+            "not": {"anyOf": [{"required": [k, "onvif"]} for k in URL_KEYS]},
         }
     )
 
@@ -340,7 +331,7 @@ class CameraPatch(Wire):
         given = self.model_fields_set
         if not given:
             raise ValueError(f"nothing to change; give one of: {', '.join(_PATCH_KEYS)}")
-        if "onvif" in given and given & set(_URL_KEYS):
+        if "onvif" in given and given & set(URL_KEYS):
             raise ValueError("give either 'url', 'username', 'password' or 'onvif', not both")
         return self
 
@@ -354,27 +345,15 @@ class ProbeByUrl(Wire):
     url: RtspUrl
     username: OptionalCameraUser = None
     password: OptionalCameraSecret = None
-    snapshot: bool = Field(False, description="Also return a JPEG preview as a data: URL.")
+    snapshot: bool = Field(
+        False, description="Accepted for symmetry: a stream test always returns its keyframe."
+    )
 
 
-class ProbeByOnvif(Wire):
+class ProbeByOnvif(OnvifIn):
     """Probe an ONVIF device: identity, profiles, clock, the stream URI it would record."""
 
-    host: Host
-    port: Port = 80
-    username: OptionalCameraUser = None
-    password: OptionalCameraSecret = None
-    profile: OptionalProfile = None
     snapshot: bool = Field(False, description="Also return a JPEG preview as a data: URL.")
-
-    def target(self) -> OnvifTarget:
-        return OnvifTarget(
-            host=self.host,
-            port=self.port,
-            username=self.username or "",
-            password=self.password or "",
-            profile=self.profile,
-        )
 
 
 def _probe_branch(value: object) -> str | None:
@@ -407,7 +386,7 @@ class ProbeRequest(
 
 class DiscoverRequest(Wire):
     timeout_s: float = Field(
-        3.0,
+        DISCOVER_DEFAULT_S,
         ge=DISCOVER_MIN_S,
         le=DISCOVER_MAX_S,
         description="How long to wait for answers, in seconds.",
@@ -548,131 +527,3 @@ class DeviceList(Wire):
     """The devices that answered within the timeout."""
 
     devices: list[FoundDevice]
-
-
-# -- from the wire to a camera spec ------------------------------------------------------------
-
-
-def data_url(jpeg: bytes) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
-
-
-def stream_split(url: str, password: str | None, *, stored: bool = False) -> SplitUrl:
-    """The URL without credentials and the credentials (camera_setup.stream_credentials);
-    InvalidRecord (422) for a URL the schema admits but the credential rules refuse."""
-    try:
-        return stream_credentials(url, password, stored=stored)
-    except ValueError as exc:  # never quotes the URL
-        raise InvalidRecord(f"'url': {exc}") from None
-
-
-async def _probe(target: OnvifTarget, timeout_s: float) -> DeviceProbe:
-    with scrubbed([target.password]):
-        return await probe_onvif(target, timeout_s)
-
-
-def _onvif_spec(
-    base: CameraSpec, target: OnvifTarget, probe: DeviceProbe, box: CredentialBox, now_us: int
-) -> CameraSpec:
-    with scrubbed([target.password]):
-        return onvif_spec(base, target, probe, box, now_us)
-
-
-async def created_spec(
-    camera: CameraByUrl | CameraByOnvif, box: CredentialBox, timeout_s: float, now_us: int
-) -> CameraSpec:
-    """The spec of a new camera: a URL's credentials moved out and the password encrypted,
-    or the ONVIF device probed. CameraError subclasses (scrubbed) when the device fails."""
-    base = CameraSpec(
-        name=camera.name, source_url="", counters=_unique(camera.counters), enabled=camera.enabled
-    )
-    if isinstance(camera, CameraByOnvif):
-        target = camera.onvif.target()
-        return _onvif_spec(base, target, await _probe(target, timeout_s), box, now_us)
-    split = stream_split(camera.url, camera.password)
-    return replace(
-        base,
-        source_url=split.url,
-        username=camera.username or split.username,
-        secret_enc=box.encrypt(split.password) if split.password else None,
-    )
-
-
-async def changed_spec(
-    record: CameraRecord, patch: CameraPatch, box: CredentialBox, timeout_s: float, now_us: int
-) -> CameraSpec:
-    """record's spec with patch applied. An ONVIF camera whose address, credentials or
-    profile change is probed again. Conflict for url/username/password on an ONVIF camera
-    (they change inside 'onvif'); CredentialError if the stored password is needed and
-    cannot be decrypted; CameraError subclasses (scrubbed) when the device fails."""
-    given = patch.model_fields_set
-    spec = spec_of(record)
-    if patch.counters is not None:
-        spec = replace(spec, counters=_unique(patch.counters))
-    if patch.enabled is not None:
-        spec = replace(spec, enabled=patch.enabled)
-    if record.onvif_host is not None or patch.onvif is not None:
-        if given & set(_URL_KEYS):
-            raise Conflict(
-                f"camera {record.name!r} is an ONVIF camera: change its host, port, username, "
-                "password or profile inside 'onvif'"
-            )
-        if patch.onvif is None:
-            return spec
-        base = onvif_target(record, box)
-        target = patch.onvif.merged(base, record.name)
-        if target == base:
-            return spec
-        return _onvif_spec(spec, target, await _probe(target, timeout_s), box, now_us)
-    split = None
-    if patch.url is not None:
-        split = stream_split(patch.url, patch.password, stored=record.secret_enc is not None)
-        spec = replace(spec, source_url=split.url)
-    if "username" in given:
-        spec = replace(spec, username=patch.username)
-    if split is not None and split.username and not patch.username:
-        spec = replace(spec, username=split.username)
-    if "password" in given:
-        spec = replace(spec, secret_enc=box.encrypt(patch.password) if patch.password else None)
-    if split is not None and split.password:
-        spec = replace(spec, secret_enc=box.encrypt(split.password))
-    return spec
-
-
-@dataclass(frozen=True)
-class Probed:
-    """A probe's result, and the preview to audit (a live picture is an access to footage)."""
-
-    result: ProbeResult
-    preview: tuple[str, str] | None  # (where, how) for surveil.access_log.probe_preview
-
-
-async def probed(request: ProbeByUrl | ProbeByOnvif, timeout_s: float) -> Probed:
-    """Test a stream (one keyframe decoded) or probe an ONVIF device, saving nothing.
-    CameraError subclasses (scrubbed; CameraTimeout when no picture comes in time)."""
-    if isinstance(request, ProbeByUrl):
-        split = stream_split(request.url, request.password)
-        username = request.username or split.username
-        with scrubbed([split.password or ""]):
-            jpeg = await stream_preview(split.url, username, split.password, timeout_s)
-        result = ProbeResult(
-            url=split.url, device=None, clock_offset_s=None, snapshot=data_url(jpeg)
-        )
-        return Probed(result, (split.url, "stream"))
-    target = request.target()
-    with scrubbed([target.password]):
-        shot: bytes | None = None
-        if request.snapshot:
-            probe, shot = await probe_onvif_with_snapshot(target, timeout_s)
-        else:
-            probe = await probe_onvif(target, timeout_s)
-        url = device_stream_url(probe.main.stream_uri)
-    offset = probe.clock_offset_us
-    result = ProbeResult(
-        url=url,
-        device=Device.of(device_json(probe)),
-        clock_offset_s=None if offset is None else round(offset / 1e6, 3),
-        snapshot=None if shot is None else data_url(shot),
-    )
-    preview = None if shot is None else (f"onvif://{target.host}:{target.port}", "onvif")
-    return Probed(result, preview)
