@@ -284,6 +284,11 @@ async def test_add_camera_by_url_through_the_form(site: Site) -> None:
     two = f"rtsp://u:{WRONG}@h/s?password=other"
     resp = await site.post("/cameras/add-url?lang=en", {"name": "h4", "url": two})
     assert resp.status == 422 and "two different passwords" in site.bodies[-1]
+    # A counter deleted since the page was loaded: the form comes back with what was typed.
+    gone = [("name", "h5"), ("url", "rtsp://h/x"), ("counters", "ZZ9")]
+    resp = await site.post("/cameras/add-url?lang=zh", gone)
+    assert resp.status == 404 and 'data-code="counter_not_found"' in site.bodies[-1]
+    assert "所选受理窗口不存在" in site.bodies[-1] and 'value="h5"' in site.bodies[-1]
     # The config camera is listed read-only; the API camera has edit/delete.
     _, page = await site.get("/cameras?lang=en")
     assert "managed in the config file" in page

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from multidict import MultiDict
+from pydantic import ValidationError
 
 from web.errors import BadRequest, Unprocessable
 from web.openapi import parse_body, parse_params
@@ -73,3 +74,18 @@ def test_a_parameter_given_twice_or_unknown_is_refused() -> None:
             MultiDict([("start", "2026-11-26T01:00:00Z"), ("end", "2026-11-27T02:00:00Z")]),
             "query parameter",
         )
+
+
+def test_a_refused_camera_body_never_carries_its_password_in_the_error() -> None:
+    # pydantic's own text quotes inputs; the union's errors are rebuilt without them.
+    secret = "canary-Pw-7731"
+    bodies = [
+        {"name": "Bad Name", "url": "rtsp://h/s", "password": secret * 20},
+        {"name": "cam", "onvif": {"host": "a..b", "password": secret}},
+        {"name": "cam", "onvif": {"host": "h", "password": secret, "port": "x"}},
+    ]
+    for body in bodies:
+        with pytest.raises(ValidationError) as caught:
+            CameraCreate.model_validate(body)
+        assert secret not in str(caught.value)
+        assert secret not in repr(caught.value.errors())

@@ -237,8 +237,9 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "cams.fail.camera_unreachable": "无法连接摄像机：请检查地址、端口和网络。",
         "cams.fail.not_onvif": "该地址不是可用的 ONVIF 设备（或设备不支持录像所需的功能）。",
         "cams.fail.camera_error": "摄像机出错。",
-        "cams.fail.invalid_value": "设置不符合规则：请检查 RTSP 地址的主机和端口，"
-        "地址中的 *** 需同时填写密码。",
+        "cams.fail.invalid_value": "设置不符合规则：请检查地址（主机、端口）和密码；"
+        "RTSP 地址中的 *** 需同时填写密码。",
+        "cams.fail.counter_not_found": "所选受理窗口不存在（可能已被删除），请刷新页面后重新选择。",
         "cams.done_created": "已添加摄像机 {name}。",
         "cams.done_updated": "已保存摄像机 {name}。",
         "cams.done_enabled": "已启用摄像机 {name}。",
@@ -507,8 +508,10 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "cams.fail.not_onvif": "This address is not a usable ONVIF device (or it lacks what "
         "recording needs).",
         "cams.fail.camera_error": "The camera reported an error.",
-        "cams.fail.invalid_value": "A setting breaks a rule: check the RTSP address's host and "
-        "port; *** in it needs the password as well.",
+        "cams.fail.invalid_value": "A setting breaks a rule: check the address (host, port) "
+        "and the password; *** in an RTSP address needs the password as well.",
+        "cams.fail.counter_not_found": "A chosen counter does not exist (it may have been "
+        "deleted): reload the page and choose again.",
         "cams.done_created": "Camera {name} added.",
         "cams.done_updated": "Camera {name} saved.",
         "cams.done_enabled": "Camera {name} enabled.",
