@@ -65,10 +65,6 @@ class CameraSpec:
     probed_us: int | None = None
 
 
-# Fields of CameraSpec whose change means the recorder must reconnect.
-STREAM_FIELDS: Final = ("source_url", "username", "secret_enc", "onvif_profile")
-
-
 def _record(row: Camera) -> CameraRecord:
     counters = json.loads(row.counters_json)
     device = json.loads(row.device_json) if row.device_json else None

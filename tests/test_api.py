@@ -511,7 +511,7 @@ END = "2026-11-26T21:00:00+00:00"
     [
         (f"end={END}", 400, "'start' is required"),
         (f"start={START}", 400, "'end' is required"),
-        (f"start=&end={END}", 400, "'start': '' is not an ISO 8601 time"),
+        (f"start=&end={END}", 400, "'start': is not an ISO 8601 time"),
         (f"start=2026-11-26T20:00:00&end={END}", 400, "must include a UTC offset"),
         (f"start={START}&end=2026-11-26T21:00:00", 400, "must include a UTC offset"),
         (f"start=yesterday&end={END}", 400, "not an ISO 8601 time"),

@@ -58,8 +58,9 @@ async def list_users(request: web.Request) -> web.Response:
 
 
 async def create_user(request: web.Request, *, body: UserCreate) -> web.Response:
-    """Audited as user.create. 422 password_rejected when the password has a blank at
-    either end or contains the user name; 404 for an unknown counter; 409 for a taken name."""
+    """Audited as user.create. 400 for a password outside 10-256 characters or with white
+    space at either end (the schema says both); 422 password_rejected when it contains the
+    user name; 404 for an unknown counter; 409 for a taken name."""
     now_us = request.app[CLOCK_KEY].now_us()
     actor = audit_entry(request, "user.create", "ok")
     record = await add_user(

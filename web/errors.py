@@ -9,7 +9,7 @@ The OpenAPI document lists, per operation, the codes each status carries from he
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import ClassVar
 
 import aiohttp_jinja2
@@ -157,15 +157,6 @@ def code_of(kind: type[BaseException]) -> str:
     """The stable code of an error class (its own attribute)."""
     code = getattr(kind, "code", None)
     return code if isinstance(code, str) else "internal_error"
-
-
-def api_error_classes() -> Iterator[type[ApiError]]:
-    """Every ApiError subclass defined so far, depth first (for the document's code list)."""
-    stack = list(ApiError.__subclasses__())
-    while stack:
-        cls = stack.pop(0)
-        yield cls
-        stack[:0] = cls.__subclasses__()
 
 
 def error_response(

@@ -309,6 +309,12 @@ def document(ops: Sequence[Op], roles: Mapping[str, frozenset[str]]) -> JsonDict
     wanted += [(m, "serialization") for m in outputs]
     refs, top = models_json_schema(wanted, ref_template=REF)
     defs: JsonDict = top.get("$defs", {})
+    # Requests refuse unknown keys; answers are open, so a field added later is no
+    # breaking change for a client that validates them.
+    _, shown_inputs = models_json_schema([(m, "validation") for m in inputs], ref_template=REF)
+    for name, schema in defs.items():
+        if name not in shown_inputs.get("$defs", {}):
+            schema.pop("additionalProperties", None)
     paths: JsonDict = {}
     for op in ops:
         if op.name not in roles:

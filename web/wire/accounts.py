@@ -63,8 +63,8 @@ def _iso(us: int | None) -> str | None:
 
 
 class UserCreate(Wire):
-    """A new account. The password rule beyond its length (no blank at either end, not
-    containing the user name) is checked by the service: 422 password_rejected."""
+    """A new account. The password's length and blank ends are in the schema (400); not
+    containing the user name is checked by the service: 422 password_rejected."""
 
     username: UserName
     password: NewPassword

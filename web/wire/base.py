@@ -13,7 +13,8 @@ class Wire(BaseModel):
     """A request or response shape: unknown keys refused, no type coercion, immutable.
 
     strict: JSON ``"1"`` is not the integer 1 and ``1`` is not ``true``. Path and query
-    parameters are validated with ``model_validate_strings``, which reads their text.
+    parameters, and page forms, are text: they are validated lax (``strict=False``), where
+    integer types still take ASCII digits only (web.wire.types).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
