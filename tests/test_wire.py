@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 import pytest
 from multidict import MultiDict
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from web.errors import BadRequest, Unprocessable
 from web.openapi import parse_body, parse_params
+from web.routes import api_document
 from web.wire.accounts import UserCreate
 from web.wire.cameras import CameraByOnvif, CameraCreate
 from web.wire.footage import ClipQuery, SegmentPath
@@ -89,3 +91,47 @@ def test_a_refused_camera_body_never_carries_its_password_in_the_error() -> None
             CameraCreate.model_validate(body)
         assert secret not in str(caught.value)
         assert secret not in repr(caught.value.errors())
+
+
+def _input_strings(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every string schema a request can carry: parameters and bodies (through $refs)."""
+    schemas = doc["components"]["schemas"]
+    out: list[tuple[str, dict[str, Any]]] = []
+    seen: set[str] = set()
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                name = ref.rsplit("/", 1)[-1]
+                if name not in seen:
+                    seen.add(name)
+                    walk(schemas[name], name)
+            if node.get("type") == "string":
+                out.append((where, node))
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for param in op.get("parameters", []):
+                walk(param["schema"], f"{method} {path} {param['name']}")
+            walk(op.get("requestBody", {}), f"{method} {path} body")
+    return out
+
+
+def test_no_input_string_admits_what_every_request_refuses() -> None:
+    # A NUL is refused in every string (index/text.py) before any model runs; a schema
+    # admitting one would make the fuzzer's valid request a 400 (found by schemathesis).
+    strings = _input_strings(api_document())
+    assert strings
+    for where, schema in strings:
+        if "enum" in schema or schema.get("format") in ("date-time", "receipt-no"):
+            continue
+        regex = schema.get("pattern")
+        assert isinstance(regex, str), f"{where}: a string without a pattern admits NUL"
+        for sample in ("a\x00", "\x00a", "aaaaaa\x00aaaaaa"):
+            assert re.fullmatch(regex, sample) is None, f"{where}: {regex} admits a NUL"

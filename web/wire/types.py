@@ -112,14 +112,18 @@ _BLANKS = (
     "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
     "\\u2028\\u2029\\u202f\\u205f\\u3000"
 )
-NO_BLANK_ENDS_PATTERN = f"^[^{_BLANKS}]([^\\u0000]*[^{_BLANKS}])?$"
+# NUL is refused in every string (index/text.py), so no pattern may admit it either.
+NO_BLANK_ENDS_PATTERN = f"^[^\\u0000{_BLANKS}]([^\\u0000]*[^\\u0000{_BLANKS}])?$"
+NO_NUL = pattern("^[^\\u0000]*$", "text without a NUL character")
 
 NewPassword = Annotated[
     str,
     Field(
         min_length=PASSWORD_MIN,
         max_length=PASSWORD_MAX,
-        pattern=pattern(NO_BLANK_ENDS_PATTERN, "without white space at either end"),
+        pattern=pattern(
+            NO_BLANK_ENDS_PATTERN, "without white space at either end (and without a NUL)"
+        ),
         description=f"{PASSWORD_MIN} to {PASSWORD_MAX} characters, no white space at either "
         "end, not containing the user name; write-only",
     ),
@@ -146,6 +150,7 @@ CameraSecret = Annotated[
     str,
     Field(
         max_length=CAMERA_TEXT_MAX,
+        pattern=NO_NUL,
         description="write-only; never returned",
         json_schema_extra={"writeOnly": True},
     ),
