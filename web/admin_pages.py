@@ -42,7 +42,6 @@ from web.i18n import error_text, form_error_text, request_lang, translate
 from web.keys import CLOCK_KEY, DB_KEY
 from web.pages import local_us, render
 from web.wire.accounts import AuditQuery, TokenCreate, TokenPath, UserCreate, UserPatch
-from web.wire.base import RULE_ERROR
 from web.wire.forms import FormInvalid, form_data, validate_form
 
 AUDIT_PAGE_ROWS = 100
@@ -90,11 +89,10 @@ AUDIT_FILTERS = ("actor", "action", "outcome", "start", "end")
 def _form_refusal(lang: str, exc: FormInvalid) -> tuple[str, int]:
     """A field named by its label and the kind of failure; a rule of the whole form (end
     after start) by its code. English pages add pydantic's rule, as error_text does."""
-    status = 422 if exc.kind == RULE_ERROR else 400
+    status = exc.status
     label_key = FIELD_LABELS.get(exc.field.split(".")[0])
     if label_key is None:
-        code = "invalid_value" if exc.kind == RULE_ERROR else "bad_request"
-        return error_text(lang, code, status, exc.message), status
+        return error_text(lang, exc.code, status, exc.message), status
     text = form_error_text(lang, translate(lang, label_key), exc.kind)
     return (f"{text} ({exc.message})" if lang == "en" else text), status
 

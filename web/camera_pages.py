@@ -172,8 +172,7 @@ def _refusal(request: web.Request, exc: Exception) -> Failure:
     camera refuses (by its code: a camera's headline says what to check)."""
     lang = request_lang(request)
     if isinstance(exc, FormInvalid):
-        status = 422 if exc.kind == "invalid_value" else 400
-        code = "invalid_value" if status == 422 else "bad_request"
+        status, code = exc.status, exc.code
         headline = form_error_text(lang, _label(request, exc.field, FIELD_LABELS), exc.kind)
         return Failure(code, headline, exc.message if lang == "en" else "", status)
     code = str(getattr(exc, "code", "internal_error"))
@@ -610,8 +609,7 @@ def _refused(request: web.Request, exc: Exception) -> web.HTTPSeeOther:
     """Back to the counters page with the refusal's code (and field, for a form field)."""
     if isinstance(exc, FormInvalid):
         leaf = exc.field.rpartition(".")[2]
-        code = "invalid_value" if exc.kind == "invalid_value" else "bad_request"
-        return _back(request, "counters_page", error=code, field=leaf, kind=exc.kind)
+        return _back(request, "counters_page", error=exc.code, field=leaf, kind=exc.kind)
     return _back(request, "counters_page", error=str(getattr(exc, "code", "internal_error")))
 
 

@@ -27,7 +27,7 @@ from surveil.lookup import (
 )
 from surveil.timefmt import iso_from_us
 from web.access import audit_access, audit_entry, require_counter, visible_counters
-from web.errors import BadRequest, Unprocessable
+from web.errors import BadRequest
 from web.i18n import error_text, form_error_text, reason_text, request_lang, translate
 from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY
 from web.pages import LOCAL_INPUT_FORMAT, local_time, local_us, render
@@ -144,12 +144,7 @@ def _refusal_text(lang: str, exc: FormInvalid, labels: dict[str, str]) -> str:
     Chinese page (web.i18n.error_text adds it on English ones)."""
     if exc.field in labels:
         return form_error_text(lang, translate(lang, labels[exc.field]), exc.kind)
-    code = Unprocessable.code if exc.kind == RULE_ERROR else BadRequest.code
-    return error_text(lang, code, _refusal_status(exc), exc.message)
-
-
-def _refusal_status(exc: FormInvalid) -> int:
-    return Unprocessable.status if exc.kind == RULE_ERROR else BadRequest.status
+    return error_text(lang, exc.code, exc.status, exc.message)
 
 
 def _lookup_query(request: web.Request, counter: str, start: str, end: str) -> LookupQuery:
@@ -227,7 +222,7 @@ async def lookup_page(request: web.Request) -> web.Response:
             await _by_counter(request, context, now_us)
     except FormInvalid as exc:
         context["error"] = _refusal_text(lang, exc, _LOOKUP_LABELS)
-        status = _refusal_status(exc)
+        status = exc.status
     except RecordNotFound as exc:
         # Shown on the page with its search forms, so the next number can be tried.
         context["error"] = (

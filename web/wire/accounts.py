@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import ConfigDict, Field, model_validator
 
 from index.records import AUDIT_ACTOR_KINDS, AUDIT_OUTCOMES, AuditRecord, TokenRecord, UserRecord
 from surveil.accounts import TOKEN_NAME_MAX, AccountChange, AuditFilter
 from surveil.timefmt import iso_from_us
 from web.wire.base import Wire, rule_error
 from web.wire.types import (
+    NOT_NULL,
     ONE_LINE,
     CounterCode,
     Digits,
@@ -73,10 +73,8 @@ class UserCreate(Wire):
 
 
 def _patch_schema(schema: dict[str, Any]) -> None:
-    """At least one key; a key given is never null, so no property has a default."""
+    """At least one key."""
     schema["minProperties"] = 1
-    for prop in schema.get("properties", {}).values():
-        prop.pop("default", None)
 
 
 class UserPatch(Wire):
@@ -86,11 +84,11 @@ class UserPatch(Wire):
 
     model_config = ConfigDict(json_schema_extra=_patch_schema)
 
-    # SkipJsonSchema: absent means "leave it"; an explicit null is refused (_not_null).
-    role: Role | SkipJsonSchema[None] = None
-    counters: Counters | SkipJsonSchema[None] = None
-    disabled: bool | SkipJsonSchema[None] = None
-    password: NewPassword | SkipJsonSchema[None] = None
+    # Absent means "leave it"; an explicit null is refused (web.wire.types.NOT_NULL).
+    role: Annotated[Role | None, *NOT_NULL] = None
+    counters: Annotated[Counters | None, *NOT_NULL] = None
+    disabled: Annotated[bool | None, *NOT_NULL] = None
+    password: Annotated[NewPassword | None, *NOT_NULL] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -99,13 +97,6 @@ class UserPatch(Wire):
             fields = ", ".join(cls.model_fields)
             raise ValueError(f"nothing to change: give at least one of {fields}")
         return data
-
-    @field_validator("role", "counters", "disabled", "password", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("must not be null; leave the key out to keep the value")
-        return value
 
     def change(self) -> AccountChange:
         """The change for surveil.accounts.change_account."""

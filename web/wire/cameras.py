@@ -5,10 +5,9 @@ used by the JSON API (web/cameras_api.py) and the pages (web/camera_pages.py) al
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -33,6 +32,7 @@ from surveil.timefmt import iso_from_us
 from web.wire.base import Wire
 from web.wire.footage import finite
 from web.wire.types import (
+    NOT_NULL,
     CameraName,
     CounterCode,
     Host,
@@ -141,29 +141,6 @@ DISCOVER_MAX_S = 10.0
 DISCOVER_MIN_S = 0.2
 DISCOVER_DEFAULT_S = 3.0
 
-
-def _not_null(value: object) -> object:
-    """A key that may be left out but not sent as null (leaving it out keeps the value)."""
-    if value is None:
-        raise ValueError("must not be null; leave the key out to keep the value")
-    return value
-
-
-def _no_null_schema(schema: dict[str, Any]) -> None:
-    """The field's schema without its null branch and null default (see _not_null)."""
-    branches = schema.pop("anyOf", None)
-    if isinstance(branches, list):
-        kept = [b for b in branches if b.get("type") != "null"]
-        if len(kept) == 1:
-            schema.update(kept[0])
-        else:
-            schema["anyOf"] = kept
-    if schema.get("default", 0) is None:
-        del schema["default"]
-
-
-# Annotations of an optional, non-null key: `x: Annotated[T | None, *NOT_NULL] = None`.
-NOT_NULL = (BeforeValidator(_not_null), Field(json_schema_extra=_no_null_schema))
 
 Counters = Annotated[
     list[CounterCode],

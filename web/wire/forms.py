@@ -15,6 +15,7 @@ from typing import TypeVar
 from multidict import MultiMapping
 from pydantic import BaseModel, ValidationError
 
+from web.errors import BadRequest, Unprocessable
 from web.wire.base import RULE_ERROR, explain
 
 M = TypeVar("M", bound=BaseModel)
@@ -30,6 +31,19 @@ class FormInvalid(Exception):
         self.field = field
         self.kind = kind
         self.message = message
+
+    @property
+    def refusal(self) -> type[BadRequest] | type[Unprocessable]:
+        """What the JSON API answers for the same value: 422 for a rule beyond the schema."""
+        return Unprocessable if self.kind == RULE_ERROR else BadRequest
+
+    @property
+    def status(self) -> int:
+        return self.refusal.status
+
+    @property
+    def code(self) -> str:
+        return self.refusal.code
 
 
 def form_data(

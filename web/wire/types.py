@@ -43,6 +43,33 @@ def _line(max_length: int, description: str | None = None) -> Any:
     return Field(max_length=max_length, pattern=ONE_LINE, description=description)
 
 
+# -- keys of a change -------------------------------------------------------------------
+
+
+def _not_null(value: object) -> object:
+    """A key that may be left out but not sent as null (leaving it out keeps the value)."""
+    if value is None:
+        raise ValueError("must not be null; leave the key out to keep the value")
+    return value
+
+
+def _no_null_schema(schema: dict[str, Any]) -> None:
+    """The field's schema without its null branch and null default (see _not_null)."""
+    branches = schema.pop("anyOf", None)
+    if isinstance(branches, list):
+        kept = [b for b in branches if b.get("type") != "null"]
+        if len(kept) == 1:
+            schema.update(kept[0])
+        else:
+            schema["anyOf"] = kept
+    if schema.get("default", 0) is None:
+        del schema["default"]
+
+
+# Annotations of an optional, non-null key: `x: Annotated[T | None, *NOT_NULL] = None`.
+NOT_NULL = (BeforeValidator(_not_null), Field(json_schema_extra=_no_null_schema))
+
+
 # -- names and codes --------------------------------------------------------------------
 
 _COUNTER_RULE = "1-32 of A-Z, a-z, 0-9, '-', '_', starting with a letter or digit"
