@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import replace
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from index import merkle
 from index.db import Database
 from index.errors import InvalidRecord
-from index.models import AuditEntry
+from index.models import AuditEntry, LogLeaf
 from index.records import AUDIT_ACTOR_KINDS, AUDIT_OUTCOMES, AuditIn, AuditRecord
+from tlog import leaves
 
 AUDIT_PAGE_MAX = 1000
 T = TypeVar("T")
 
 
-def _record(row: AuditEntry) -> AuditRecord:
+def _with_leaf() -> Select[AuditEntry, int | None]:
+    return select(AuditEntry, LogLeaf.idx).outerjoin(
+        LogLeaf, (LogLeaf.kind == leaves.KIND_AUDIT) & (LogLeaf.ref_id == AuditEntry.id)
+    )
+
+
+def _record(row: AuditEntry, leaf_index: int | None = None) -> AuditRecord:
     return AuditRecord(
         id=row.id,
         at_us=row.at_us,
@@ -29,6 +38,7 @@ def _record(row: AuditEntry) -> AuditRecord:
         target=row.target,
         outcome=row.outcome,
         detail=json.loads(row.detail),
+        leaf_index=leaf_index,
     )
 
 
@@ -50,7 +60,24 @@ async def add_audit(s: AsyncSession, entry: AuditIn, now_us: int) -> AuditRecord
     )
     s.add(row)
     await s.flush()
-    return _record(row)
+    record = _record(row)
+    index = await merkle.append_leaf(s, leaves.KIND_AUDIT, record.id, audit_leaf(record), now_us)
+    return replace(record, leaf_index=index)
+
+
+def audit_leaf(record: AuditRecord) -> bytes:
+    """The log's leaf for an audit entry (tlog/leaves.py)."""
+    return leaves.audit_leaf(
+        audit_id=record.id,
+        at_us=record.at_us,
+        actor=record.actor,
+        actor_kind=record.actor_kind,
+        remote=record.remote,
+        action=record.action,
+        target=record.target,
+        outcome=record.outcome,
+        detail=record.detail,
+    )
 
 
 async def write_audited(
@@ -84,7 +111,7 @@ async def list_audit(
     """Newest first, filtered; page with before_id (the last id of the previous page)."""
     if not 1 <= limit <= AUDIT_PAGE_MAX:
         raise InvalidRecord(f"limit must be between 1 and {AUDIT_PAGE_MAX}")
-    stmt = select(AuditEntry)
+    stmt = _with_leaf()
     if start_us is not None:
         stmt = stmt.where(AuditEntry.at_us >= start_us)
     if end_us is not None:
@@ -98,4 +125,14 @@ async def list_audit(
     if before_id is not None:
         stmt = stmt.where(AuditEntry.id < before_id)
     stmt = stmt.order_by(AuditEntry.id.desc()).limit(limit)
-    return [_record(row) for row in (await s.execute(stmt)).scalars()]
+    return [_record(row, leaf) for row, leaf in await s.execute(stmt)]
+
+
+async def audit_by_ids(s: AsyncSession, ids: Collection[int]) -> dict[int, AuditRecord]:
+    """The audit entries of ids that exist, by id."""
+    out: dict[int, AuditRecord] = {}
+    wanted = list(ids)
+    for start in range(0, len(wanted), 500):
+        stmt = _with_leaf().where(AuditEntry.id.in_(wanted[start : start + 500]))
+        out.update({row.id: _record(row, leaf) for row, leaf in await s.execute(stmt)})
+    return out

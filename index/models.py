@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -499,3 +500,112 @@ class AuditEntry(Base):
     )
     outcome: Mapped[str] = mapped_column(String(16), comment="ok, denied or failed")
     detail: Mapped[str] = mapped_column(Text, comment="JSON object with action-specific detail")
+
+
+class LogLeaf(Base):
+    """One entry of the Merkle log: its canonical leaf input and what it records."""
+
+    __tablename__ = "log_leaves"
+    __table_args__ = (
+        UniqueConstraint("kind", "ref_id"),
+        {"comment": "The Merkle log's leaves in log order. Append-only: triggers refuse changes"},
+    )
+
+    idx: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False, comment="0-based leaf index"
+    )
+    kind: Mapped[str] = mapped_column(String(16), comment="What the leaf records: segment, audit")
+    ref_id: Mapped[int] = mapped_column(
+        BigInteger, comment="Id of the row it records (segments.id, audit_log.id)"
+    )
+    leaf: Mapped[bytes] = mapped_column(
+        LargeBinary, comment="Leaf input: canonical UTF-8 JSON of the entry (tlog/leaves.py)"
+    )
+    leaf_hash: Mapped[bytes] = mapped_column(
+        LargeBinary(32), comment="SHA-256(0x00 || leaf), RFC 9162 leaf hash"
+    )
+    appended_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When it was appended, µs since epoch UTC"
+    )
+
+
+class LogHash(Base):
+    """The root of one complete, aligned subtree of the log."""
+
+    __tablename__ = "log_hashes"
+    __table_args__ = (
+        {"comment": "Every complete subtree hash of the Merkle log, for O(log n) proofs"},
+    )
+
+    level: Mapped[int] = mapped_column(
+        Integer, primary_key=True, autoincrement=False, comment="Height: 0 for a leaf hash"
+    )
+    idx: Mapped[int] = mapped_column(
+        BigInteger,
+        primary_key=True,
+        autoincrement=False,
+        comment="Index at that level: covers leaves [idx * 2^level, (idx + 1) * 2^level)",
+    )
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), comment="RFC 9162 subtree hash")
+
+
+class LogState(Base):
+    """The log's size and compact range: all an append reads."""
+
+    __tablename__ = "log_state"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        {"comment": "One row: the Merkle log's size and the roots of its perfect subtrees"},
+    )
+
+    id: Mapped[int] = mapped_column(
+        Integer, primary_key=True, autoincrement=False, comment="Always 1"
+    )
+    size: Mapped[int] = mapped_column(BigInteger, comment="Number of leaves")
+    compact: Mapped[bytes] = mapped_column(
+        LargeBinary, comment="The compact range: 32-byte subtree roots, largest first"
+    )
+
+
+class Checkpoint(Base):
+    """A signed checkpoint of the log, kept forever."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (
+        {"comment": "Every signed checkpoint issued (C2SP tlog-checkpoint). Append-only"},
+    )
+
+    size: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False, comment="Log size it commits to"
+    )
+    root: Mapped[bytes] = mapped_column(LargeBinary(32), comment="Root hash at that size")
+    note: Mapped[str] = mapped_column(Text, comment="The signed note, as served")
+    issued_us: Mapped[int] = mapped_column(BigInteger, comment="Signed at, µs since epoch UTC")
+    timestamp_token: Mapped[bytes | None] = mapped_column(
+        LargeBinary, comment="RFC 3161 token over the note from the configured TSA; NULL if none"
+    )
+
+
+class IntegrityRun(Base):
+    """One verify run or scrub cycle, and what it found."""
+
+    __tablename__ = "integrity_runs"
+    __table_args__ = (
+        CheckConstraint("kind IN ('verify', 'scrub')", name="kind"),
+        Index("ix_integrity_runs_kind_started_us", "kind", "started_us"),
+        {"comment": "Integrity checks run: surveil verify and scrub cycles, with their results"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    kind: Mapped[str] = mapped_column(String(16), comment="verify or scrub")
+    started_us: Mapped[int] = mapped_column(BigInteger, comment="Start, µs since epoch UTC")
+    finished_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="End, µs since epoch UTC; NULL while it runs"
+    )
+    checked: Mapped[int] = mapped_column(BigInteger, comment="Items checked so far")
+    bytes: Mapped[int] = mapped_column(BigInteger, comment="Bytes of footage read so far")
+    findings: Mapped[int] = mapped_column(Integer, comment="Discrepancies found")
+    position: Mapped[int] = mapped_column(
+        BigInteger, comment="Scrub: the last segment id checked; verify: 0"
+    )
+    summary: Mapped[str] = mapped_column(Text, comment="JSON object: findings by kind, log size")

@@ -111,6 +111,7 @@ class SegmentRecord:
     camera_clock_offset_us: int | None
     created_us: int
     sealed_us: int | None
+    leaf_index: int | None = None  # its entry in the Merkle log, once sealed
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ class AuditRecord:
     target: str | None
     outcome: str  # one of AUDIT_OUTCOMES
     detail: dict[str, object]
+    leaf_index: int | None = None  # its entry in the Merkle log
 
 
 @dataclass(frozen=True)

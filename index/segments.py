@@ -8,8 +8,9 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from index import merkle
 from index.errors import Conflict, SegmentNotFound
-from index.models import Camera, Segment
+from index.models import Camera, LogLeaf, Segment
 from index.records import (
     CLOCK_SYNC_STATES,
     SEGMENT_STATES,
@@ -17,6 +18,7 @@ from index.records import (
     SegmentRecord,
     SegmentRow,
 )
+from tlog import leaves
 
 # Fields that update_segment may change; the rest identify the segment or were
 # fixed when it was opened.
@@ -49,9 +51,12 @@ MAX_SEGMENT_SPAN_US = 2 * 3600 * 1_000_000
 _ROW_FIELDS = tuple(f.name for f in dataclasses.fields(SegmentRow))
 
 
-def _record(row: Segment, camera: str) -> SegmentRecord:
+def _record(row: Segment, camera: str, leaf_index: int | None) -> SegmentRecord:
     return SegmentRecord(
-        id=row.id, camera=camera, **{name: getattr(row, name) for name in _ROW_FIELDS}
+        id=row.id,
+        camera=camera,
+        **{name: getattr(row, name) for name in _ROW_FIELDS},
+        leaf_index=leaf_index,
     )
 
 
@@ -62,8 +67,13 @@ def _check_row(row: SegmentRow) -> None:
         raise ValueError(f"clock_sync {row.clock_sync!r} is not one of {CLOCK_SYNC_STATES}")
 
 
-def _with_camera() -> Select[Segment, str]:
-    return select(Segment, Camera.name).join(Camera, Camera.id == Segment.camera_id)
+def _with_camera() -> Select[Segment, str, int | None]:
+    """A segment with its camera's name and its leaf index in the log (None until sealed)."""
+    return (
+        select(Segment, Camera.name, LogLeaf.idx)
+        .join(Camera, Camera.id == Segment.camera_id)
+        .outerjoin(LogLeaf, (LogLeaf.kind == leaves.KIND_SEGMENT) & (LogLeaf.ref_id == Segment.id))
+    )
 
 
 async def _by_run_sequence(s: AsyncSession, run_id: int, sequence: int) -> Segment | None:
@@ -118,6 +128,7 @@ async def update_segment(s: AsyncSession, row: SegmentRow) -> None:
         raise SegmentNotFound(f"no segment {row.sequence} in run {row.run_id}")
     _apply(target, row, _PROGRESS_FIELDS)
     await s.flush()
+    await _log_seal(s, target)
 
 
 async def upsert_segment(s: AsyncSession, row: SegmentRow) -> int:
@@ -128,14 +139,59 @@ async def upsert_segment(s: AsyncSession, row: SegmentRow) -> int:
     _check_row(row)
     target = await _by_run_sequence(s, row.run_id, row.sequence)
     if target is None:
-        return await _insert(s, row)
+        segment_id = await _insert(s, row)
+        inserted = await s.get(Segment, segment_id)
+        assert inserted is not None  # inserted in this transaction
+        await _log_seal(s, inserted)
+        return segment_id
     if row.path != target.path:
         taken = (await s.execute(select(Segment.id).where(Segment.path == row.path))).first()
         if taken is not None:
             raise Conflict(f"segment path {row.path} is already indexed")
     _apply(target, row, _UPSERT_FIELDS)
     await s.flush()
+    await _log_seal(s, target)
     return target.id
+
+
+def segment_leaf(seg: Segment | SegmentRecord, camera: str) -> bytes:
+    """The log's leaf for a sealed or recovered segment (tlog/leaves.py)."""
+    assert seg.sha256 is not None, "only a sealed segment has a leaf"
+    return leaves.segment_leaf(
+        segment_id=seg.id,
+        camera=camera,
+        run=seg.run_id,
+        seq=seg.sequence,
+        path=seg.path,
+        start_us=seg.start_us,
+        end_us=seg.end_us,
+        duration_us=seg.duration_us,
+        size=seg.bytes,
+        sha256=seg.sha256,
+        video_codec=seg.video_codec,
+        audio_codec=seg.audio_codec,
+        fragments=seg.fragments,
+        state=seg.state,
+        sealed_us=seg.sealed_us,
+    )
+
+
+async def _log_seal(s: AsyncSession, target: Segment) -> None:
+    """Append the segment's leaf when it has just become sealed or recovered: once, in the
+    transaction of the seal (docs/design/integrity.md)."""
+    if target.state not in leaves.LOGGED_SEGMENT_STATES:
+        return
+    stmt = select(LogLeaf.idx).where(
+        LogLeaf.kind == leaves.KIND_SEGMENT, LogLeaf.ref_id == target.id
+    )
+    if (await s.execute(stmt)).first() is not None:
+        return  # logged when it was sealed; a restore after 'missing' is not a new entry
+    camera = (
+        await s.execute(select(Camera.name).where(Camera.id == target.camera_id))
+    ).scalar_one()
+    now_us = target.sealed_us if target.sealed_us is not None else target.created_us
+    leaf = segment_leaf(target, camera)
+    await merkle.append_leaf(s, leaves.KIND_SEGMENT, target.id, leaf, now_us)
 
 
 async def segments_overlapping(
@@ -162,7 +218,7 @@ async def segments_overlapping(
     if camera is not None:
         stmt = stmt.where(Camera.name == camera)
     stmt = stmt.order_by(Camera.name, Segment.start_us, Segment.id).limit(limit)
-    return [_record(row, name) for row, name in (await s.execute(stmt))]
+    return [_record(*found) for found in await s.execute(stmt)]
 
 
 async def get_segment(s: AsyncSession, segment_id: int) -> SegmentRecord:
@@ -170,14 +226,13 @@ async def get_segment(s: AsyncSession, segment_id: int) -> SegmentRecord:
     found = (await s.execute(_with_camera().where(Segment.id == segment_id))).first()
     if found is None:
         raise SegmentNotFound(f"no segment with id {segment_id}")
-    row, name = found
-    return _record(row, name)
+    return _record(*found)
 
 
 async def all_segments(s: AsyncSession) -> list[SegmentRecord]:
     """Every segment, by camera name then time (for verify and recovery scans)."""
     stmt = _with_camera().order_by(Camera.name, Segment.start_us, Segment.id)
-    return [_record(row, name) for row, name in (await s.execute(stmt))]
+    return [_record(*found) for found in await s.execute(stmt)]
 
 
 async def segments_in_state(s: AsyncSession, state: str) -> list[SegmentRecord]:
@@ -189,7 +244,7 @@ async def segments_in_state(s: AsyncSession, state: str) -> list[SegmentRecord]:
         .where(Segment.state == state)
         .order_by(Camera.name, Segment.start_us, Segment.id)
     )
-    return [_record(row, name) for row, name in (await s.execute(stmt))]
+    return [_record(*found) for found in await s.execute(stmt)]
 
 
 async def latest_segment(s: AsyncSession, camera_id: int) -> SegmentRecord | None:
@@ -227,11 +282,9 @@ async def segment_by_path(s: AsyncSession, path: str) -> SegmentRecord | None:
 async def segment_by_run_sequence(
     s: AsyncSession, run_id: int, sequence: int
 ) -> SegmentRecord | None:
-    row = await _by_run_sequence(s, run_id, sequence)
-    if row is None:
-        return None
-    camera = (await s.execute(select(Camera.name).where(Camera.id == row.camera_id))).scalar_one()
-    return _record(row, camera)
+    stmt = _with_camera().where(Segment.run_id == run_id, Segment.sequence == sequence)
+    found = (await s.execute(stmt)).first()
+    return None if found is None else _record(*found)
 
 
 async def set_segment_state(s: AsyncSession, segment_id: int, state: str) -> SegmentRecord:
@@ -258,7 +311,7 @@ async def segments_page(
     the primary key, never loading it whole.
     """
     stmt = _with_camera().where(Segment.id > after_id).order_by(Segment.id).limit(limit)
-    return [_record(row, name) for row, name in (await s.execute(stmt))]
+    return [_record(*found) for found in await s.execute(stmt)]
 
 
 async def camera_files_since(
@@ -347,3 +400,14 @@ async def count_in_state(s: AsyncSession, state: str) -> int:
         raise ValueError(f"segment state {state!r} is not one of {SEGMENT_STATES}")
     stmt = select(func.count(Segment.id)).where(Segment.state == state)
     return int((await s.execute(stmt)).scalar_one())
+
+
+async def segments_by_ids(s: AsyncSession, ids: Collection[int]) -> dict[int, SegmentRecord]:
+    """The segments of ids that exist, by id."""
+    out: dict[int, SegmentRecord] = {}
+    wanted = list(ids)
+    for start in range(0, len(wanted), 500):
+        stmt = _with_camera().where(Segment.id.in_(wanted[start : start + 500]))
+        for found in await s.execute(stmt):
+            out[found[0].id] = _record(*found)
+    return out

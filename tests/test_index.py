@@ -65,6 +65,11 @@ TABLES = {
     "user_counters",
     "sessions",
     "audit_log",
+    "log_leaves",
+    "log_hashes",
+    "log_state",
+    "checkpoints",
+    "integrity_runs",
 }
 
 
@@ -136,7 +141,7 @@ async def test_migration_matches_models(db: Database) -> None:
         diffs, tables, revision = await conn.run_sync(diff)
     assert diffs == []
     assert tables == TABLES | {"alembic_version"}
-    assert revision == "0004"
+    assert revision == "0005"
 
 
 async def test_migration_is_idempotent(database_url: str) -> None:
@@ -150,7 +155,7 @@ async def test_migration_is_idempotent(database_url: str) -> None:
         async with second.read() as s:
             assert [c.name for c in await list_cameras(s)] == ["hall-1"]
             version = (await s.execute(text("SELECT version_num FROM alembic_version"))).all()
-        assert version == [("0004",)]
+        assert version == [("0005",)]
         assert second.dialect == database_url.split(":")[0].split("+")[0]
         assert make_url(second.url_redacted).database == make_url(database_url).database
     finally:
@@ -418,7 +423,7 @@ async def test_segment_open_update_seal(db: Database) -> None:
         got = await get_segment(s, seg_id)
     assert got.id == seg_id
     assert got.camera == "hall-1"
-    assert SegmentRow(**{k: v for k, v in vars(got).items() if k not in ("id", "camera")}) == row
+    assert SegmentRow(**{k: v for k, v in vars(got).items() if k not in ("id", "camera", "leaf_index")}) == row
 
     grown = replace(row, end_us=T0 + 5 * SECOND, duration_us=5 * SECOND, bytes=5000, fragments=5)
     await db.write(lambda s: update_segment(s, grown))

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from index import events, segments
+from index import merkle, events, segments
 from index.db import Database, alembic_config
 from index.models import Base
 
@@ -77,7 +77,13 @@ async def test_upgrade_keeps_footage_and_event_links(database_url: str) -> None:
             version = (await s.execute(text("SELECT version_num FROM alembic_version"))).all()
             [ev] = await events.list_events(s, kind="segment_recovered")
             seg = await segments.get_segment(s, 1)
-        assert version == [("0004",)]
+        assert version == [("0005",)]
+        async with db.read() as s:
+            # 0005 logged the segment sealed before the upgrade (the only entry).
+            assert await merkle.log_size(s) == 1
+            leaf = await merkle.leaf_at(s, 0)
+        assert (leaf.kind, leaf.ref_id) == ("segment", 1)
+        assert leaf.leaf == segments.segment_leaf(seg, seg.camera)
         # Recreating segments on SQLite would have run ON DELETE SET NULL on this link.
         assert ev.segment_id == 1
         assert (seg.state, seg.sha256) == ("sealed", "0" * 64)

@@ -16,6 +16,7 @@ import binascii
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -33,6 +34,31 @@ _MAX_SIGNATURES = 100
 
 class NoteError(ValueError):
     """A note, key or checkpoint that is malformed, or whose signature does not verify."""
+
+
+class NoteSigner(Protocol):
+    """Anything that signs a note's text: our Ed25519 Signer, or another algorithm's
+    (e.g. SM2) with its own key id."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key_id(self) -> int: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+class NoteVerifier(Protocol):
+    """Anything that checks a signature of a note's text by one named key."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key_id(self) -> int: ...
+
+    def verify(self, text: bytes, signature: bytes) -> bool: ...
 
 
 def _check_name(name: str) -> None:
@@ -118,6 +144,13 @@ class Signer:
             raise NoteError("the signer key's id does not match its name and key")
         return signer
 
+    @property
+    def key_id(self) -> int:
+        return self.verifier().key_id
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private.sign(message)
+
     def public(self) -> bytes:
         return self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
@@ -141,13 +174,12 @@ def _check_text(text: str) -> None:
         raise NoteError("a note's text must be printable text lines")
 
 
-def sign(text: str, signers: Iterable[Signer]) -> str:
+def sign(text: str, signers: Iterable[NoteSigner]) -> str:
     """The signed note of text."""
     _check_text(text)
     lines = []
     for signer in signers:
-        sig = signer.private.sign(text.encode())
-        blob = signer.verifier().key_id.to_bytes(4, "big") + sig
+        blob = signer.key_id.to_bytes(4, "big") + signer.sign(text.encode())
         lines.append(f"{DASH} {signer.name} {base64.b64encode(blob).decode()}\n")
     if not lines:
         raise NoteError("a note needs at least one signature")
@@ -162,7 +194,7 @@ class Opened:
     verified: tuple[str, ...]
 
 
-def open_note(note: str, verifiers: Iterable[Verifier]) -> Opened:
+def open_note(note: str, verifiers: Iterable[NoteVerifier]) -> Opened:
     """The text of a note signed by at least one of verifiers; NoteError otherwise.
 
     A signature by an unknown key is skipped (another witness may have added it); one
