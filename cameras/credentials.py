@@ -26,6 +26,12 @@ KEY_FILE: Final = "secret.key"
 _PRIVATE_MODE: Final = 0o600
 
 
+class PrivateFileError(Exception):
+    """A key file in the data directory is unusable; the message says what to fix."""
+
+    code: ClassVar[str] = "key_file_unusable"
+
+
 class CredentialError(Exception):
     """The key file is unusable, or a stored secret cannot be decrypted. Never holds a secret."""
 
@@ -40,40 +46,54 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _create_key(path: Path) -> None:
-    """Write a fresh key to path unless a key is there already (another process won)."""
+def create_private_file(path: Path, content: bytes) -> bool:
+    """Write content to path with mode 0600 unless a file is there already (another process
+    won the race); True if this call created it. Atomic: a private temporary file, fsynced,
+    hard-linked into place (never replacing), then the directory fsynced."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, _PRIVATE_MODE)
+    created = False
     try:
         try:
             os.fchmod(fd, _PRIVATE_MODE)  # the umask may have narrowed it, never widened
-            os.write(fd, Fernet.generate_key() + b"\n")
+            os.write(fd, content)
             os.fsync(fd)
         finally:
             os.close(fd)
         with contextlib.suppress(FileExistsError):
             os.link(tmp, path)  # atomic, and never replaces an existing key
+            created = True
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
+    return created
+
+
+def read_private_file(path: Path, what: str) -> bytes:
+    """The bytes of a key file that only its owner can read; PrivateFileError saying what to
+    fix if it is missing, not a regular file, readable by others, or unreadable."""
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        raise PrivateFileError(f"cannot read the {what} {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise PrivateFileError(f"the {what} {path} is not a regular file")
+    if st.st_mode & 0o077:
+        raise PrivateFileError(
+            f"the {what} {path} has mode {stat.S_IMODE(st.st_mode):04o}; "
+            f"other users could read it. Restrict it with: chmod 600 {path}"
+        )
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise PrivateFileError(f"cannot read the {what} {path}: {exc.strerror}") from None
 
 
 def _read_key(path: Path) -> bytes:
     try:
-        st = path.lstat()
-    except OSError as exc:
-        raise CredentialError(f"cannot read the camera key file {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise CredentialError(f"the camera key file {path} is not a regular file")
-    if st.st_mode & 0o077:
-        raise CredentialError(
-            f"the camera key file {path} has mode {stat.S_IMODE(st.st_mode):04o}; "
-            f"other users could read it. Restrict it with: chmod 600 {path}"
-        )
-    try:
-        raw = path.read_bytes().strip()
-    except OSError as exc:
-        raise CredentialError(f"cannot read the camera key file {path}: {exc.strerror}") from None
+        raw = read_private_file(path, "camera key file").strip()
+    except PrivateFileError as exc:
+        raise CredentialError(str(exc)) from None
     try:
         Fernet(raw)
     except ValueError:
@@ -100,7 +120,7 @@ class CredentialBox:
         if not path.exists() and not path.is_symlink():
             Path(data_dir).mkdir(parents=True, exist_ok=True)
             try:
-                _create_key(path)
+                create_private_file(path, Fernet.generate_key() + b"\n")
             except OSError as exc:
                 raise CredentialError(
                     f"cannot create the camera key file {path}: {exc.strerror}"

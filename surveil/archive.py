@@ -24,9 +24,10 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from index import cameras, events, runs, segments
+from index.audit import add_audit
 from index.db import Database
 from index.errors import CameraNotFound
-from index.records import SegmentFileRef, SegmentRecord, SegmentRow
+from index.records import AuditIn, SegmentFileRef, SegmentRecord, SegmentRow
 from segmenter.boxes import FileLayout
 from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path, segment_path
 from segmenter.recovery import (
@@ -45,6 +46,7 @@ from segmenter.recovery import (
 )
 from segmenter.storage import Sealed, hash_file
 from surveil.clock import Clock, SystemClock
+from surveil.findings import Finding
 
 logger = logging.getLogger(__name__)
 
@@ -244,17 +246,25 @@ async def _missing_event(s: AsyncSession, seg: SegmentRecord, now_us: int) -> No
 
 
 async def mark_segment_damaged(
-    db: Database, seg: SegmentRecord, actual_bytes: int | None, now_us: int, reason: str
-) -> None:
+    db: Database,
+    seg: SegmentRecord,
+    actual_bytes: int | None,
+    now_us: int,
+    reason: str,
+    entry: AuditIn | None = None,
+) -> bool:
     """The segment's file no longer has its recorded size or hash: state 'damaged' and
-    event 'segment_damaged' (an alarm while the row stays damaged), in one transaction.
-    Idempotent; an open segment is left to startup recovery."""
+    event 'segment_damaged' (an alarm while the row stays damaged), and entry if given, in
+    one transaction. Idempotent (False if it was damaged already); an open segment is left
+    to startup recovery."""
 
     async def apply(s: AsyncSession) -> bool:
         current = await segments.get_segment(s, seg.id)
         if current.state == "damaged" or current.state not in _FINAL_STATES:
             return False
         await segments.set_segment_state(s, seg.id, "damaged")
+        if entry is not None:
+            await add_audit(s, entry, now_us)
         await events.add_event(
             s,
             "segment_damaged",
@@ -272,15 +282,17 @@ async def mark_segment_damaged(
         )
         return True
 
-    if await db.write(apply):
-        logger.error(
-            "%s: segment file %s is damaged: %s (recorded %d bytes, found %s)",
-            seg.camera,
-            seg.path,
-            reason,
-            seg.bytes,
-            actual_bytes,
-        )
+    if not await db.write(apply):
+        return False
+    logger.error(
+        "%s: segment file %s is damaged: %s (recorded %d bytes, found %s)",
+        seg.camera,
+        seg.path,
+        reason,
+        seg.bytes,
+        actual_bytes,
+    )
+    return True
 
 
 async def _index_recovered(
@@ -693,6 +705,8 @@ class VerifyReport:
     extra_files: list[str] = field(default_factory=list)  # file without row
     restored: list[str] = field(default_factory=list)  # damaged/missing, now intact again
     problems: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # the same, one per item
+    bytes_read: int = 0
 
     @property
     def consistent(self) -> bool:
@@ -725,11 +739,18 @@ async def verify_archive(db: Database, data_dir: Path, clock: Clock | None = Non
         for seg in page:
             await _verify_segment(db, data_dir, seg, now, report)
     candidates: list[str] = []
-    batches = _file_batches(data_dir, _NAME_BATCH, report.problems)
+    listing: list[str] = []
+    batches = _file_batches(data_dir, _NAME_BATCH, listing)
     done: list[str] = []
     while batch := await asyncio.to_thread(next, batches, done):
         candidates.extend(await _without_row(db, batch))
     report.extra_files = await _still_extra(db, data_dir, candidates)
+    report.findings.extend(
+        Finding("file_extra", "a file in the archive that no row accounts for", path=rel)
+        for rel in report.extra_files
+    )
+    report.problems.extend(listing)
+    report.findings.extend(Finding("archive_unreadable", problem) for problem in listing)
     return report
 
 
@@ -743,6 +764,9 @@ async def _verify_segment(
         where = f"{data_dir}/{seg.path}"
         if not os.path.exists(where + PART_SUFFIX) and not os.path.exists(where):
             report.missing_files.append(f"{seg.path} (open segment {seg.id})")
+            report.findings.append(
+                Finding("file_missing", "open segment without its file", seg.id, seg.path)
+            )
         return
     path = data_dir / seg.path
     report.checked += 1
@@ -752,13 +776,21 @@ async def _verify_segment(
         if seg.state != "missing":
             await mark_segment_missing(db, seg, now)
         report.missing_files.append(f"{seg.path} (segment {seg.id}, missing)")
+        report.findings.append(Finding("file_missing", "the file is gone", seg.id, seg.path))
         return
     except OSError as exc:
         report.problems.append(f"{seg.path} (segment {seg.id}): cannot read: {exc}")
+        report.findings.append(
+            Finding("file_unreadable", f"cannot read: {exc}", seg.id, seg.path)
+        )
         return
+    report.bytes_read += actual.bytes
     if seg.sha256 is None:
         # A missing row that was never sealed: nothing to compare the file with.
         report.problems.append(f"{seg.path} (segment {seg.id}, {seg.state}) has no recorded hash")
+        report.findings.append(
+            Finding("segment_row_unsealed", f"{seg.state} without a hash", seg.id, seg.path)
+        )
         return
     if actual.sha256 != seg.sha256 or actual.bytes != seg.bytes:
         reason = "size differs" if actual.bytes != seg.bytes else "sha256 differs"
@@ -767,6 +799,15 @@ async def _verify_segment(
         report.mismatched.append(
             f"{seg.path} (segment {seg.id}, {reason}): index {seg.bytes} bytes "
             f"sha256 {seg.sha256}, file {actual.bytes} bytes sha256 {actual.sha256}"
+        )
+        report.findings.append(
+            Finding(
+                "file_changed",
+                f"{reason}: the index has {seg.bytes} bytes sha256 {seg.sha256}, the file "
+                f"{actual.bytes} bytes sha256 {actual.sha256}",
+                seg.id,
+                seg.path,
+            )
         )
         return
     if seg.state in ("damaged", "missing") and await db.write(lambda s: _restore(s, seg, now)):

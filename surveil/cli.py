@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,13 +17,16 @@ from index.records import TOKEN_ROLES, USER_ROLES
 from index.users import UserNotFound
 from surveil import __version__
 from surveil.accounts import add_token, add_user, change_password, generate_password, new_token
-from surveil.archive import VerifyReport, verify_archive
 from surveil.clock import SystemClock
 from surveil.config import Config, ConfigError, load_config, parse_config
 from surveil.importer import CSV_COLUMNS, import_receipts_csv
+from surveil.integrity import run_verify
+from surveil.log_key import LogKeyError, open_log_key
+from surveil.log_verify import AuditorCheckpoint, IntegrityReport
 from surveil.logs import setup_logging
 from surveil.passwords import PasswordRejected
 from surveil.service import serve
+from tlog.note import NoteError, NoteVerifier, parse_verifier
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -53,9 +57,24 @@ def _parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="run the recorder and web server")
     srv.add_argument("--config", type=Path, required=True, help="TOML config file")
 
-    ver = sub.add_parser("verify", help="re-hash the archive and compare it with the index")
+    ver = sub.add_parser(
+        "verify",
+        help="re-hash the archive, check it against the index and the signed integrity log",
+    )
     ver.add_argument("--config", type=Path, help="TOML config file")
     ver.add_argument("--data", type=Path, help="data directory (instead of --config)")
+    ver.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="a checkpoint kept elsewhere (an auditor's copy): prove the log was only "
+        "appended to since",
+    )
+    ver.add_argument(
+        "--key",
+        type=Path,
+        help="file with the verifier key line to trust (default: the installation's log.key)",
+    )
+    ver.add_argument("--json", action="store_true", help="print a machine-readable report")
 
     tok = sub.add_parser("token", help="manage API tokens")
     tok_sub = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -168,6 +187,10 @@ async def _demo(cfg: Config) -> None:
         if token:
             print(f"  admin API token (shown once): {token}")
             print(f"  try:  curl -H 'Authorization: Bearer {token}' {url}api/v1/cameras")
+            print(
+                f"  the signed integrity checkpoint: curl -H 'Authorization: Bearer {token}' "
+                f"{url}api/v1/integrity/checkpoint  (check it: docs/guide/verify.md)"
+            )
         else:
             print(
                 "  create an API token with: surveil token create --data "
@@ -207,26 +230,47 @@ async def _user_command(cfg: Config, args: argparse.Namespace, password: str) ->
         await db.close()
 
 
-def _print_verify(report: VerifyReport) -> None:
+def _print_verify(report: IntegrityReport) -> None:
+    a = report.archive
+    print(f"segments checked: {a.checked}, ok: {a.ok}, open (being written): {a.open}")
     print(
-        f"segments checked: {report.checked}, ok: {report.ok}, open (being written): {report.open}"
+        f"log: {report.log_size} leaves, {report.leaves_checked} checked; "
+        f"{report.checkpoints_checked} checkpoints checked"
     )
-    for title, items in (
-        ("hash or size mismatch", report.mismatched),  # the row is now 'damaged'
-        ("row without file", report.missing_files),  # the row is now 'missing'
-        ("file without row", report.extra_files),
-        ("other problem", report.problems),
-        ("intact again", report.restored),  # not a failure: the file was put back
-    ):
-        for item in items:
-            print(f"  {title}: {item}")
-    print("archive is consistent" if report.consistent else "ARCHIVE IS NOT CONSISTENT")
+    for path in a.restored:  # not a failure: the file was put back
+        print(f"  intact again: {path}")
+    for f in report.all_findings:
+        print(f"  {f.kind}: {f.where()}: {f.detail}")
+    print("archive is consistent" if report.ok else "ARCHIVE IS NOT CONSISTENT")
 
 
-async def _verify(cfg: Config) -> VerifyReport:
+def _trusted(cfg: Config, key_file: Path | None) -> tuple[NoteVerifier, ...]:
+    if key_file is None:
+        try:
+            return (open_log_key(cfg.data_dir, create=False).verifier(),)
+        except LogKeyError as exc:
+            raise ConfigError(f"{exc}; or give the verifier key with --key FILE") from None
+    try:
+        return (parse_verifier(key_file.read_text(encoding="utf-8").strip()),)
+    except (OSError, UnicodeDecodeError, NoteError) as exc:
+        raise ConfigError(f"--key {key_file}: not a verifier key line: {exc}") from None
+
+
+def _auditor(path: Path | None) -> AuditorCheckpoint | None:
+    if path is None:
+        return None
+    try:
+        return AuditorCheckpoint(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--checkpoint {path}: cannot read it: {exc}") from None
+
+
+async def _verify(
+    cfg: Config, trusted: tuple[NoteVerifier, ...], auditor: AuditorCheckpoint | None
+) -> IntegrityReport:
     db = await Database.open(cfg.effective_database_url)
     try:
-        return await verify_archive(db, cfg.data_dir)
+        return await run_verify(db, cfg.data_dir, trusted, SystemClock(), auditor=auditor)
     finally:
         await db.close()
 
@@ -247,9 +291,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "verify":
             if not cfg.data_dir.is_dir():
                 raise ConfigError(f"data directory {cfg.data_dir} does not exist")
-            report = asyncio.run(_verify(cfg))
-            _print_verify(report)
-            return EXIT_OK if report.consistent else EXIT_FAILED
+            trusted = _trusted(cfg, args.key)
+            report = asyncio.run(_verify(cfg, trusted, _auditor(args.checkpoint)))
+            if args.json:
+                print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+            else:
+                _print_verify(report)
+            return EXIT_OK if report.ok else EXIT_FAILED
         if args.command == "token" and args.token_command == "create":
             cfg.data_dir.mkdir(parents=True, exist_ok=True)
             try:

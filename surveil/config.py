@@ -240,6 +240,53 @@ class OnvifConfig(_Strict):
         return host, int(port)
 
 
+class IntegrityConfig(_Strict):
+    checkpoint_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="How often a signed checkpoint of the log is issued when the log grew.",
+    )
+    scrub_mb_per_s: float = Field(
+        default=4.0,
+        ge=0.0,
+        le=10_000.0,
+        description="Rate at which sealed segments are re-hashed in the background, MB/s; "
+        "0 turns scrubbing off.",
+    )
+    origin: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The log's origin and key name, fixed when the key is made at the first "
+        "start; default surveil/<random installation id>.",
+    )
+    sm2: bool = Field(
+        default=False,
+        description="Also sign each checkpoint with SM2/SM3 (GB/T 32918) through OpenSSL; "
+        "the key is made in data_dir/log-sm2.pem.",
+    )
+    tsa_url: str | None = Field(
+        default=None,
+        description="RFC 3161 time-stamping authority URL; each checkpoint gets a token.",
+    )
+    tsa_root: Path | None = Field(
+        default=None,
+        description="PEM file of the TSA's root certificate; when set, every token is "
+        "verified against it before it is kept.",
+    )
+    tsa_timeout_seconds: float = Field(
+        default=10.0, ge=0.5, le=120.0, description="Timeout of one request to the TSA."
+    )
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _tsa_url(cls, v: str | None) -> str | None:
+        if v is not None and not (v.startswith("http://") or v.startswith("https://")):
+            raise ValueError(f"tsa_url must be an http:// or https:// URL, got {v!r}")
+        return v
+
+
 def _is_ipv4(text: str) -> bool:
     try:
         ipaddress.IPv4Address(text)
@@ -394,6 +441,10 @@ class Config(_Strict):
     onvif: OnvifConfig = Field(
         default_factory=OnvifConfig,
         description="ONVIF discovery, probing and camera clock checks.",
+    )
+    integrity: IntegrityConfig = Field(
+        default_factory=IntegrityConfig,
+        description="The signed Merkle log: checkpoints, scrubbing, optional co-signatures.",
     )
 
     @field_validator("database_url")

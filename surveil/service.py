@@ -15,7 +15,11 @@ from index.db import Database
 from surveil.archive import RecoveryReport, recover_archive
 from surveil.clock import Clock, SystemClock
 from surveil.config import Config, ConfigError
+from surveil.integrity import Integrity
+from surveil.log_key import LogKeyError, open_log_key
+from surveil.sm2 import Sm2Error
 from surveil.supervisor import Supervisor
+from surveil.timestamp import TimestampError
 from web.app import create_app
 
 logger = logging.getLogger(__name__)
@@ -30,6 +34,7 @@ class Service:
         self.db: Database | None = None
         self.supervisor: Supervisor | None = None
         self.recovery: RecoveryReport | None = None
+        self.integrity: Integrity | None = None
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -39,12 +44,20 @@ class Service:
         try:
             # Before anything else: a key file others can read must stop the service.
             credentials = CredentialBox.open(cfg.data_dir)
-        except CredentialError as exc:
+            signer = open_log_key(cfg.data_dir, cfg.integrity.origin)
+        except (CredentialError, LogKeyError) as exc:
             raise ConfigError(str(exc)) from None
         self.db = db = await Database.open(cfg.effective_database_url)
         try:
             # Recovery runs before any recorder so it never races a writer.
             self.recovery = await recover_archive(db, cfg.data_dir, self.clock)
+            try:
+                self.integrity = Integrity.configured(
+                    db, cfg.data_dir, self.clock, cfg.integrity, signer
+                )
+            except (Sm2Error, TimestampError) as exc:
+                raise ConfigError(str(exc)) from None
+            await self.integrity.start()
             self.supervisor = Supervisor(cfg, db, self.clock, credentials)
             app = create_app(
                 db,
@@ -54,6 +67,7 @@ class Service:
                 cfg.receipts.settings(),
                 cfg.web.settings(),
                 cameras=self.supervisor,
+                integrity=self.integrity,
             )
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
@@ -73,6 +87,10 @@ class Service:
         if self.supervisor is not None:
             await self.supervisor.stop()
             self.supervisor = None
+        if self.integrity is not None:
+            # After the recorders: the shutdown checkpoint covers their last seals.
+            await self.integrity.stop()
+            self.integrity = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

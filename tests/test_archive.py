@@ -27,8 +27,10 @@ from surveil.archive import (
     recover_archive,
     verify_archive,
 )
-from surveil.clock import FakeClock
+from surveil.checkpoints import Checkpointer
+from surveil.clock import FakeClock, SystemClock
 from surveil.coverage import SEGMENT_DAMAGED, SEGMENT_MISSING, compute_coverage
+from surveil.log_key import open_log_key
 from tests.media import US, MediaLibrary, Recording, record
 from tests.rows import sealed_segment
 from tests.test_cli import surveil
@@ -981,6 +983,9 @@ def test_cli_verify_reports_marks_and_clears(tmp_path: Path, rec: Recording) -> 
             cam = await a.camera("cam-a")
             run_id = await a.run(cam)
             made = [await a.sealed("cam-a", cam, run_id, seq) for seq in range(3)]
+            # What the service does at start: sign a checkpoint of the log.
+            signer = open_log_key(data_dir)
+            await Checkpointer(db, SystemClock(), signer.name, [signer]).issue()
             return [rel for rel, _ in made], [data for _, data in made]
         finally:
             await db.close()
@@ -995,9 +1000,9 @@ def test_cli_verify_reports_marks_and_clears(tmp_path: Path, rec: Recording) -> 
         done = surveil("verify", "--data", str(data_dir))
         out = done.stdout
         assert done.returncode == 1, out + done.stderr
-        assert f"row without file: {rels[0]} " in out
-        assert f"hash or size mismatch: {rels[1]} " in out
-        assert f"file without row: {notes}\n" in out
+        assert f"file_missing: segment 1, {rels[0]}: " in out
+        assert f"file_changed: segment 2, {rels[1]}: size differs" in out
+        assert f"file_extra: {notes}: " in out
         assert out.strip().endswith("ARCHIVE IS NOT CONSISTENT")
         assert rels[2] not in out
 

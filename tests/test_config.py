@@ -17,6 +17,7 @@ from surveil.config import (
     ConfigError,
     CounterConfig,
     OnvifConfig,
+    IntegrityConfig,
     ReceiptsConfig,
     RecordingConfig,
     WebConfig,
@@ -348,6 +349,7 @@ def test_models_walk_finds_every_model() -> None:
         CounterConfig,
         ReceiptsConfig,
         OnvifConfig,
+        IntegrityConfig,
     }
 
 

@@ -11,6 +11,7 @@ from index.receipts import ReceiptSettings
 from surveil.access_log import AccessLog
 from surveil.clock import Clock
 from surveil.config import WebSettings
+from surveil.integrity import Integrity
 from surveil.status import StatusSource
 from web.access import guard_middleware
 from web.auth import (
@@ -30,6 +31,7 @@ from web.keys import (
     CLOCK_KEY,
     DATA_DIR_KEY,
     DB_KEY,
+    INTEGRITY_KEY,
     RECEIPTS_KEY,
     SETTINGS_KEY,
     STATUS_KEY,
@@ -48,6 +50,7 @@ def create_app(
     receipts: ReceiptSettings | None = None,
     settings: WebSettings | None = None,
     cameras: CameraControl | None = None,
+    integrity: Integrity | None = None,
 ) -> web.Application:
     """Build the web application around an opened database; the caller owns db's lifetime."""
     # error_middleware is outermost so that auth failures become JSON errors too.
@@ -61,6 +64,8 @@ def create_app(
     app[RECEIPTS_KEY] = receipts or ReceiptSettings()
     if cameras is not None:
         app[CAMERA_CONTROL_KEY] = cameras
+    if integrity is not None:
+        app[INTEGRITY_KEY] = integrity
     settings = settings or WebSettings()
     app[SETTINGS_KEY] = settings
     app[TOUCHER_KEY] = TokenToucher()

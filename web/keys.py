@@ -14,6 +14,7 @@ from index.receipts import ReceiptSettings
 from surveil.access_log import AccessLog
 from surveil.clock import Clock
 from surveil.config import OnvifConfig, WebSettings
+from surveil.integrity import Integrity
 from surveil.status import StatusSource
 from web.principal import Principal
 
@@ -68,3 +69,6 @@ def reconciler(app: web.Application) -> Callable[[], Awaitable[None]] | None:
 
 # Set by the auth middleware on every authenticated request.
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+# Absent when the app runs without the integrity service (tests of other endpoints): the
+# integrity API then answers 503.
+INTEGRITY_KEY = web.AppKey("integrity", Integrity)
