@@ -113,6 +113,15 @@ SPEC: dict[str, tuple[str, ...] | str] = {
     "create_token": (A,),
     "revoke_token": (A,),
     "audit_log": (A, U),
+    "integrity_checkpoint": (A, U),
+    "integrity_timestamp": (A, U),
+    "integrity_key": (A, U),
+    "integrity_inclusion": (A, U),
+    "integrity_consistency": (A, U),
+    "integrity_checkpoints": (A, U),
+    "issue_checkpoint": (A,),
+    "integrity_status": (A, U),
+    "start_verify": (A, U),
     "users_page": (A,),
     "users_create": (A,),
     "users_update": (A,),
@@ -120,6 +129,10 @@ SPEC: dict[str, tuple[str, ...] | str] = {
     "tokens_create": (A,),
     "tokens_revoke": (A,),
     "audit_page": (A, U),
+    "integrity_page": (A, U),
+    "integrity_verify": (A, U),
+    "integrity_issue": (A,),
+    "integrity_help": (A, U),
 }
 
 

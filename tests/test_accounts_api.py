@@ -493,7 +493,9 @@ async def test_audit_filters(hall: Hall) -> None:
         "target",
         "outcome",
         "detail",
+        "leaf_index",
     }
+    assert isinstance(newest["leaf_index"], int)
     assert newest["at_us"] == T0 + 7 * MINUTE
 
 

@@ -467,10 +467,11 @@ async def test_recordings_for_one_camera(world: World) -> None:
         "audio_codec": None,
         "fragments": 60,
         "clock_sync": "synced",
+        "leaf_index": 0,  # the first entry of the log: sealed before anything was audited
         "url": f"/api/v1/segments/{world.sealed_id}",
     }
     assert segments[2]["state"] == "open"
-    assert segments[2]["sha256"] is None
+    assert segments[2]["sha256"] is None and segments[2]["leaf_index"] is None
 
 
 async def test_recordings_range_is_half_open_and_offsets_convert(world: World) -> None:

@@ -61,7 +61,8 @@ class NoteVerifier(Protocol):
     def verify(self, text: bytes, signature: bytes) -> bool: ...
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
+    """NoteError unless name can name a key (printable, no spaces, no '+')."""
     if not name or any(c.isspace() or c == "+" for c in name) or not name.isprintable():
         raise NoteError(f"a key name must be printable, without spaces or '+': {name!r}")
 
@@ -104,7 +105,7 @@ def parse_verifier(line: str) -> Verifier:
     """A verifier key line; NoteError if malformed or if its id does not match its key."""
     name, _, rest = line.strip().partition("+")
     hex_id, _, encoded = rest.partition("+")
-    _check_name(name)
+    check_name(name)
     if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id):
         raise NoteError("a verifier key's id must be 8 lower-case hex digits")
     raw = _b64decode(encoded, "the verifier key")
@@ -125,7 +126,7 @@ class Signer:
 
     @classmethod
     def generate(cls, name: str) -> Signer:
-        _check_name(name)
+        check_name(name)
         return cls(name, Ed25519PrivateKey.generate())
 
     @classmethod
@@ -135,7 +136,7 @@ class Signer:
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise NoteError("a signer key is PRIVATE+KEY+<name>+<id>+<key>")
         name, hex_id, encoded = parts[2:]
-        _check_name(name)
+        check_name(name)
         raw = _b64decode(encoded, "the signer key")
         if len(raw) != 33 or raw[0] != ALG_ED25519:
             raise NoteError("only Ed25519 signer keys (algorithm 1, 32 bytes) are supported")

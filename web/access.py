@@ -79,6 +79,16 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "create_token": ADMIN,
     "revoke_token": ADMIN,
     "audit_log": OVERSIGHT,
+    # The integrity log: everything an auditor needs to check it; issuing is admin work.
+    "integrity_checkpoint": OVERSIGHT,
+    "integrity_timestamp": OVERSIGHT,
+    "integrity_key": OVERSIGHT,
+    "integrity_inclusion": OVERSIGHT,
+    "integrity_consistency": OVERSIGHT,
+    "integrity_checkpoints": OVERSIGHT,
+    "issue_checkpoint": ADMIN,
+    "integrity_status": OVERSIGHT,
+    "start_verify": OVERSIGHT,
     "users_page": ADMIN,
     "users_create": ADMIN,
     "users_update": ADMIN,
@@ -103,6 +113,12 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "counter_update": ADMIN,
     "counter_delete": ADMIN,
     "counter_cameras": ADMIN,
+    # The integrity log's pages: the same split as its API. The help page is for those who
+    # can fetch what its steps use (the integrity API is oversight only).
+    "integrity_page": OVERSIGHT,
+    "integrity_verify": OVERSIGHT,
+    "integrity_issue": ADMIN,
+    "integrity_help": OVERSIGHT,
 }
 
 

@@ -44,6 +44,7 @@ from web.camera_specs import changed_spec, created_spec, probed
 from web.cameras_api import control_of
 from web.errors import status_of
 from web.i18n import CATALOG, error_text, form_error_text, request_lang, translate
+from web.integrity_pages import integrity_status
 from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, STATUS_KEY, reconciler
 from web.pages import render
 from web.wire.cameras import (
@@ -87,7 +88,7 @@ FORM_REFUSALS = (Conflict, InvalidRecord, CredentialError, CounterNotFound)
 
 @dataclass(frozen=True)
 class Alarm:
-    kind: str  # offline | clock | camera | disk | damaged
+    kind: str  # offline | clock | camera | disk | damaged | integrity
     camera: str | None
     text: str
 
@@ -253,7 +254,8 @@ def dashboard_alarms(
 
 
 async def dashboard_page(request: web.Request) -> web.Response:
-    """GET /dashboard: recording health per camera, disk use, alarms; reloads itself."""
+    """GET /dashboard: recording health per camera, disk use, the integrity log, alarms;
+    reloads itself."""
     async with request.app[DB_KEY].read() as s:
         records = await camera_queries.list_cameras(s)
         damaged = await segment_queries.count_in_state_by_camera(s, "damaged")
@@ -261,6 +263,10 @@ async def dashboard_page(request: web.Request) -> web.Response:
     now_us = request.app[CLOCK_KEY].now_us()
     rows = dashboard_rows(records, statuses, now_us)
     disk = await asyncio.to_thread(_disk, request.app[DATA_DIR_KEY])
+    alarms = dashboard_alarms(request, rows, disk, damaged)
+    integrity = await integrity_status(request)  # None without the integrity service
+    for text in integrity.alarms if integrity is not None else ():
+        alarms.append(Alarm("integrity", None, _t(request, "dash.alarm_integrity", detail=text)))
     response = render(
         request,
         "dashboard.html",
@@ -268,7 +274,8 @@ async def dashboard_page(request: web.Request) -> web.Response:
             "rows": rows,
             "disk": disk,
             "disk_alarm_pct": DISK_ALARM_PCT,
-            "alarms": dashboard_alarms(request, rows, disk, damaged),
+            "alarms": alarms,
+            "integrity": integrity,
             "refresh": REFRESH_SECONDS,
             "now_us": now_us,
         },

@@ -21,6 +21,7 @@ from cameras.onvif import OnvifAuthError, OnvifNotSupported
 from cameras.source import CameraError, CameraTimeout
 from cameras.urls import redact_url
 from index.errors import Conflict, InvalidRecord, RecordNotFound
+from index.merkle import LogCorrupt
 from surveil.access_log import AuditUnavailable
 from surveil.passwords import PasswordRejected
 from surveil.serving import (
@@ -99,6 +100,11 @@ class CamerasUnavailable(ApiError):
     code = "cameras_unavailable"
 
 
+class IntegrityUnavailable(ApiError):
+    status = 503
+    code = "integrity_unavailable"
+
+
 class DiscoveryFailed(ApiError):
     status = 502
     code = "discovery_failed"
@@ -133,6 +139,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     CameraError: 502,
     CameraTimeout: 504,
     AuditUnavailable: 503,
+    LogCorrupt: 500,  # the stored tree lacks a hash: verify says where
 }
 
 # Router refusals (aiohttp's HTTPException) under the API.

@@ -274,6 +274,124 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "common.yes": "是",
         "common.no": "否",
         "common.seconds_ago": "{n} 秒前",
+        "nav.integrity": "完整性",
+        "dash.integrity": "完整性日志",
+        "dash.integrity_unavailable": "此进程不提供完整性日志。",
+        "dash.log_size": "日志条目：{n}",
+        "dash.last_checkpoint": "最近检查点：{time}（{size} 条）",
+        "dash.no_checkpoint": "尚未签发检查点。",
+        "dash.last_scrub": (
+            "最近一轮巡检：{time} 完成，检查 {checked} 个文件，发现 {findings} 处问题"
+        ),
+        "dash.scrub_running": "巡检进行中：已检查 {checked} 个文件，发现 {findings} 处问题",
+        "dash.no_scrub": "尚未完成巡检。",
+        "dash.alarm_integrity": "完整性日志：{detail}",
+        "dash.integrity_more": "详情",
+        "integ.title": "完整性日志",
+        "integ.unavailable": "此进程不提供完整性日志。",
+        "integ.status": "状态",
+        "integ.log_size": "日志条目数",
+        "integ.checkpoint_count": "已签发检查点",
+        "integ.last_checkpoint": "最近检查点",
+        "integ.at_size": "{time}，{size} 条",
+        "integ.last_scrub": "最近一轮巡检",
+        "integ.scrub_done": "{time} 完成：检查 {checked} 个文件，发现 {findings} 处问题",
+        "integ.scrub_running": "进行中：已检查 {checked} 个文件，发现 {findings} 处问题",
+        "integ.last_verify": "最近一次校验",
+        "integ.verify_ok": "{time} 完成：全部一致（检查 {checked} 项）",
+        "integ.verify_findings": (
+            "{time} 完成：发现 {findings} 处问题，请运行 surveil verify 查看每一处"
+        ),
+        "integ.verify_failed": "{time} 中断：校验出错，详见服务日志",
+        "integ.no_verify": "尚未运行过校验。",
+        "integ.alarms": "告警",
+        "integ.no_alarms": "没有完整性告警。",
+        "integ.verify": "校验",
+        "integ.verify_hint": (
+            "重新计算每个录像文件的哈希，并与日志和签名检查点逐一核对；可能需要较长时间。"
+        ),
+        "integ.run_verify": "运行校验",
+        "integ.started": "已开始校验。",
+        "integ.running": "校验进行中：{stage}，{done} / {total}",
+        "integ.stage_files": "核对录像文件",
+        "integ.stage_log": "核对日志条目",
+        "integ.stage_checkpoints": "核对检查点",
+        "integ.stage_done": "完成",
+        "integ.stage_failed": "出错",
+        "integ.refresh": "每 {n} 秒自动刷新，直到校验结束。",
+        "integ.issue": "立即签发检查点",
+        "integ.issued": "已签发检查点（{size} 条）。",
+        "integ.key": "验证公钥",
+        "integ.key_hint": "请将此公钥和一份检查点保存在本录像机以外的地方（见说明）。",
+        "integ.download_key": "下载公钥",
+        "integ.download_checkpoint": "下载最新检查点",
+        "integ.help": "如何独立核验录像",
+        "integ.checkpoints": "检查点",
+        "integ.size": "日志条目数",
+        "integ.issued_at": "签发时间",
+        "integ.timestamped": "可信时间戳",
+        "integ.root": "根哈希",
+        "integ.download": "下载",
+        "integ.no_checkpoints": "尚未签发检查点。",
+        "integ.older": "更早的检查点",
+        "integ.newest": "回到最新",
+        "ihelp.title": "如何独立核验录像",
+        "ihelp.intro": (
+            "本录像机把每个已封存的录像分段和每条审计记录写入一棵 Merkle 树日志（RFC 9162），并定期"
+            "对树根签名。只要有一份签名检查点和验证公钥，就能用自己的程序证明：下载的录像文件正是当"
+            "时录下并记入日志的那一个，而且日志只增不改。"
+        ),
+        "ihelp.log_h": "日志",
+        "ihelp.log": (
+            "每个叶子是一条记录的规范 JSON（UTF-8，键按字典序排列，无空白，只含整数）：录像分段的叶"
+            "子包含编号、摄像机、路径、起止时间、大小和整个文件的 SHA-256；审计记录的叶子包含该记录"
+            "的全部字段。叶子哈希 = SHA-256(0x00 ‖ 叶子)，内部节点 = SHA-256(0x01 ‖ 左 ‖ 右)（RFC "
+            "9162 §2.1.1）。"
+        ),
+        "ihelp.checkpoint_h": "检查点",
+        "ihelp.checkpoint": (
+            "检查点采用 C2SP tlog-checkpoint 格式，是一份签名文本（signed note）：正文三行，依次为"
+            "来源（日志名称）、树的大小和 base64 编码的根哈希；其后一个空行，再是每个密钥一行签名："
+            "“— <名称> <base64(4 字节密钥编号 ‖ Ed25519 签名)>”。签名覆盖正文直到最后一个换行符（含"
+            "）。密钥编号是 SHA-256(名称 ‖ 0x0A ‖ 0x01 ‖ 32 字节公钥) 的前 4 个字节。"
+        ),
+        "ihelp.key_h": "本系统的验证公钥",
+        "ihelp.key": (
+            "格式为 <名称>+<8 位十六进制密钥编号>+<base64(0x01 ‖ 公钥)>。请与系统安装时交给您的副本"
+            "核对，不要只相信本页面。"
+        ),
+        "ihelp.steps_h": "核验步骤",
+        "ihelp.step1": (
+            "下载检查点（GET /api/v1/integrity/checkpoint）和公钥（GET /api/v1/integrity/key），保"
+            "存检查点，记下其中的树大小 N。"
+        ),
+        "ihelp.step2": (
+            "验证签名：公钥名称与签名行中的名称一致，密钥编号与签名的前 4 个字节一致，且 Ed25519 签"
+            "名对正文有效。"
+        ),
+        "ihelp.step3": (
+            "在 GET /api/v1/recordings（按摄像机和时间）中找到该录像分段，记下它的 leaf_index（记为"
+            " I）、sha256 和 url，并从 url 下载文件。"
+        ),
+        "ihelp.step4": "计算下载文件的 SHA-256，应与该分段的 sha256 相同。",
+        "ihelp.step5": (
+            "获取 GET /api/v1/integrity/proof/inclusion?index=I&size=N。其中 leaf 是 base64 编码的"
+            "叶子：解码后核对其中的 sha256（以及编号、摄像机、时间）与该分段一致，再计算叶子哈希 "
+            "SHA-256(0x00 ‖ 叶子)。"
+        ),
+        "ihelp.step6": (
+            "按 RFC 9162 §2.1.3.2 的步骤，从叶子哈希出发依次合并证明中的哈希，得到树根，与检查点中"
+            "的根哈希比较。两者相同，即证明该文件就是日志中记录的那一个，且该日志经公钥签名。"
+        ),
+        "ihelp.keep_h": "为什么要在录像机以外保存检查点",
+        "ihelp.keep": (
+            "掌握录像机的人也掌握其签名密钥，理论上可以把整个日志连同签名一起重建。事先复制到别处的"
+            "检查点固定了过去：surveil verify --checkpoint 文件 （或一致性证明 GET "
+            "/api/v1/integrity/proof/consistency?from=M&to=N）能证明现在的日志是它的延续，即它之前"
+            "记录的内容没有被删除或修改。请定期下载一份检查点，与审计材料一起保存。"
+        ),
+        "ihelp.guide": "带命令行示例的完整说明见 surveil 代码库中的 docs/guide/verify.md（英文）。",
+        "ihelp.back": "返回完整性日志",
     },
     "en": {
         "app.name": "Counter Video Recorder",
@@ -546,6 +664,134 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "common.yes": "yes",
         "common.no": "no",
         "common.seconds_ago": "{n} s ago",
+        "nav.integrity": "Integrity",
+        "dash.integrity": "Integrity log",
+        "dash.integrity_unavailable": "The integrity log is not available in this process.",
+        "dash.log_size": "Log entries: {n}",
+        "dash.last_checkpoint": "Last checkpoint: {time} (size {size})",
+        "dash.no_checkpoint": "No checkpoint issued yet.",
+        "dash.last_scrub": (
+            "Last scrub: finished {time}, {checked} files checked, {findings} findings"
+        ),
+        "dash.scrub_running": "Scrub running: {checked} files checked, {findings} findings",
+        "dash.no_scrub": "No scrub has finished yet.",
+        "dash.alarm_integrity": "Integrity log: {detail}",
+        "dash.integrity_more": "Details",
+        "integ.title": "Integrity log",
+        "integ.unavailable": "The integrity log is not available in this process.",
+        "integ.status": "Status",
+        "integ.log_size": "Log entries",
+        "integ.checkpoint_count": "Checkpoints issued",
+        "integ.last_checkpoint": "Last checkpoint",
+        "integ.at_size": "{time}, size {size}",
+        "integ.last_scrub": "Last scrub",
+        "integ.scrub_done": "finished {time}: {checked} files checked, {findings} findings",
+        "integ.scrub_running": "running: {checked} files checked, {findings} findings",
+        "integ.last_verify": "Last verify",
+        "integ.verify_ok": "finished {time}: everything holds ({checked} checked)",
+        "integ.verify_findings": (
+            "finished {time}: {findings} findings; run surveil verify to see each one"
+        ),
+        "integ.verify_failed": "stopped {time}: verify failed, see the server log",
+        "integ.no_verify": "No verify has run yet.",
+        "integ.alarms": "Alarms",
+        "integ.no_alarms": "No integrity alarms.",
+        "integ.verify": "Verify",
+        "integ.verify_hint": (
+            "Re-hashes every segment file and checks each entry against the log and the signed "
+            "checkpoints; this can take a while."
+        ),
+        "integ.run_verify": "Run verify",
+        "integ.started": "Verify started.",
+        "integ.running": "Verify running: {stage}, {done} / {total}",
+        "integ.stage_files": "checking segment files",
+        "integ.stage_log": "checking log entries",
+        "integ.stage_checkpoints": "checking checkpoints",
+        "integ.stage_done": "done",
+        "integ.stage_failed": "failed",
+        "integ.refresh": "Reloads every {n} s until the verify ends.",
+        "integ.issue": "Issue checkpoint now",
+        "integ.issued": "Checkpoint issued at size {size}.",
+        "integ.key": "Verifier key",
+        "integ.key_hint": (
+            "Keep this key and a checkpoint somewhere other than this recorder (see the help)."
+        ),
+        "integ.download_key": "Download the key",
+        "integ.download_checkpoint": "Download the latest checkpoint",
+        "integ.help": "How to check footage independently",
+        "integ.checkpoints": "Checkpoints",
+        "integ.size": "Size",
+        "integ.issued_at": "Issued",
+        "integ.timestamped": "Timestamped",
+        "integ.root": "Root hash",
+        "integ.download": "Download",
+        "integ.no_checkpoints": "No checkpoint issued yet.",
+        "integ.older": "Older checkpoints",
+        "integ.newest": "Back to newest",
+        "ihelp.title": "How to check footage independently",
+        "ihelp.intro": (
+            "The recorder keeps a Merkle tree log (RFC 9162) of every sealed segment and every "
+            "audit entry, and signs its root regularly. With a signed checkpoint and the verifier "
+            "key you can prove with your own code that a downloaded segment file is the one that "
+            "was recorded and logged, and that the log was only ever appended to."
+        ),
+        "ihelp.log_h": "The log",
+        "ihelp.log": (
+            "Each leaf is the canonical JSON of one entry (UTF-8, keys sorted, no whitespace, "
+            "integers only): for a sealed segment its id, camera, path, times, size and the "
+            "SHA-256 of the whole file; for an audit entry every field of the row. Leaf hash = "
+            "SHA-256(0x00 ‖ leaf), interior node = SHA-256(0x01 ‖ left ‖ right) (RFC 9162 §2.1.1)."
+        ),
+        "ihelp.checkpoint_h": "Checkpoints",
+        "ihelp.checkpoint": (
+            "A checkpoint is a C2SP tlog-checkpoint, a signed note: its text is three lines, the "
+            "origin (the log's name), the tree size and the base64 root hash; then a blank line "
+            "and one signature line per key, '— <name> <base64(4-byte key id ‖ Ed25519 "
+            "signature)>'. The signature covers the text up to and including its last newline. The "
+            "key id is the first 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ 32-byte public key)."
+        ),
+        "ihelp.key_h": "This installation's verifier key",
+        "ihelp.key": (
+            "Its form is <name>+<key id, 8 hex digits>+<base64(0x01 ‖ public key)>. Compare it "
+            "with the copy you were given when the recorder was set up, not only with this page."
+        ),
+        "ihelp.steps_h": "Steps",
+        "ihelp.step1": (
+            "Download the checkpoint (GET /api/v1/integrity/checkpoint) and the key (GET "
+            "/api/v1/integrity/key). Keep the checkpoint and note its tree size N."
+        ),
+        "ihelp.step2": (
+            "Verify the signature: the key's name is the signature line's name, the key id is the "
+            "signature's first 4 bytes, and the Ed25519 signature over the text is valid."
+        ),
+        "ihelp.step3": (
+            "Find the segment in GET /api/v1/recordings (by camera and time): note its leaf_index "
+            "I, its sha256 and its url, and download the file from the url."
+        ),
+        "ihelp.step4": "Check that the SHA-256 of the downloaded file equals the segment's sha256.",
+        "ihelp.step5": (
+            "Fetch GET /api/v1/integrity/proof/inclusion?index=I&size=N. Its leaf is the leaf "
+            "input in base64: decode it, check that its sha256 (and id, camera, times) are the "
+            "segment's, and compute the leaf hash SHA-256(0x00 ‖ leaf)."
+        ),
+        "ihelp.step6": (
+            "Fold the proof into the leaf hash as RFC 9162 §2.1.3.2 describes and compare the "
+            "result with the checkpoint's root. Equal: the file is the one logged, in the log the "
+            "key signed."
+        ),
+        "ihelp.keep_h": "Why to keep a checkpoint outside the recorder",
+        "ihelp.keep": (
+            "Whoever controls the recorder holds its signing key and could rebuild the whole log "
+            "with valid signatures. A checkpoint copied elsewhere earlier pins the past: surveil "
+            "verify --checkpoint FILE (or a consistency proof, GET "
+            "/api/v1/integrity/proof/consistency?from=M&to=N) proves that today's log extends it, "
+            "so nothing logged before it was removed or changed. Download one regularly and keep "
+            "it with the audit records."
+        ),
+        "ihelp.guide": (
+            "The full guide, with command lines, is docs/guide/verify.md in the surveil repository."
+        ),
+        "ihelp.back": "Back to the integrity log",
     },
 }
 
@@ -591,6 +837,10 @@ _ERRORS: Final[dict[str, tuple[str, str]]] = {
         "The audit log cannot be written, so the request is refused.",
     ),
     "cameras_unavailable": ("此进程不提供摄像机管理。", "Camera management is not available."),
+    "integrity_unavailable": ("此进程不提供完整性日志。", "The integrity log is not available."),
+    "checkpoint_not_found": ("没有这个检查点。", "No such checkpoint."),
+    "leaf_not_found": ("日志中没有这个条目。", "No such entry in the log."),
+    "log_corrupt": ("完整性日志已损坏，请运行校验。", "The integrity log is damaged: run verify."),
     "discovery_failed": ("无法发送发现探测。", "Discovery could not send its probe."),
     "precondition_failed": ("文件已变化。", "The file has changed."),
     "range_not_satisfiable": ("请求的字节范围无效。", "The byte range cannot be satisfied."),

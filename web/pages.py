@@ -49,6 +49,7 @@ NAV = (
     ("users_page", "nav.users"),
     ("tokens_page", "nav.tokens"),
     ("audit_page", "nav.audit"),
+    ("integrity_page", "nav.integrity"),
 )
 # What <input type="datetime-local"> sends (minutes, no zone: the configured one applies).
 LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"

@@ -14,6 +14,8 @@ from web import (
     camera_pages,
     cameras_api,
     clips_api,
+    integrity_api,
+    integrity_pages,
     lookup_api,
     lookup_page,
     pages,
@@ -34,6 +36,7 @@ API_OPS: tuple[Op, ...] = (
     *clips_api.OPS,
     *receipts_api.OPS,
     *accounts_api.OPS,
+    *integrity_api.OPS,
 )
 
 
@@ -85,3 +88,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/counters/{code}/edit", cp.counter_update, name="counter_update")
     app.router.add_post("/counters/{code}/delete", cp.counter_delete, name="counter_delete")
     app.router.add_post("/counters/{code}/cameras", cp.counter_cameras, name="counter_cameras")
+    # The integrity log's pages (web/integrity_pages.py; the API: integrity_api.OPS).
+    ip = integrity_pages
+    app.router.add_get("/integrity", ip.integrity_page, name="integrity_page")
+    app.router.add_post("/integrity/verify", ip.integrity_verify, name="integrity_verify")
+    app.router.add_post("/integrity/checkpoint", ip.integrity_issue, name="integrity_issue")
+    app.router.add_get("/integrity/help", ip.integrity_help, name="integrity_help")

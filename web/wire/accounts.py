@@ -266,6 +266,9 @@ class AuditEntry(Wire):
     target: str | None
     outcome: Outcome
     detail: dict[str, Any] = Field(description="Never holds a secret.")
+    leaf_index: int | None = Field(
+        description="Its entry in the integrity log (GET /api/v1/integrity/proof/inclusion)."
+    )
 
     @classmethod
     def of(cls, a: AuditRecord) -> Self:
@@ -280,6 +283,7 @@ class AuditEntry(Wire):
             target=a.target,
             outcome=a.outcome,
             detail=a.detail,
+            leaf_index=a.leaf_index,
         )
 
 

@@ -128,6 +128,10 @@ class Segment(Wire):
     audio_codec: str | None
     fragments: int
     clock_sync: ClockSync
+    leaf_index: int | None = Field(
+        description="Its entry in the integrity log (GET /api/v1/integrity/proof/inclusion); "
+        "null until sealed."
+    )
     url: str
 
     @classmethod
@@ -147,6 +151,7 @@ class Segment(Wire):
             audio_codec=s.audio_codec,
             fragments=s.fragments,
             clock_sync=s.clock_sync,
+            leaf_index=s.leaf_index,
             url=f"/api/v1/segments/{s.id}",
         )
 
