@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from index import audit, merkle, segments
 from index.db import Database
+from index.errors import InvalidRecord
 from index.merkle import CheckpointRecord, LeafRecord
 from index.records import AuditRecord, SegmentRecord
 from surveil.archive import VerifyReport, verify_archive
@@ -132,6 +133,7 @@ class _Walk:
         self.found = report.findings
         self.compact = CompactRange()
         self.broken_at: int | None = None  # first leaf index the rebuilt tree lacks
+        self.expected = 0  # the next leaf index, if the log has no gap
         self.roots: dict[int, bytes] = {}  # rebuilt root at sizes someone asks about
 
     async def run(self, sizes: Iterable[int] = ()) -> None:
@@ -184,15 +186,16 @@ class _Walk:
             start = page[-1].idx + 1
             if self.progress is not None:
                 self.progress("log", self.report.leaves_checked, size)
-        if self.compact.size < size and self.broken_at is None:
-            self.broken_at = self.compact.size
+        if self.expected < size:
             self.found.append(
                 Finding(
                     "leaf_missing",
-                    f"the log's size is {size} but its leaves stop at {self.compact.size}",
-                    leaf_index=self.compact.size,
+                    f"the log's size is {size} but its leaves stop at {self.expected}",
+                    leaf_index=self.expected,
                 )
             )
+            if self.broken_at is None:
+                self.broken_at = self.expected
 
     def _leaf(
         self,
@@ -202,19 +205,19 @@ class _Walk:
         entries: dict[int, AuditRecord],
         made: list[tuple[int, int, bytes, int]],
     ) -> None:
-        if leaf.idx != self.compact.size:
-            if self.broken_at is None:
-                self.broken_at = self.compact.size
+        if leaf.idx != self.expected:
+            # A gap: reported once; the rebuilt tree stops at the first one, so every later
+            # root is unverifiable, but every later leaf is still checked against its row.
             self.found.append(
                 Finding(
                     "leaf_missing",
-                    f"leaves {self.compact.size}..{leaf.idx - 1} are not in the log",
-                    leaf_index=self.compact.size,
+                    f"leaves {self.expected}..{leaf.idx - 1} are not in the log",
+                    leaf_index=self.expected,
                 )
             )
-            return  # the rebuilt tree stops here; every later root is unverifiable
-        if self.broken_at is not None:
-            return
+            if self.broken_at is None:
+                self.broken_at = self.expected
+        self.expected = leaf.idx + 1
         digest = leaf_hash(leaf.leaf)
         if digest != leaf.leaf_hash or digest != stored:
             self.found.append(
@@ -226,9 +229,10 @@ class _Walk:
                     leaf_index=leaf.idx,
                 )
             )
-        self.compact, nodes = self.compact.append(digest)
-        made.extend((lv, i, h, leaf.idx) for lv, i, h in nodes[1:])
-        self._at_size(self.compact.size)
+        if self.broken_at is None:
+            self.compact, nodes = self.compact.append(digest)
+            made.extend((lv, i, h, leaf.idx) for lv, i, h in nodes[1:])
+            self._at_size(self.compact.size)
         self._row(leaf, segs, entries)
 
     def _at_size(self, size: int) -> None:
@@ -244,10 +248,6 @@ class _Walk:
                         checkpoint_size=size,
                     )
                 )
-        if not self.pending or self.pending[-1][0] >= size:
-            return
-        # A checkpoint size the walk skipped cannot happen in order; keep the list sane.
-        self.pending = [p for p in self.pending if p[0] > size]
 
     def _row(
         self, leaf: LeafRecord, segs: dict[int, SegmentRecord], entries: dict[int, AuditRecord]
@@ -429,7 +429,7 @@ class _Walk:
         try:
             proof = await merkle.consistency(s, first.size, second.size)
             verify_consistency(first.size, second.size, first.root, second.root, proof)
-        except (ProofError, merkle.LogCorrupt) as exc:
+        except (ProofError, merkle.LogCorrupt, InvalidRecord) as exc:
             self.found.append(
                 Finding(
                     "checkpoint_inconsistent",

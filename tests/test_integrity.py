@@ -315,6 +315,9 @@ async def test_every_tampering_is_found_at_its_item(archive: Archive, tmp_path: 
             "DELETE FROM log_state",
         )
 
+    async def delete_leaf(d: Path, u: str) -> None:
+        await _sql(u, *drop_log, "DELETE FROM log_leaves WHERE idx = 1")
+
     cases: list[tuple[str, Callable[[Path, str], Awaitable[None]], str, dict[str, Any]]] = [
         ("flip", flip, "file_changed", {"segment_id": s1.id, "path": s1.path}),
         ("truncate", truncate, "file_changed", {"segment_id": s1.id}),
@@ -328,6 +331,7 @@ async def test_every_tampering_is_found_at_its_item(archive: Archive, tmp_path: 
         ("edit_audit", edit_audit, "audit_entry_edited", {"audit_id": a1}),
         ("delete_audit", delete_audit, "audit_entry_deleted", {"audit_id": a1}),
         ("truncate_log", truncate_log, "log_truncated", {}),
+        ("delete_leaf", delete_leaf, "leaf_missing", {"leaf_index": 1}),
     ]
     for name, tamper, kind, where in cases:
         d, u = await archive.copy(tmp_path / name)
