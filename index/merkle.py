@@ -12,11 +12,23 @@ rows by key in one query, then builds the proof. Nothing here reads the whole tr
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import (
+    CursorResult,
+    Engine,
+    and_,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from index.errors import InvalidRecord, RecordNotFound
@@ -103,16 +115,65 @@ async def log_size(s: AsyncSession) -> int:
     return 0 if state is None else state.size
 
 
+# The compact range this process last wrote, per engine: an append then starts with its
+# UPDATE, conditional on the stored state being exactly this one (size and every root),
+# instead of reading the state first. Another process's append, a rolled-back transaction
+# or an edit makes the condition fail, and the append reads the state as usual.
+_LAST_STATE: weakref.WeakKeyDictionary[Engine, CompactRange] = weakref.WeakKeyDictionary()
+
+
+def _blob(compact: CompactRange) -> bytes:
+    return b"".join(compact.roots)
+
+
+async def _advance(
+    s: AsyncSession, engine: Engine, digest: bytes
+) -> tuple[CompactRange, list[tuple[int, int, bytes]]]:
+    """Move log_state one leaf on; (the range before, the subtrees the leaf completes)."""
+    cached = _LAST_STATE.get(engine)
+    if cached is not None:
+        after, made = cached.append(digest)
+        moved = await s.execute(
+            update(LogState)
+            .where(
+                LogState.id == 1, LogState.size == cached.size, LogState.compact == _blob(cached)
+            )
+            .values(size=after.size, compact=_blob(after))
+            .execution_options(synchronize_session=False)
+        )
+        if cast(CursorResult[Any], moved).rowcount == 1:
+            _LAST_STATE[engine] = after
+            return cached, made
+    state = await s.get(LogState, 1, populate_existing=True)
+    before = _compact(state)
+    after, made = before.append(digest)
+    if state is None:
+        s.add(LogState(id=1, size=after.size, compact=_blob(after)))
+        await s.flush()
+    else:
+        await s.execute(
+            update(LogState)
+            .where(LogState.id == 1)
+            .values(size=after.size, compact=_blob(after))
+            .execution_options(synchronize_session=False)
+        )
+        s.expire(state)
+    _LAST_STATE[engine] = after
+    return before, made
+
+
 async def append_leaf(s: AsyncSession, kind: str, ref_id: int, leaf: bytes, now_us: int) -> int:
     """Append leaf in the caller's transaction; returns its index.
 
-    Conflict-free by construction under the single writer; the unique (kind, ref_id) makes
-    a second leaf for one row fail the transaction rather than enter the log.
+    Two statements, and a third for every other leaf: the state moves on (one UPDATE), the
+    leaf row carries the leaf hash (level 0 of the tree), and the complete subtrees the leaf
+    closes, if any, go to log_hashes. The unique (kind, ref_id) makes a second leaf for one
+    row fail the transaction rather than enter the log.
     """
-    state = await s.get(LogState, 1)
-    before = _compact(state)
     digest = leaf_hash(leaf)
-    after, made = before.append(digest)
+    bind = s.sync_session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    before, made = await _advance(s, engine, digest)
     await s.execute(
         insert(LogLeaf),
         [
@@ -126,19 +187,11 @@ async def append_leaf(s: AsyncSession, kind: str, ref_id: int, leaf: bytes, now_
             }
         ],
     )
-    await s.execute(insert(LogHash), [{"level": lv, "idx": i, "hash": h} for lv, i, h in made])
-    compact = b"".join(after.roots)
-    if state is None:
-        s.add(LogState(id=1, size=after.size, compact=compact))
-        await s.flush()
-    else:
+    parents = made[1:]  # made[0] is the leaf itself, stored in log_leaves
+    if parents:
         await s.execute(
-            update(LogState)
-            .where(LogState.id == 1)
-            .values(size=after.size, compact=compact)
-            .execution_options(synchronize_session=False)
+            insert(LogHash), [{"level": lv, "idx": i, "hash": h} for lv, i, h in parents]
         )
-        s.expire(state)
     return before.size
 
 
@@ -175,21 +228,35 @@ async def leaves_page(s: AsyncSession, start: int, limit: int) -> list[LeafRecor
 
 
 async def _subtrees(s: AsyncSession, build: Callable[[SubtreeHash], object]) -> SubtreeHash:
-    """The stored hashes build will ask for, read in one query."""
-    wanted: list[tuple[int, int]] = []
+    """The stored hashes build will ask for, read by key in one statement: leaf hashes from
+    log_leaves, the others from log_hashes, as (level = L AND idx IN (...)) per level, which
+    both backends answer from the primary keys (SQLite plans a row-value IN as a scan)."""
+    by_level: dict[int, set[int]] = {}
 
     def record(level: int, index: int) -> bytes:
-        wanted.append((level, index))
+        by_level.setdefault(level, set()).add(index)
         return _PLACEHOLDER
 
     build(record)
     found: dict[tuple[int, int], bytes] = {}
-    unique = sorted(set(wanted))
-    for start in range(0, len(unique), 200):
-        chunk = unique[start : start + 200]
-        stmt = select(LogHash.level, LogHash.idx, LogHash.hash).where(
-            tuple_(LogHash.level, LogHash.idx).in_(chunk)
+    leaves_wanted = sorted(by_level.pop(0, ()))
+    parts = []
+    if leaves_wanted:
+        parts.append(
+            select(literal(0).label("level"), LogLeaf.idx, LogLeaf.leaf_hash.label("hash")).where(
+                LogLeaf.idx.in_(leaves_wanted)
+            )
         )
+    if by_level:
+        cond = or_(
+            *(
+                and_(LogHash.level == lv, LogHash.idx.in_(sorted(ix)))
+                for lv, ix in sorted(by_level.items())
+            )
+        )
+        parts.append(select(LogHash.level, LogHash.idx, LogHash.hash).where(cond))
+    if parts:
+        stmt = parts[0] if len(parts) == 1 else union_all(*parts)
         found.update({(lv, i): bytes(h) for lv, i, h in await s.execute(stmt)})
 
     def read(level: int, index: int) -> bytes:
@@ -232,17 +299,6 @@ async def consistency(s: AsyncSession, first: int, second: int) -> list[bytes]:
         raise InvalidRecord(f"no consistency proof from size {first} to size {second}")
     read = await _subtrees(s, lambda sub: consistency_proof(first, second, sub))
     return consistency_proof(first, second, read)
-
-
-async def leaf_hashes(s: AsyncSession, start: int, limit: int) -> list[tuple[int, bytes]]:
-    """Stored level-0 hashes from start, in order (verify rebuilds the root from them)."""
-    stmt = (
-        select(LogHash.idx, LogHash.hash)
-        .where(LogHash.level == 0, LogHash.idx >= start)
-        .order_by(LogHash.idx)
-        .limit(limit)
-    )
-    return [(i, bytes(h)) for i, h in await s.execute(stmt)]
 
 
 def _checkpoint(row: Checkpoint) -> CheckpointRecord:

@@ -534,11 +534,14 @@ class LogHash(Base):
 
     __tablename__ = "log_hashes"
     __table_args__ = (
-        {"comment": "Every complete subtree hash of the Merkle log, for O(log n) proofs"},
+        {"comment": "Every complete subtree of the Merkle log above its leaves (O(log n) proofs)"},
     )
 
     level: Mapped[int] = mapped_column(
-        Integer, primary_key=True, autoincrement=False, comment="Height: 0 for a leaf hash"
+        Integer,
+        primary_key=True,
+        autoincrement=False,
+        comment="Height, 1 or more (leaf hashes are in log_leaves)",
     )
     idx: Mapped[int] = mapped_column(
         BigInteger,

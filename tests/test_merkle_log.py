@@ -115,7 +115,8 @@ async def test_a_segment_enters_the_log_once_when_sealed(db: Database) -> None:
 
 
 async def test_log_tables_refuse_update_and_delete(db: Database) -> None:
-    await db.write(lambda s: audit.add_audit(s, _entry(0), T0))
+    for i in range(2):  # two leaves: their parent is the first row of log_hashes
+        await db.write(lambda s, i=i: audit.add_audit(s, _entry(i), T0))
     for stmt in (
         "UPDATE log_leaves SET kind = 'x'",
         "DELETE FROM log_leaves",
@@ -128,7 +129,7 @@ async def test_log_tables_refuse_update_and_delete(db: Database) -> None:
 
         with pytest.raises(DBAPIError, match="append-only"):
             await db.write(run)
-    assert len(await _hashes(db)) == 1
+    assert len(await _hashes(db)) == 2
 
 
 async def test_a_failed_transaction_leaves_no_leaf(db: Database) -> None:
@@ -150,3 +151,32 @@ def test_a_float_has_no_canonical_form() -> None:
     assert leaves.canonical({"b": 1, "a": "é"}) == '{"a":"é","b":1}'.encode()
     with pytest.raises(leaves.LeafError, match="canonical"):
         leaves.parse(b'{"kind": "audit"}')
+
+
+async def test_an_append_after_another_writer_reads_the_state_again(
+    db: Database, database_url: str
+) -> None:
+    """The state this process last wrote is only used while the stored one is exactly it:
+    a rolled-back append, or one by another process, makes the next append read it."""
+
+    async def rolled_back(s):  # type: ignore[no-untyped-def]
+        await audit.add_audit(s, _entry(0), T0)
+        raise RuntimeError("rolled back")
+
+    await db.write(lambda s: audit.add_audit(s, _entry(1), T0))
+    with pytest.raises(RuntimeError):
+        await db.write(rolled_back)  # this process now remembers size 2, the index has 1
+    other = await Database.open(database_url)  # another process, with its own memory
+    try:
+        await other.write(lambda s: audit.add_audit(s, _entry(2), T0))
+    finally:
+        await other.close()
+    for i in range(3, 6):
+        await db.write(lambda s, i=i: audit.add_audit(s, _entry(i), T0))
+    hashes = await _hashes(db)
+    async with db.read() as s:
+        compact = await merkle.compact_range(s)
+        proof = await merkle.inclusion(s, 1, 5)
+        root = await merkle.root_at(s, 5)
+    assert compact.size == len(hashes) == 5 and compact.root() == root_of(hashes)
+    verify_inclusion(1, 5, hashes[1], proof, root)

@@ -82,7 +82,12 @@ def _create_tables() -> None:
     )
     op.create_table(
         "log_hashes",
-        sa.Column("level", sa.Integer(), nullable=False, comment="Height: 0 for a leaf hash"),
+        sa.Column(
+            "level",
+            sa.Integer(),
+            nullable=False,
+            comment="Height, 1 or more (leaf hashes are in log_leaves)",
+        ),
         sa.Column(
             "idx",
             sa.BigInteger(),
@@ -91,7 +96,7 @@ def _create_tables() -> None:
         ),
         sa.Column("hash", sa.LargeBinary(32), nullable=False, comment="RFC 9162 subtree hash"),
         sa.PrimaryKeyConstraint("level", "idx", name="pk_log_hashes"),
-        comment="Every complete subtree hash of the Merkle log, for O(log n) proofs",
+        comment="Every complete subtree of the Merkle log above its leaves (O(log n) proofs)",
     )
     op.create_table(
         "log_state",
@@ -259,7 +264,8 @@ def _backfill() -> None:
             }
         )
         compact, made = compact.append(digest)
-        hash_rows.extend({"level": lv, "idx": i, "hash": h} for lv, i, h in made)
+        # made[0] is the leaf hash itself, kept in log_leaves (level 0 of the tree).
+        hash_rows.extend({"level": lv, "idx": i, "hash": h} for lv, i, h in made[1:])
         if len(leaf_rows) >= _BATCH:
             flush()
     flush()
