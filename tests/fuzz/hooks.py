@@ -372,6 +372,49 @@ def fix_narrowing(
         return
 
 
+def stored_log_size() -> int | None:
+    """The integrity log's size as the service has it now (admin, auditor), or None."""
+    base = os.environ.get("FUZZ_BASE_URL", "")
+    if not base:
+        return None
+    try:
+        reply = requests.get(f"{base}/api/v1/integrity/status", headers=_role_headers(), timeout=2)
+    except requests.RequestException:
+        return None
+    with suppress(ValueError):
+        size = reply.json().get("log_size") if reply.status_code == 200 else None
+        if isinstance(size, int) and not isinstance(size, bool):
+            return size
+    return None
+
+
+def _int(query: Mapping[str, Any], key: str) -> int | None:
+    value = query.get(key)
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def fix_proof_query(query: MutableMapping[str, Any], inclusion: bool, size: int) -> None:
+    """Sizes within the log (it only grows, so they stay valid), and the index inside the
+    tree or from <= to: the proofs' 422 rules."""
+    if inclusion:
+        tree, index = _int(query, "size"), _int(query, "index")
+        if tree is None or index is None or size < 1:
+            return
+        tree = tree if 1 <= tree <= size else 1 + tree % size
+        query["size"], query["index"] = str(tree), str(index % tree)
+        return
+    first, second = _int(query, "from"), _int(query, "to")
+    if first is None or second is None:
+        return
+    second = second if second <= size else second % (size + 1)
+    query["to"], query["from"] = (
+        str(second),
+        str(first if first <= second else first % (second + 1)),
+    )
+
+
 @schemathesis.hook
 def before_call(context: HookContext, case: AnyCase, kwargs: dict[str, Any]) -> None:
     """Rules against what is stored, checked just before sending, when every value (links
@@ -379,6 +422,11 @@ def before_call(context: HookContext, case: AnyCase, kwargs: dict[str, Any]) -> 
     if not _is_positive(case):
         return
     method, path = case.operation.method.upper(), case.operation.path
+    if path.startswith("/api/v1/integrity/proof/") and isinstance(case.query, MutableMapping):
+        size = stored_log_size()
+        if size is not None:
+            fix_proof_query(case.query, path.endswith("/inclusion"), size)
+        return
     if not path.startswith("/api/v1/receipts/{receipt_no}"):
         return
     receipt_no = _path_param(case, "receipt_no")
