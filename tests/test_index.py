@@ -423,7 +423,8 @@ async def test_segment_open_update_seal(db: Database) -> None:
         got = await get_segment(s, seg_id)
     assert got.id == seg_id
     assert got.camera == "hall-1"
-    assert SegmentRow(**{k: v for k, v in vars(got).items() if k not in ("id", "camera", "leaf_index")}) == row
+    fields = {k: v for k, v in vars(got).items() if k not in ("id", "camera", "leaf_index")}
+    assert SegmentRow(**fields) == row
 
     grown = replace(row, end_us=T0 + 5 * SECOND, duration_us=5 * SECOND, bytes=5000, fragments=5)
     await db.write(lambda s: update_segment(s, grown))

@@ -24,9 +24,8 @@ T0 = 1_790_000_000_000_000
 
 
 def _entry(i: int) -> AuditIn:
-    return AuditIn(
-        actor="amy", actor_kind="user", action="test.act", outcome="ok", detail={"i": i, "s": "窗口"}
-    )
+    detail: dict[str, object] = {"i": i, "s": "窗口"}
+    return AuditIn(actor="amy", actor_kind="user", action="test.act", outcome="ok", detail=detail)
 
 
 async def _hashes(db: Database) -> list[bytes]:

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from index import merkle, events, segments
+from index import events, merkle, segments
 from index.db import Database, alembic_config
 from index.models import Base
 
