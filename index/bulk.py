@@ -1,4 +1,4 @@
-"""Bulk loading of synthetic index rows, for benchmarks only (bench/lookup.py).
+"""Bulk loading of synthetic index rows, for benchmarks only (bench/lookup.py, bench/integrity.py).
 
 Rows are plain mappings of column name to value with explicit ids, inserted with
 Core ``insert()`` executemany in batches, one transaction per batch through
@@ -9,14 +9,27 @@ its input: the service never calls these functions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from index.db import Database
-from index.models import Base, Camera, CameraCounter, Counter, Gap, Hold, Receipt, Run, Segment
+from index.models import (
+    Base,
+    Camera,
+    CameraCounter,
+    Counter,
+    Gap,
+    Hold,
+    LogHash,
+    LogLeaf,
+    LogState,
+    Receipt,
+    Run,
+    Segment,
+)
 from index.records import SegmentRecord, SegmentRow
 
 Row = Mapping[str, object]
@@ -107,6 +120,51 @@ async def insert_receipts(db: Database, rows: Iterable[Row], batch_rows: int = B
 async def insert_holds(db: Database, rows: Iterable[Row], batch_rows: int = BATCH_ROWS) -> int:
     """Insert hold rows; the row count."""
     return await _insert(db, _table(Hold), rows, batch_rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogBatch:
+    """Consecutive appends to the Merkle log, as index.merkle.append_leaf would write them:
+    their log_leaves rows, the log_hashes rows of the complete subtrees they made, and the
+    log's size and compact range (the 32-byte roots joined, largest first) after them."""
+
+    leaves: Sequence[Row]
+    hashes: Sequence[Row]
+    size: int
+    compact: bytes
+
+
+async def bulk_log(db: Database, batches: Iterable[LogBatch]) -> tuple[int, int]:
+    """Load a Merkle log batch by batch; (leaves, subtree hashes) inserted.
+
+    Each batch is one transaction that inserts its leaves and hashes and sets log_state, so
+    every commit leaves the tables as that many appends would have: a prefix of the log
+    that root_at and the proofs can read. The batches are consumed one at a time, so a
+    generator never has to hold the whole log. Nothing checks that the rows agree with
+    each other or with what is already stored.
+    """
+    leaves = _table(LogLeaf)
+    hashes = _table(LogHash)
+    state = _table(LogState)
+    n_leaves = n_hashes = 0
+    for batch in batches:
+
+        async def run(s: AsyncSession, batch: LogBatch = batch) -> None:
+            if batch.leaves:
+                await s.execute(insert(leaves), list(batch.leaves))
+            if batch.hashes:
+                await s.execute(insert(hashes), list(batch.hashes))
+            values = {"size": batch.size, "compact": batch.compact}
+            # A migrated index has the row (0005 writes size 0); insert it otherwise.
+            if (await s.execute(select(state.c.id).where(state.c.id == 1))).first() is None:
+                await s.execute(insert(state).values(id=1, **values))
+            else:
+                await s.execute(update(state).where(state.c.id == 1).values(**values))
+
+        await db.write(run)
+        n_leaves += len(batch.leaves)
+        n_hashes += len(batch.hashes)
+    return n_leaves, n_hashes
 
 
 async def analyze(db: Database) -> None:
