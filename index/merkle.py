@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -193,19 +193,6 @@ async def append_leaf(s: AsyncSession, kind: str, ref_id: int, leaf: bytes, now_
             insert(LogHash), [{"level": lv, "idx": i, "hash": h} for lv, i, h in parents]
         )
     return before.size
-
-
-async def leaf_indexes(s: AsyncSession, kind: str, ref_ids: Collection[int]) -> dict[int, int]:
-    """ref_id -> leaf index, for the rows of ref_ids that have a leaf."""
-    out: dict[int, int] = {}
-    ids = list(ref_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        stmt = select(LogLeaf.ref_id, LogLeaf.idx).where(
-            LogLeaf.kind == kind, LogLeaf.ref_id.in_(chunk)
-        )
-        out.update({ref: idx for ref, idx in await s.execute(stmt)})
-    return out
 
 
 async def leaf_at(s: AsyncSession, idx: int) -> LeafRecord:
