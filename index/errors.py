@@ -46,6 +46,12 @@ class ReceiptNotFound(RecordNotFound):
     code: ClassVar[str] = "receipt_not_found"
 
 
+class HoldNotFound(RecordNotFound):
+    """No hold has that id."""
+
+    code: ClassVar[str] = "hold_not_found"
+
+
 class InvalidRecord(ValueError):
     """The values given break a validation rule; the message says which and why.
 

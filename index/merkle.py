@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -126,13 +126,24 @@ def _blob(compact: CompactRange) -> bytes:
     return b"".join(compact.roots)
 
 
-async def _advance(
-    s: AsyncSession, engine: Engine, digest: bytes
+def _append_all(
+    compact: CompactRange, digests: Sequence[bytes]
 ) -> tuple[CompactRange, list[tuple[int, int, bytes]]]:
-    """Move log_state one leaf on; (the range before, the subtrees the leaf completes)."""
+    made: list[tuple[int, int, bytes]] = []
+    for digest in digests:
+        compact, new = compact.append(digest)
+        made.extend(new[1:])  # new[0] is the leaf itself, stored in log_leaves
+    return compact, made
+
+
+async def _advance(
+    s: AsyncSession, engine: Engine, digests: Sequence[bytes]
+) -> tuple[CompactRange, list[tuple[int, int, bytes]]]:
+    """Move log_state on by len(digests) leaves; (the range before, the subtrees above the
+    leaves that they complete)."""
     cached = _LAST_STATE.get(engine)
     if cached is not None:
-        after, made = cached.append(digest)
+        after, made = _append_all(cached, digests)
         moved = await s.execute(
             update(LogState)
             .where(
@@ -146,7 +157,7 @@ async def _advance(
             return cached, made
     state = await s.get(LogState, 1, populate_existing=True)
     before = _compact(state)
-    after, made = before.append(digest)
+    after, made = _append_all(before, digests)
     if state is None:
         s.add(LogState(id=1, size=after.size, compact=_blob(after)))
         await s.flush()
@@ -170,29 +181,39 @@ async def append_leaf(s: AsyncSession, kind: str, ref_id: int, leaf: bytes, now_
     closes, if any, go to log_hashes. The unique (kind, ref_id) makes a second leaf for one
     row fail the transaction rather than enter the log.
     """
-    digest = leaf_hash(leaf)
+    return (await append_leaves(s, [(kind, ref_id, leaf)], now_us))[0]
+
+
+async def append_leaves(
+    s: AsyncSession, items: Sequence[tuple[str, int, bytes]], now_us: int
+) -> list[int]:
+    """Append (kind, ref_id, leaf) items in order, in the caller's transaction, with the same
+    three statements as one append (each an executemany); returns their indexes."""
+    if not items:
+        return []
+    digests = [leaf_hash(leaf) for _, _, leaf in items]
     bind = s.sync_session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    before, made = await _advance(s, engine, digest)
+    before, parents = await _advance(s, engine, digests)
     await s.execute(
         insert(LogLeaf),
         [
             {
-                "idx": before.size,
+                "idx": before.size + i,
                 "kind": kind,
                 "ref_id": ref_id,
                 "leaf": leaf,
                 "leaf_hash": digest,
                 "appended_us": now_us,
             }
+            for i, ((kind, ref_id, leaf), digest) in enumerate(zip(items, digests, strict=True))
         ],
     )
-    parents = made[1:]  # made[0] is the leaf itself, stored in log_leaves
     if parents:
         await s.execute(
             insert(LogHash), [{"level": lv, "idx": i, "hash": h} for lv, i, h in parents]
         )
-    return before.size
+    return list(range(before.size, before.size + len(items)))
 
 
 async def leaf_at(s: AsyncSession, idx: int) -> LeafRecord:

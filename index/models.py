@@ -26,9 +26,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from index.records import (
     AUDIT_ACTOR_KINDS,
     AUDIT_OUTCOMES,
+    CASE_STATES,
     CLOCK_SYNC_STATES,
+    DEFAULT_VOLUME,
+    HOLD_KINDS,
+    RETENTION_SCOPES,
+    RETENTION_TRIGGERS,
     SEGMENT_STATES,
     TOKEN_ROLES,
+    TRANSFER_STATES,
     USER_ROLES,
 )
 
@@ -215,7 +221,14 @@ class Segment(Base):
     state: Mapped[str] = mapped_column(
         String(16),
         comment="Lifecycle: open, sealed, recovered (sealed after a crash), missing, "
-        "damaged (the file no longer has its recorded size or hash)",
+        "damaged (the file no longer has its recorded size or hash), garbage (retention "
+        "decided to delete the file), deleted (the file is gone; the row stays)",
+    )
+    volume: Mapped[str] = mapped_column(
+        String(64),
+        server_default=DEFAULT_VOLUME,
+        comment="Storage volume holding the file ([[storage.volumes]] name); path is relative "
+        "to its root",
     )
     video_codec: Mapped[str] = mapped_column(
         String(64), comment="Video codec name as FFmpeg spells it (e.g. h264, hevc)"
@@ -340,6 +353,7 @@ class Receipt(Base):
     __tablename__ = "receipts"
     __table_args__ = (
         Index("ix_receipts_counter_id_accepted_us", "counter_id", "accepted_us"),
+        CheckConstraint(_in("case_state", CASE_STATES), name="case_state"),
         {"comment": "Acceptance receipts, one row per receipt number"},
     )
 
@@ -365,6 +379,17 @@ class Receipt(Base):
     handler: Mapped[str | None] = mapped_column(
         String(200), comment="Staff member who handled the acceptance, if sent"
     )
+    case_state: Mapped[str] = mapped_column(
+        String(16),
+        server_default="open",
+        comment="Case lifecycle: open, closed (the case ended) or archived (its file archived)",
+    )
+    case_closed_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="When the case was closed, µs since epoch UTC; NULL while open"
+    )
+    case_archived_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="When the case was archived, µs since epoch UTC; NULL until then"
+    )
     created_us: Mapped[int] = mapped_column(
         BigInteger, comment="When the row was inserted (host clock), µs since epoch UTC"
     )
@@ -380,6 +405,7 @@ class Hold(Base):
     __table_args__ = (
         Index("ix_holds_camera_id_start_us", "camera_id", "start_us"),
         Index("ix_holds_receipt_id", "receipt_id"),
+        CheckConstraint(_in("kind", HOLD_KINDS), name="kind"),
         {"comment": "Retention holds on camera footage, e.g. one per receipt and camera"},
     )
 
@@ -398,6 +424,32 @@ class Hold(Base):
         comment="End of the held span, µs since epoch UTC; NULL: up to now (open receipt)",
     )
     reason: Mapped[str] = mapped_column(String(200), comment="Why the footage is held")
+    kind: Mapped[str] = mapped_column(
+        String(16),
+        server_default="receipt",
+        comment="receipt (placed by a receipt; a case hold once its case is archived), legal "
+        "(placed by an admin with a reason) or export (an export request)",
+    )
+    created_us: Mapped[int] = mapped_column(
+        BigInteger, server_default="0", comment="When the hold was placed, µs since epoch UTC"
+    )
+    created_by: Mapped[str | None] = mapped_column(
+        String(200), comment="Who placed it (user or token name); NULL when the system did"
+    )
+    expires_us: Mapped[int | None] = mapped_column(
+        BigInteger,
+        comment="The hold stops protecting at this time (case archived + archive_retain_days), "
+        "µs since epoch UTC; NULL: no expiry",
+    )
+    released_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="When it was released, µs since epoch UTC; NULL while it holds"
+    )
+    released_by: Mapped[str | None] = mapped_column(
+        String(200), comment="Who released it; NULL while it holds"
+    )
+    release_reason: Mapped[str | None] = mapped_column(
+        Text, comment="Why it was released; NULL while it holds"
+    )
 
 
 class User(Base):
@@ -612,3 +664,157 @@ class IntegrityRun(Base):
         BigInteger, comment="Scrub: the last segment id checked; verify: 0"
     )
     summary: Mapped[str] = mapped_column(Text, comment="JSON object: findings by kind, log size")
+
+
+class RetentionRule(Base):
+    """How long footage is kept, for the installation, a counter or a camera."""
+
+    __tablename__ = "retention_rules"
+    __table_args__ = (
+        UniqueConstraint("scope", "ref"),
+        CheckConstraint(_in("scope", RETENTION_SCOPES), name="scope"),
+        CheckConstraint("retain_days >= 1", name="retain_days"),
+        {"comment": "Retention rules set by admins; the most specific one applies"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    scope: Mapped[str] = mapped_column(String(16), comment="installation, counter or camera")
+    ref: Mapped[str] = mapped_column(
+        String(200), comment="Counter code or camera name; '' for the installation"
+    )
+    retain_days: Mapped[int] = mapped_column(Integer, comment="Days footage is kept at least")
+    updated_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When the rule was last set, µs since epoch UTC"
+    )
+    updated_by: Mapped[str] = mapped_column(String(200), comment="Who set it")
+
+
+class RetentionPass(Base):
+    """One run of the retention policy: what it deleted and what it kept, and why."""
+
+    __tablename__ = "retention_passes"
+    __table_args__ = (
+        CheckConstraint(_in("trigger", RETENTION_TRIGGERS), name="trigger"),
+        Index("ix_retention_passes_started_us", "started_us"),
+        {"comment": "Retention passes; each deletion names its pass"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    trigger: Mapped[str] = mapped_column(
+        String(16), comment="schedule, disk (critical mark), quota, manual or startup"
+    )
+    volume: Mapped[str | None] = mapped_column(
+        String(64), comment="The volume it freed space on; NULL: every volume"
+    )
+    started_us: Mapped[int] = mapped_column(BigInteger, comment="Start, µs since epoch UTC")
+    finished_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="End, µs since epoch UTC; NULL while it runs or if it was cut short"
+    )
+    deleted: Mapped[int] = mapped_column(Integer, comment="Segments deleted")
+    bytes: Mapped[int] = mapped_column(BigInteger, comment="Bytes freed")
+    summary: Mapped[str] = mapped_column(
+        Text, comment="JSON object: segments kept by reason, the cut-off per camera"
+    )
+
+
+class Deletion(Base):
+    """The decision to delete one segment file, and its completion."""
+
+    __tablename__ = "deletions"
+    __table_args__ = (
+        Index("ix_deletions_finished_us", "finished_us"),
+        {"comment": "One row per deleted segment file; logged in the Merkle log when decided"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    segment_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("segments.id"), unique=True, comment="The segment whose file goes"
+    )
+    pass_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("retention_passes.id"), comment="The pass that decided it"
+    )
+    policy: Mapped[str] = mapped_column(
+        String(32), comment="The rule that made it eligible: retain_days, quota or disk"
+    )
+    reason: Mapped[str] = mapped_column(Text, comment="The decision in words, e.g. kept 180 days")
+    central: Mapped[str | None] = mapped_column(
+        String(1300),
+        comment="Where a confirmed copy stays (target and object key); NULL if there is none",
+    )
+    decided_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When the segment became garbage, µs since epoch UTC"
+    )
+    finished_us: Mapped[int | None] = mapped_column(
+        BigInteger,
+        comment="When the unlink was made durable (fsync of the directory), µs since epoch "
+        "UTC; NULL until then",
+    )
+
+
+class Transfer(Base):
+    """One segment's copy in central storage."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (
+        CheckConstraint(_in("state", TRANSFER_STATES), name="state"),
+        Index("ix_transfers_state_next_attempt_us", "state", "next_attempt_us"),
+        {"comment": "Upload state of sealed segments to central storage; no row: pending"},
+    )
+
+    segment_id: Mapped[int] = mapped_column(
+        RowId,
+        ForeignKey("segments.id"),
+        primary_key=True,
+        autoincrement=False,
+        comment="The segment",
+    )
+    target: Mapped[str] = mapped_column(
+        String(300), comment="The target it went to (kind, endpoint, bucket/prefix; no secret)"
+    )
+    object_key: Mapped[str] = mapped_column(String(1000), comment="Key of the object there")
+    state: Mapped[str] = mapped_column(
+        String(16), comment="pending, uploaded (sent, not yet confirmed), confirmed or failed"
+    )
+    attempts: Mapped[int] = mapped_column(Integer, comment="Upload attempts so far")
+    error: Mapped[str | None] = mapped_column(
+        Text, comment="The last error (no credentials); NULL after a success"
+    )
+    updated_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When the row last changed, µs since epoch UTC"
+    )
+    next_attempt_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Failed: not retried before this, µs since epoch UTC"
+    )
+    confirmed_us: Mapped[int | None] = mapped_column(
+        BigInteger,
+        comment="When the store reported the object with the segment's size and SHA-256, µs "
+        "since epoch UTC",
+    )
+    retain_until_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Object-lock retain-until the store reported; NULL if none"
+    )
+
+
+class TransferBatch(Base):
+    """One transfer run: the segments it confirmed, and the checkpoint and manifest it sent."""
+
+    __tablename__ = "transfer_batches"
+    __table_args__ = (
+        Index("ix_transfer_batches_started_us", "started_us"),
+        {"comment": "Transfer runs with the manifest object each uploaded"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    started_us: Mapped[int] = mapped_column(BigInteger, comment="Start, µs since epoch UTC")
+    finished_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="End, µs since epoch UTC; NULL while it runs or if cut short"
+    )
+    segments: Mapped[int] = mapped_column(Integer, comment="Segments confirmed in the run")
+    bytes: Mapped[int] = mapped_column(BigInteger, comment="Bytes uploaded in the run")
+    checkpoint_size: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Size of the checkpoint uploaded with it; NULL if none"
+    )
+    manifest_key: Mapped[str | None] = mapped_column(
+        String(1000), comment="Key of its manifest object; NULL until uploaded"
+    )
+    error: Mapped[str | None] = mapped_column(Text, comment="Why it stopped, if it failed")

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from index.counters import cameras_for_counter
 from index.errors import Conflict, CounterNotFound, InvalidRecord, ReceiptNotFound
-from index.holds import add_hold, set_receipt_hold_end
+from index.holds import add_hold, set_receipt_hold_end, set_receipt_hold_expiry
 from index.models import Counter, Receipt
 from index.records import ReceiptRecord
 from index.text import check_text
@@ -162,6 +162,9 @@ def _record(row: Receipt, counter: str) -> ReceiptRecord:
         handler=row.handler,
         created_us=row.created_us,
         updated_us=row.updated_us,
+        case_state=row.case_state,
+        case_closed_us=row.case_closed_us,
+        case_archived_us=row.case_archived_us,
     )
 
 
@@ -250,7 +253,9 @@ async def record_receipt(
     start_us = rin.accepted_us - settings.pre_roll_us
     end_us = None if rin.completed_us is None else rin.completed_us + settings.post_roll_us
     for camera_id, _name in await cameras_for_counter(s, counter.id):
-        await add_hold(s, camera_id, start_us, end_us, f"receipt {rin.receipt_no}", row.id)
+        await add_hold(
+            s, camera_id, start_us, end_us, f"receipt {rin.receipt_no}", row.id, created_us=now_us
+        )
     return _record(row, counter.code), True
 
 
@@ -276,6 +281,58 @@ async def complete_receipt(
     row.updated_us = now_us
     await s.flush()
     await set_receipt_hold_end(s, row.id, completed_us + settings.post_roll_us)
+    return _record(row, code), True
+
+
+_CASE_FUTURE_US = 300 * 1_000_000  # clock skew tolerated, as max_future_seconds' default
+_CASE_NEXT = {"open": ("closed", "archived"), "closed": ("archived",), "archived": ()}
+
+
+async def set_case_state(
+    s: AsyncSession,
+    receipt_no: str,
+    state: str,
+    at_us: int,
+    now_us: int,
+    archive_retain_us: int,
+) -> tuple[ReceiptRecord, bool]:
+    """Move the receipt's case to closed or archived at at_us; (record, changed).
+
+    The lifecycle only goes forward (open → closed → archived; open → archived closes it at
+    the same time). Archiving starts the case hold's clock: the receipt's holds expire at
+    at_us + archive_retain_us. Repeating a transition with the same time changes nothing;
+    another time, or a step back, is a Conflict.
+    """
+    receipt_no = normalize_receipt_no(receipt_no)
+    found = await _find(s, receipt_no)
+    if found is None:
+        raise ReceiptNotFound(f"no receipt with number {receipt_no!r}")
+    row, code = found
+    stamp = {"closed": row.case_closed_us, "archived": row.case_archived_us}
+    if state not in stamp:
+        raise InvalidRecord(f"case state {state!r} is not closed or archived")
+    if row.case_state == state or (state == "closed" and row.case_state == "archived"):
+        if stamp[state] == at_us:
+            return _record(row, code), False
+        raise Conflict(f"the case of receipt {receipt_no!r} is already {row.case_state}")
+    if state not in _CASE_NEXT[row.case_state]:
+        raise Conflict(
+            f"the case of receipt {receipt_no!r} cannot go from {row.case_state} to {state}"
+        )
+    if at_us < row.accepted_us:
+        raise InvalidRecord("a case cannot be closed or archived before its acceptance")
+    if at_us > now_us + _CASE_FUTURE_US:
+        raise InvalidRecord("a case cannot be closed or archived in the future")
+    if row.case_closed_us is not None and at_us < row.case_closed_us:
+        raise InvalidRecord("a case cannot be archived before it was closed")
+    if row.case_closed_us is None:
+        row.case_closed_us = at_us
+    if state == "archived":
+        row.case_archived_us = at_us
+        await set_receipt_hold_expiry(s, row.id, at_us + archive_retain_us)
+    row.case_state = state
+    row.updated_us = now_us
+    await s.flush()
     return _record(row, code), True
 
 

@@ -5,7 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-SEGMENT_STATES: Final = ("open", "sealed", "recovered", "missing", "damaged")
+SEGMENT_STATES: Final = (
+    "open",
+    "sealed",
+    "recovered",
+    "missing",
+    "damaged",
+    "garbage",
+    "deleted",
+)
+# garbage: retention decided to delete the file (logged); deleted: the file is gone, the row
+# stays forever as the tombstone the log and verify refer to (docs/design/storage.md).
+DELETION_STATES: Final = ("garbage", "deleted")
+HOLD_KINDS: Final = ("receipt", "legal", "export")
+CASE_STATES: Final = ("open", "closed", "archived")
+RETENTION_SCOPES: Final = ("installation", "counter", "camera")
+RETENTION_TRIGGERS: Final = ("schedule", "disk", "quota", "manual", "startup")
+TRANSFER_STATES: Final = ("pending", "uploaded", "confirmed", "failed")
+DEFAULT_VOLUME: Final = "main"
 CLOCK_SYNC_STATES: Final = ("synced", "unsynced", "unknown")
 TOKEN_ROLES: Final = ("admin", "staff", "auditor")
 USER_ROLES: Final = TOKEN_ROLES
@@ -86,6 +103,7 @@ class SegmentRow:
     camera_clock_offset_us: int | None
     created_us: int
     sealed_us: int | None
+    volume: str = DEFAULT_VOLUME  # the storage volume path is relative to
 
 
 @dataclass(frozen=True)
@@ -111,6 +129,7 @@ class SegmentRecord:
     camera_clock_offset_us: int | None
     created_us: int
     sealed_us: int | None
+    volume: str = DEFAULT_VOLUME
     leaf_index: int | None = None  # its entry in the Merkle log, once sealed
 
 
@@ -164,6 +183,9 @@ class ReceiptRecord:
     handler: str | None
     created_us: int
     updated_us: int
+    case_state: str = "open"  # one of CASE_STATES
+    case_closed_us: int | None = None
+    case_archived_us: int | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +199,17 @@ class HoldRecord:
     start_us: int
     end_us: int | None
     reason: str
+    kind: str = "receipt"  # one of HOLD_KINDS
+    created_us: int = 0
+    created_by: str | None = None
+    expires_us: int | None = None  # stops protecting then (a case archived); None: never
+    released_us: int | None = None
+    released_by: str | None = None
+    release_reason: str | None = None
+
+    def active(self, now_us: int) -> bool:
+        """Whether it protects its footage at now_us."""
+        return self.released_us is None and (self.expires_us is None or self.expires_us > now_us)
 
 
 @dataclass(frozen=True)
@@ -245,3 +278,61 @@ class SegmentFileRef:
     start_us: int
     bytes: int
     state: str
+
+
+@dataclass(frozen=True)
+class RetentionRuleRecord:
+    """How long footage is kept for the installation, a counter or a camera."""
+
+    id: int
+    scope: str  # one of RETENTION_SCOPES
+    ref: str  # counter code or camera name; '' for the installation
+    retain_days: int
+    updated_us: int
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class RetentionPassRecord:
+    """One run of the retention policy."""
+
+    id: int
+    trigger: str  # one of RETENTION_TRIGGERS
+    volume: str | None
+    started_us: int
+    finished_us: int | None
+    deleted: int
+    bytes: int
+    summary: dict[str, object]
+
+
+@dataclass(frozen=True)
+class DeletionRecord:
+    """A segment file retention decided to delete; finished_us None until the unlink is
+    durable."""
+
+    id: int
+    segment_id: int
+    pass_id: int
+    policy: str
+    reason: str
+    decided_us: int
+    finished_us: int | None
+    camera: str
+    volume: str
+    path: str
+    start_us: int
+    end_us: int
+    bytes: int
+    sha256: str
+    central: str | None  # "target key" of the confirmed central copy, if any
+    leaf_index: int | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Retention's verdict on one segment, before it is written."""
+
+    segment_id: int
+    policy: str  # retain_days, quota or disk
+    reason: str

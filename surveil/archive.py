@@ -27,7 +27,7 @@ from index import cameras, events, runs, segments
 from index.audit import add_audit
 from index.db import Database
 from index.errors import CameraNotFound
-from index.records import AuditIn, SegmentFileRef, SegmentRecord, SegmentRow
+from index.records import DELETION_STATES, AuditIn, SegmentFileRef, SegmentRecord, SegmentRow
 from segmenter.boxes import FileLayout
 from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path, segment_path
 from segmenter.recovery import (
@@ -700,6 +700,7 @@ class VerifyReport:
     checked: int = 0
     ok: int = 0
     open: int = 0
+    deleted: int = 0  # garbage or deleted under a retention policy: not re-hashed
     mismatched: list[str] = field(default_factory=list)  # hash or size differs: damaged
     missing_files: list[str] = field(default_factory=list)  # row without file: missing
     extra_files: list[str] = field(default_factory=list)  # file without row
@@ -757,6 +758,21 @@ async def verify_archive(db: Database, data_dir: Path, clock: Clock | None = Non
 async def _verify_segment(
     db: Database, data_dir: Path, seg: SegmentRecord, now: int, report: VerifyReport
 ) -> None:
+    if seg.state in DELETION_STATES:
+        # Deleted under a policy: the log says so (surveil/log_verify.py checks the entry).
+        # 'garbage' is a deletion in progress (finished by the next pass or startup).
+        report.deleted += 1
+        if seg.state == "deleted" and os.path.lexists(f"{data_dir}/{seg.path}"):
+            report.problems.append(f"{seg.path} (segment {seg.id}, deleted) is still there")
+            report.findings.append(
+                Finding(
+                    "deleted_file_present",
+                    "the segment is recorded as deleted but its file is there",
+                    seg.id,
+                    seg.path,
+                )
+            )
+        return
     if seg.state == "open":
         report.open += 1
         # The .part first: its seal renames it, so the final name exists by the time
@@ -780,9 +796,7 @@ async def _verify_segment(
         return
     except OSError as exc:
         report.problems.append(f"{seg.path} (segment {seg.id}): cannot read: {exc}")
-        report.findings.append(
-            Finding("file_unreadable", f"cannot read: {exc}", seg.id, seg.path)
-        )
+        report.findings.append(Finding("file_unreadable", f"cannot read: {exc}", seg.id, seg.path))
         return
     report.bytes_read += actual.bytes
     if seg.sha256 is None:

@@ -8,6 +8,7 @@ every field and a test keeps the two in step.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -410,6 +411,167 @@ class ReceiptsConfig(_Strict):
         )
 
 
+_VOLUME_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class VolumeConfig(_Strict):
+    name: str = Field(
+        description="Volume name, stored with each segment: lowercase letters, digits, '-' "
+        "and '_'; 'main' is the data directory unless a volume of that name is given.",
+    )
+    path: Path = Field(description="Directory on the volume where segment files go.")
+    quota_gb: float | None = Field(
+        default=None,
+        ge=0.001,
+        le=1_000_000.0,
+        description="At most this many GB of footage on the volume: beyond it, retention "
+        "deletes eligible footage oldest first (docs/design/storage.md). None: no quota.",
+    )
+    cameras: Annotated[list[str], Field(max_length=4096)] = Field(
+        default_factory=list,
+        description="Cameras recorded only on this volume; a camera named by no volume is "
+        "spread over the volumes that name no camera.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _VOLUME_NAME.match(v):
+            raise ValueError(
+                "a volume name is 1-64 lowercase letters, digits, '-' or '_', "
+                "starting with a letter or digit"
+            )
+        return v
+
+
+class StorageConfig(_Strict):
+    warn_percent: float = Field(
+        default=80.0,
+        ge=1.0,
+        le=99.0,
+        description="A volume this full (percent of its size used) raises a warning alarm.",
+    )
+    critical_percent: float = Field(
+        default=90.0,
+        ge=1.0,
+        le=99.0,
+        description="A volume this full raises a critical alarm and starts a retention pass "
+        "that deletes eligible footage on it, oldest first.",
+    )
+    min_free_mb: float = Field(
+        default=1024.0,
+        ge=1.0,
+        le=10_000_000.0,
+        description="Recording stops cleanly on a volume with less free space than this "
+        "(MB) when nothing on it may be deleted ('disk full — evidence protected'), and "
+        "resumes by itself when space returns.",
+    )
+    check_seconds: float = Field(
+        default=10.0,
+        ge=0.1,
+        le=3600.0,
+        description="How often volume space is checked.",
+    )
+    volumes: Annotated[list[VolumeConfig], Field(max_length=64)] = Field(
+        default_factory=list,
+        description="Storage volumes for segment files; none: one volume 'main', the data "
+        "directory.",
+    )
+
+    @model_validator(mode="after")
+    def _marks(self) -> StorageConfig:
+        if self.critical_percent <= self.warn_percent:
+            raise ValueError("critical_percent must be above warn_percent")
+        names = [v.name for v in self.volumes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"volume names must be unique: {', '.join(dupes)}")
+        assigned: dict[str, str] = {}
+        for vol in self.volumes:
+            for camera in vol.cameras:
+                if camera in assigned:
+                    raise ValueError(
+                        f"camera {camera!r} is assigned to volumes {assigned[camera]!r} and "
+                        f"{vol.name!r}"
+                    )
+                assigned[camera] = vol.name
+        return self
+
+
+class RetentionConfig(_Strict):
+    retain_days: int = Field(
+        default=180,
+        ge=1,
+        le=36_500,
+        description="Days footage is kept at least, for the installation; admins may set "
+        "longer or shorter rules per counter or camera on the retention page. 180: the "
+        "public-security rule keeps enforcement recordings at least six months.",
+    )
+    archive_retain_days: int = Field(
+        default=30,
+        ge=0,
+        le=36_500,
+        description="Days a receipt's footage stays held after its case is archived.",
+    )
+    interval_minutes: float = Field(
+        default=60.0,
+        ge=0.1,
+        le=10_080.0,
+        description="How often the retention pass runs (also at start and at the critical mark).",
+    )
+
+
+class TransferConfig(_Strict):
+    target: Literal["none", "s3", "directory"] = Field(
+        default="none",
+        description="Central storage every sealed segment is copied to: 'none', 's3' (an "
+        "S3-compatible object store) or 'directory' (a mounted NFS/SMB directory).",
+    )
+    endpoint: str | None = Field(
+        default=None, description="S3 endpoint URL, e.g. https://oss.example.gov.cn."
+    )
+    bucket: str | None = Field(default=None, description="S3 bucket.")
+    prefix: str = Field(default="", max_length=200, description="Key prefix inside the bucket.")
+    region: str = Field(default="us-east-1", max_length=64, description="S3 region name.")
+    path: Path | None = Field(default=None, description="Directory target: its mount point.")
+    lock_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description="S3 object lock: keep each object in COMPLIANCE mode this many days "
+        "(the bucket must have object lock enabled). None: no lock.",
+    )
+    max_mbit_s: float = Field(
+        default=100.0,
+        ge=0.01,
+        le=100_000.0,
+        description="Upload bandwidth cap over all uploads, Mbit/s, so recording is never starved.",
+    )
+    concurrency: int = Field(default=2, ge=1, le=64, description="Uploads at a time.")
+    warn_hours: float = Field(
+        default=12.0,
+        ge=0.1,
+        le=24.0,
+        description="An alarm when the oldest segment not yet confirmed is this old.",
+    )
+    timeout_seconds: float = Field(
+        default=30.0, ge=1.0, le=600.0, description="Connect and read timeout of each request."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> TransferConfig:
+        if self.target == "s3" and not (self.endpoint and self.bucket):
+            raise ValueError("transfer.target 's3' needs endpoint and bucket")
+        if self.target == "directory" and self.path is None:
+            raise ValueError("transfer.target 'directory' needs path")
+        if self.endpoint is not None and "@" in self.endpoint.partition("://")[2].partition("/")[0]:
+            raise ValueError(
+                "transfer.endpoint must not carry credentials; set them with "
+                "'surveil transfer credentials'"
+            )
+        return self
+
+
 class Config(_Strict):
     data_dir: Path = Field(
         default=Path("/var/lib/surveil"),
@@ -445,6 +607,18 @@ class Config(_Strict):
     integrity: IntegrityConfig = Field(
         default_factory=IntegrityConfig,
         description="The signed Merkle log: checkpoints, scrubbing, optional co-signatures.",
+    )
+    storage: StorageConfig = Field(
+        default_factory=StorageConfig,
+        description="Volumes for segment files and their space alarms.",
+    )
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig,
+        description="How long footage is kept; what is held is never deleted.",
+    )
+    transfer: TransferConfig = Field(
+        default_factory=TransferConfig,
+        description="Copying every sealed segment to central storage (art. 22: within 24 h).",
     )
 
     @field_validator("database_url")

@@ -6,14 +6,16 @@ index.runs.gaps_overlapping) and passes them in; for an open receipt it passes
 the current time as window_end_us.
 
 Rules:
-- Segments in any state but 'missing' and 'damaged' count as recorded
-  (damaged footage is not played); overlapping and adjacent ones are merged.
+- Segments in any state but 'missing', 'damaged', 'garbage' and 'deleted' count as
+  recorded (damaged footage is not played; deleted footage went under a retention
+  policy); overlapping and adjacent ones are merged.
   A hole shorter than tolerance_us *between* two recorded stretches is
   frame-boundary rounding, counts as recorded and is not reported. Holes at
   the window's edges are always reported: nothing on the other side vouches
   for them.
 - Every hole is split by what explains it, in this order of precedence:
-  'segment missing' or 'segment damaged' (a segment in that state covered it:
+  'segment missing', 'segment damaged' or 'deleted under retention' (a segment in that
+  state covered it:
   footage existed and is gone or no longer intact, which matters more than any
   other reason; where both overlap, the earlier-starting one), then the reason of
   the gap record covering it (verbatim, e.g. 'recorder down'; when gap records
@@ -36,8 +38,14 @@ DEFAULT_TOLERANCE_US: Final = 100_000
 NOTHING_RECORDED: Final = "nothing recorded"
 SEGMENT_MISSING: Final = "segment missing"
 SEGMENT_DAMAGED: Final = "segment damaged"
+SEGMENT_DELETED: Final = "deleted under retention"
 # Segments whose footage existed but cannot be played, and the gap reason each gives.
-_LOST: Final = {"missing": SEGMENT_MISSING, "damaged": SEGMENT_DAMAGED}
+_LOST: Final = {
+    "missing": SEGMENT_MISSING,
+    "damaged": SEGMENT_DAMAGED,
+    "garbage": SEGMENT_DELETED,
+    "deleted": SEGMENT_DELETED,
+}
 
 
 @dataclass(frozen=True)

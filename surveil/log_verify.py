@@ -26,11 +26,11 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from index import audit, merkle, segments
+from index import audit, merkle, retention, segments
 from index.db import Database
 from index.errors import InvalidRecord
 from index.merkle import CheckpointRecord, LeafRecord
-from index.records import AuditRecord, SegmentRecord
+from index.records import DELETION_STATES, AuditRecord, DeletionRecord, SegmentRecord
 from surveil.archive import VerifyReport, verify_archive
 from surveil.clock import Clock
 from surveil.findings import Finding
@@ -41,7 +41,13 @@ from tlog.proofs import ProofError, verify_consistency
 
 _PAGE = 2000
 _CHECKPOINT_PAGE = 500
-_LOGGED_ROW_STATES = (*leaves.LOGGED_SEGMENT_STATES, "missing", "damaged")
+# States a sealed segment can move to later, each a finding or a logged deletion of its own.
+_LOGGED_ROW_STATES = (
+    *leaves.LOGGED_SEGMENT_STATES,
+    "missing",
+    "damaged",
+    *DELETION_STATES,
+)
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
 
@@ -75,7 +81,13 @@ class IntegrityReport:
         a = self.archive
         return {
             "ok": self.ok,
-            "segments": {"checked": a.checked, "ok": a.ok, "open": a.open, "bytes": a.bytes_read},
+            "segments": {
+                "checked": a.checked,
+                "ok": a.ok,
+                "open": a.open,
+                "deleted": a.deleted,
+                "bytes": a.bytes_read,
+            },
             "restored": list(a.restored),
             "log": {
                 "size": self.log_size,
@@ -176,9 +188,11 @@ class _Walk:
                 by_kind = _ids_by_kind(page)
                 segs = await segments.segments_by_ids(s, by_kind.get(leaves.KIND_SEGMENT, []))
                 entries = await audit.audit_by_ids(s, by_kind.get(leaves.KIND_AUDIT, []))
+                dels = await retention.deletions_by_ids(s, by_kind.get(leaves.KIND_DELETION, []))
+                rows = _Rows(segs, entries, dels)
                 made: list[tuple[int, int, bytes, int]] = []
                 for leaf in page:
-                    self._leaf(leaf, segs, entries, made)
+                    self._leaf(leaf, rows, made)
                 await self._subtrees(s, made)
             self.report.leaves_checked += len(page)
             start = page[-1].idx + 1
@@ -195,13 +209,7 @@ class _Walk:
             if self.broken_at is None:
                 self.broken_at = self.expected
 
-    def _leaf(
-        self,
-        leaf: LeafRecord,
-        segs: dict[int, SegmentRecord],
-        entries: dict[int, AuditRecord],
-        made: list[tuple[int, int, bytes, int]],
-    ) -> None:
+    def _leaf(self, leaf: LeafRecord, rows: _Rows, made: list[tuple[int, int, bytes, int]]) -> None:
         if leaf.idx != self.expected:
             # A gap: reported once; the rebuilt tree stops at the first one, so every later
             # root is unverifiable, but every later leaf is still checked against its row.
@@ -228,7 +236,7 @@ class _Walk:
             self.compact, nodes = self.compact.append(digest)
             made.extend((lv, i, h, leaf.idx) for lv, i, h in nodes[1:])
             self._at_size(self.compact.size)
-        self._row(leaf, segs, entries)
+        self._row(leaf, rows)
 
     def _at_size(self, size: int) -> None:
         while self.pending and self.pending[-1][0] == size:
@@ -244,9 +252,7 @@ class _Walk:
                     )
                 )
 
-    def _row(
-        self, leaf: LeafRecord, segs: dict[int, SegmentRecord], entries: dict[int, AuditRecord]
-    ) -> None:
+    def _row(self, leaf: LeafRecord, rows: _Rows) -> None:
         try:
             recorded = leaves.parse(leaf.leaf)
         except leaves.LeafError as exc:
@@ -263,9 +269,11 @@ class _Walk:
             )
             return
         if leaf.kind == leaves.KIND_SEGMENT:
-            self._segment(leaf, recorded, segs.get(leaf.ref_id))
+            self._segment(leaf, recorded, rows.segments.get(leaf.ref_id))
         elif leaf.kind == leaves.KIND_AUDIT:
-            self._audit(leaf, recorded, entries.get(leaf.ref_id))
+            self._audit(leaf, recorded, rows.audit.get(leaf.ref_id))
+        elif leaf.kind == leaves.KIND_DELETION:
+            self._deletion(leaf, recorded, rows.deletions.get(leaf.ref_id))
 
     def _segment(
         self, leaf: LeafRecord, recorded: dict[str, object], seg: SegmentRecord | None
@@ -328,6 +336,33 @@ class _Walk:
                     "audit_entry_edited",
                     f"the entry differs from what was logged in: {', '.join(changed)}",
                     audit_id=entry.id,
+                    leaf_index=leaf.idx,
+                )
+            )
+
+    def _deletion(
+        self, leaf: LeafRecord, recorded: dict[str, object], d: DeletionRecord | None
+    ) -> None:
+        if d is None:
+            self.found.append(
+                Finding(
+                    "deletion_row_deleted",
+                    f"the log has deletion {leaf.ref_id} of segment {recorded.get('segment')}, "
+                    "the index does not",
+                    _int(recorded.get("segment")),
+                    str(recorded.get("path")),
+                    leaf_index=leaf.idx,
+                )
+            )
+            return
+        changed = _changed(recorded, leaves.parse(retention.deletion_leaf(d)))
+        if changed:
+            self.found.append(
+                Finding(
+                    "deletion_row_edited",
+                    f"the deletion differs from what was logged in: {', '.join(changed)}",
+                    d.segment_id,
+                    d.path,
                     leaf_index=leaf.idx,
                 )
             )
@@ -455,6 +490,25 @@ class _Walk:
         after = 0
         while True:
             async with self.db.read() as s:
+                ids = await retention.deleted_without_leaf(s, after, _PAGE)
+                segs = await segments.segments_by_ids(s, ids)
+            if not ids:
+                break
+            for i in ids:
+                seg = segs.get(i)
+                self.found.append(
+                    Finding(
+                        "deletion_unlogged",
+                        "a segment marked deleted with no deletion in the log: not deleted "
+                        "under a policy",
+                        i,
+                        None if seg is None else seg.path,
+                    )
+                )
+            after = ids[-1]
+        after = 0
+        while True:
+            async with self.db.read() as s:
                 ids = await merkle.audit_without_leaf(s, after, _PAGE)
             if not ids:
                 break
@@ -504,6 +558,19 @@ class _Walk:
                     checkpoint_size=body.size,
                 )
             )
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The rows a page of leaves records, by kind and id."""
+
+    segments: dict[int, SegmentRecord]
+    audit: dict[int, AuditRecord]
+    deletions: dict[int, DeletionRecord]
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def _ids_by_kind(page: list[LeafRecord]) -> dict[str, list[int]]:

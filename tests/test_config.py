@@ -20,6 +20,10 @@ from surveil.config import (
     OnvifConfig,
     ReceiptsConfig,
     RecordingConfig,
+    RetentionConfig,
+    StorageConfig,
+    TransferConfig,
+    VolumeConfig,
     WebConfig,
     load_config,
     parse_config,
@@ -350,6 +354,10 @@ def test_models_walk_finds_every_model() -> None:
         ReceiptsConfig,
         OnvifConfig,
         IntegrityConfig,
+        StorageConfig,
+        VolumeConfig,
+        RetentionConfig,
+        TransferConfig,
     }
 
 

@@ -70,6 +70,11 @@ TABLES = {
     "log_state",
     "checkpoints",
     "integrity_runs",
+    "retention_rules",
+    "retention_passes",
+    "deletions",
+    "transfers",
+    "transfer_batches",
 }
 
 
@@ -141,7 +146,7 @@ async def test_migration_matches_models(db: Database) -> None:
         diffs, tables, revision = await conn.run_sync(diff)
     assert diffs == []
     assert tables == TABLES | {"alembic_version"}
-    assert revision == "0005"
+    assert revision == "0006"
 
 
 async def test_migration_is_idempotent(database_url: str) -> None:
@@ -155,7 +160,7 @@ async def test_migration_is_idempotent(database_url: str) -> None:
         async with second.read() as s:
             assert [c.name for c in await list_cameras(s)] == ["hall-1"]
             version = (await s.execute(text("SELECT version_num FROM alembic_version"))).all()
-        assert version == [("0005",)]
+        assert version == [("0006",)]
         assert second.dialect == database_url.split(":")[0].split("+")[0]
         assert make_url(second.url_redacted).database == make_url(database_url).database
     finally:

@@ -4,7 +4,7 @@ A leaf is a JSON object in UTF-8 with its keys sorted, no insignificant whitespa
 as JSON escapes them only where it must (``ensure_ascii=False``) and numbers only as
 integers. Without floats that is also RFC 8785 (JCS) canonical JSON, so a third party can
 rebuild the bytes from the fields with any JCS library. Every leaf carries ``kind`` (what
-the entry is: ``segment`` or ``audit`` today; later kinds such as ``deletion`` or
+the entry is: ``segment``, ``audit``, ``deletion`` or ``transfer``; later kinds such as
 ``export`` add their own builder) and ``v`` (the version of that kind's field set, so a
 field can be added without changing what old leaves mean).
 
@@ -20,7 +20,9 @@ from typing import Final
 
 KIND_SEGMENT: Final = "segment"
 KIND_AUDIT: Final = "audit"
-KINDS: Final = (KIND_SEGMENT, KIND_AUDIT)
+KIND_DELETION: Final = "deletion"
+KIND_TRANSFER: Final = "transfer"
+KINDS: Final = (KIND_SEGMENT, KIND_AUDIT, KIND_DELETION, KIND_TRANSFER)
 LEAF_VERSION: Final = 1
 # A segment enters the log when it is sealed, by the recorder or by crash recovery.
 LOGGED_SEGMENT_STATES: Final = ("sealed", "recovered")
@@ -127,6 +129,74 @@ def audit_leaf(
             "target": target,
             "outcome": outcome,
             "detail": dict(detail),
+        }
+    )
+
+
+def deletion_leaf(
+    *,
+    deletion_id: int,
+    segment_id: int,
+    camera: str,
+    volume: str,
+    path: str,
+    start_us: int,
+    end_us: int,
+    size: int,
+    sha256: str,
+    policy: str,
+    reason: str,
+    pass_id: int,
+    decided_us: int,
+    central: str | None,
+) -> bytes:
+    """The leaf of a retention decision: which segment file goes, under which policy, and
+    where a copy stays (central: the target and key, None when there is none)."""
+    return canonical(
+        {
+            "kind": KIND_DELETION,
+            "v": LEAF_VERSION,
+            "id": deletion_id,
+            "segment": segment_id,
+            "camera": camera,
+            "volume": volume,
+            "path": path,
+            "start_us": start_us,
+            "end_us": end_us,
+            "bytes": size,
+            "sha256": sha256,
+            "policy": policy,
+            "reason": reason,
+            "pass": pass_id,
+            "decided_us": decided_us,
+            "central": central,
+        }
+    )
+
+
+def transfer_leaf(
+    *,
+    segment_id: int,
+    target: str,
+    key: str,
+    size: int,
+    sha256: str,
+    confirmed_us: int,
+    retain_until_us: int | None,
+) -> bytes:
+    """The leaf of a confirmed copy in central storage: the store reported this object with
+    the segment's size and SHA-256 (id: the segment's, as transfers are keyed by it)."""
+    return canonical(
+        {
+            "kind": KIND_TRANSFER,
+            "v": LEAF_VERSION,
+            "id": segment_id,
+            "target": target,
+            "key": key,
+            "bytes": size,
+            "sha256": sha256,
+            "confirmed_us": confirmed_us,
+            "retain_until_us": retain_until_us,
         }
     )
 
