@@ -144,6 +144,12 @@ class Recorder:
         self.freshness_us: collections.deque[int] = collections.deque(maxlen=5000)
         # Video frames accepted by each run's writer, by run id (tests, benchmarks).
         self.frames_by_run: dict[int, int] = {}
+        # Since this recorder started, for the metrics (written by the camera thread only):
+        # bytes appended to segment files, complete fragments appended, and connection
+        # attempts after the first one (docs/ref/metrics.md, surveil_camera_reconnects_total).
+        self._bytes_written = 0
+        self._fragments_written = 0
+        self._reconnects = 0
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -179,6 +185,9 @@ class Recorder:
             freshness_p99_s=_percentile_s(self.freshness_us, 0.99),
             frames=sum(list(self.frames_by_run.values())),
             storage_error=self._storage_error,
+            bytes_written=self._bytes_written,
+            fragments_written=self._fragments_written,
+            reconnects=self._reconnects,
         )
 
     # -- the camera thread -------------------------------------------------
@@ -186,6 +195,7 @@ class Recorder:
     def _main(self) -> None:
         delay = self.cfg.reconnect_initial_seconds
         last_failure: str | None = None
+        attempted = False
         # 'connecting' only until the first attempt fails: a camera that keeps failing
         # stays 'offline' with its reason, it does not flip back at every retry.
         while not self._stop.is_set():
@@ -195,6 +205,9 @@ class Recorder:
                     break
                 delay = self.cfg.reconnect_initial_seconds
                 last_failure = None
+            if attempted:
+                self._reconnects += 1
+            attempted = True
             try:
                 streams = self.source.open()
                 writer = SegmentWriter(
@@ -419,12 +432,15 @@ class Recorder:
         )
         # Current before the first write: if it fails, _storage_failed finds the file.
         self._segment.file.append(out.init)
+        self._bytes_written += len(out.init)
         self._state, self._error = "recording", None
 
     def _fragment(self, out: FragmentReady, wall0: int) -> None:
         seg = self._segment
         assert seg is not None
         seg.file.append(out.data)
+        self._bytes_written += len(out.data)
+        self._fragments_written += 1
         seg.end_us = wall0 + out.end_media_us
         seg.fragments += 1
         self._maybe_sync(out.end_media_us)

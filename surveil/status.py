@@ -37,6 +37,14 @@ class CameraStatus:
     alarms: tuple[str, ...] = ()
     # 'disk full' or 'disk error' while the recorder cannot write segment files, else None.
     storage_error: str | None = None
+    # Counts since the recorder started (a restarted recorder starts again at 0), for the
+    # Prometheus counters of surveil/metrics.py. bytes_written: init segments and
+    # fragments appended to segment files (written, not necessarily fsynced yet);
+    # fragments_written: complete fragments appended; reconnects: connection attempts
+    # after the recorder's first one, successful or not (docs/ref/metrics.md).
+    bytes_written: int = 0
+    fragments_written: int = 0
+    reconnects: int = 0
 
 
 class StatusSource(Protocol):

@@ -119,6 +119,10 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "integrity_verify": OVERSIGHT,
     "integrity_issue": ADMIN,
     "integrity_help": OVERSIGHT,
+    # The Prometheus scrape: a loopback peer without credentials, or an admin or auditor
+    # from anywhere. ROUTE_ROLES cannot say that, so the handler decides and audits its
+    # refusals (web/metrics.py, scrape_refusal).
+    "metrics": PUBLIC,
 }
 
 

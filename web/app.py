@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -12,6 +13,13 @@ from surveil.access_log import AccessLog
 from surveil.clock import Clock
 from surveil.config import WebSettings
 from surveil.integrity import Integrity
+from surveil.metrics import (
+    CameraMetrics,
+    DiskMetrics,
+    IntegrityMetrics,
+    MetricsSource,
+    SurveilCollector,
+)
 from surveil.status import StatusSource
 from web.access import guard_middleware
 from web.auth import (
@@ -32,6 +40,7 @@ from web.keys import (
     DATA_DIR_KEY,
     DB_KEY,
     INTEGRITY_KEY,
+    METRICS_KEY,
     RECEIPTS_KEY,
     SETTINGS_KEY,
     STATUS_KEY,
@@ -51,8 +60,13 @@ def create_app(
     settings: WebSettings | None = None,
     cameras: CameraControl | None = None,
     integrity: Integrity | None = None,
+    metrics_sources: Sequence[MetricsSource] = (),
 ) -> web.Application:
-    """Build the web application around an opened database; the caller owns db's lifetime."""
+    """Build the web application around an opened database; the caller owns db's lifetime.
+
+    metrics_sources: exported by GET /metrics after the built-in ones (the cameras, the
+    integrity log when given, the data directory's volume "main").
+    """
     # error_middleware is outermost so that auth failures become JSON errors too.
     # text_middleware before the guard: a denial's audit row records the path, and the
     # guard reads forms for their CSRF field.
@@ -72,6 +86,11 @@ def create_app(
     app[SESSION_TOUCHER_KEY] = Toucher(SESSION_TOUCH_INTERVAL_US)
     app[LIMITER_KEY] = LoginLimiter(settings.login_max_failures, settings.login_window_us)
     app[ACCESS_LOG_KEY] = AccessLog(db)
+    sources: list[MetricsSource] = [CameraMetrics(status, clock)]
+    if integrity is not None:
+        sources.append(IntegrityMetrics(integrity))
+    sources += [DiskMetrics({"main": data_dir}), *metrics_sources]
+    app[METRICS_KEY] = SurveilCollector(sources)
     app.on_response_prepare.append(set_response_headers)
     setup_pages(app)
     setup_routes(app)

@@ -15,6 +15,7 @@ from surveil.access_log import AccessLog
 from surveil.clock import Clock
 from surveil.config import OnvifConfig, WebSettings
 from surveil.integrity import Integrity
+from surveil.metrics import SurveilCollector
 from surveil.status import StatusSource
 from web.principal import Principal
 
@@ -72,3 +73,5 @@ PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 # Absent when the app runs without the integrity service (tests of other endpoints): the
 # integrity API then answers 503.
 INTEGRITY_KEY = web.AppKey("integrity", Integrity)
+# The Prometheus collector of GET /metrics (web/metrics.py), built by create_app.
+METRICS_KEY = web.AppKey("metrics", SurveilCollector)

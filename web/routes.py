@@ -18,6 +18,7 @@ from web import (
     integrity_pages,
     lookup_api,
     lookup_page,
+    metrics,
     pages,
     receipts_api,
 )
@@ -94,3 +95,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/integrity/verify", ip.integrity_verify, name="integrity_verify")
     app.router.add_post("/integrity/checkpoint", ip.integrity_issue, name="integrity_issue")
     app.router.add_get("/integrity/help", ip.integrity_help, name="integrity_help")
+    # The Prometheus scrape (web/metrics.py; not part of the JSON API or its document).
+    app.router.add_get("/metrics", metrics.metrics, name="metrics")
