@@ -52,6 +52,12 @@ class HoldNotFound(RecordNotFound):
     code: ClassVar[str] = "hold_not_found"
 
 
+class RetentionRuleNotFound(RecordNotFound):
+    """No retention rule for that scope and ref."""
+
+    code: ClassVar[str] = "retention_rule_not_found"
+
+
 class InvalidRecord(ValueError):
     """The values given break a validation rule; the message says which and why.
 

@@ -278,6 +278,7 @@ class SegmentFileRef:
     start_us: int
     bytes: int
     state: str
+    volume: str = DEFAULT_VOLUME
 
 
 @dataclass(frozen=True)

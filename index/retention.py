@@ -475,3 +475,22 @@ async def footage_summary(s: AsyncSession) -> list[tuple[str, int | None, int, i
         .order_by(Camera.name)
     )
     return [(n, lo, int(c), int(b)) for n, lo, c, b in (await s.execute(stmt)).all()]
+
+
+async def footage_bytes(s: AsyncSession, volume: str) -> int:
+    """Bytes of footage on the volume that are still on disk (its quota's measure)."""
+    stmt = select(func.coalesce(func.sum(Segment.bytes), 0)).where(
+        Segment.volume == volume, Segment.state.in_(("open", "sealed", "recovered", "damaged"))
+    )
+    return int((await s.execute(stmt)).scalar_one())
+
+
+async def deletion_totals(s: AsyncSession) -> tuple[int, int]:
+    """(segments, bytes) deleted under retention since the index began."""
+    stmt = (
+        select(func.count(Deletion.id), func.coalesce(func.sum(Segment.bytes), 0))
+        .join(Segment, Segment.id == Deletion.segment_id)
+        .where(Deletion.finished_us.is_not(None))
+    )
+    n, size = (await s.execute(stmt)).one()
+    return int(n), int(size)

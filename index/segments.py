@@ -328,7 +328,13 @@ async def camera_files_since(
     columns a file check needs are read (a fraction of the cost of full records).
     """
     stmt = select(
-        Segment.id, Segment.camera_id, Segment.path, Segment.start_us, Segment.bytes, Segment.state
+        Segment.id,
+        Segment.camera_id,
+        Segment.path,
+        Segment.start_us,
+        Segment.bytes,
+        Segment.state,
+        Segment.volume,
     ).where(Segment.camera_id == camera_id)
     if after is None:
         stmt = stmt.where(Segment.start_us >= since_us)

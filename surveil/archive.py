@@ -17,6 +17,7 @@ import logging
 import os
 import stat
 from collections.abc import Coroutine, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -27,7 +28,14 @@ from index import cameras, events, runs, segments
 from index.audit import add_audit
 from index.db import Database
 from index.errors import CameraNotFound
-from index.records import DELETION_STATES, AuditIn, SegmentFileRef, SegmentRecord, SegmentRow
+from index.records import (
+    DEFAULT_VOLUME,
+    DELETION_STATES,
+    AuditIn,
+    SegmentFileRef,
+    SegmentRecord,
+    SegmentRow,
+)
 from segmenter.boxes import FileLayout
 from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path, segment_path
 from segmenter.recovery import (
@@ -47,6 +55,7 @@ from segmenter.recovery import (
 from segmenter.storage import Sealed, hash_file
 from surveil.clock import Clock, SystemClock
 from surveil.findings import Finding
+from surveil.volumes import Storage, Volumes, as_volumes
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +72,8 @@ _CHECK_PAGE: Final = 5000
 # File names looked up in the index at a time by verify.
 _NAME_BATCH: Final = 500
 # States whose end_us is the exact cut, not just what had been fsynced.
+# The volume recovery is working on: rows it creates for files found there name it.
+_VOLUME: ContextVar[str] = ContextVar("recovery_volume", default=DEFAULT_VOLUME)
 _CUT_END_STATES: Final = frozenset({"sealed", "damaged"})
 
 
@@ -78,32 +89,51 @@ class RecoveryReport:
     runs_closed: int = 0
 
 
-async def recover_archive(db: Database, data_dir: Path, clock: Clock) -> RecoveryReport:
-    """Bring files and index back to a consistent state after any stop."""
+async def recover_archive(db: Database, storage: Storage, clock: Clock) -> RecoveryReport:
+    """Bring files and index back to a consistent state after any stop, on every volume."""
     report = RecoveryReport()
     now = clock.now_us()
+    vols = as_volumes(storage)
     # Torn files the index has no open row for: adopted with the sealed orphans, by
     # the same rule, once the open rows are settled (their neighbours).
-    rowless: list[TornFile] = []
-    for part in find_part_files(data_dir):
-        await _guarded(
-            db, data_dir, part, now, report, _recover_part(db, data_dir, part, now, report, rowless)
-        )
+    rowless: dict[str, list[TornFile]] = {}
+    for volume in vols.names():
+        root = vols.root(volume)
+        if not root.is_dir():
+            logger.error("recovery: volume %s (%s) is not there; its files wait", volume, root)
+            continue
+        token = _VOLUME.set(volume)
+        try:
+            torn = rowless.setdefault(volume, [])
+            for part in find_part_files(root):
+                await _guarded(
+                    db, root, part, now, report, _recover_part(db, root, part, now, report, torn)
+                )
+        finally:
+            _VOLUME.reset(token)
 
     async with db.read() as s:
         still_open = await segments.segments_in_state(s, "open")
     for seg in still_open:
-        path = data_dir / seg.path
+        if seg.volume not in rowless:
+            continue  # a volume that is not configured or not there: left as it is
+        root = vols.root(seg.volume)
+        path = root / seg.path
         if path.exists():
             # Crashed between the rename and the index seal: the file is complete.
             await db.write(lambda s, sg=seg, p=path: _seal_late(s, sg, p, now))  # type: ignore[misc]
             report.sealed_late.append(seg.path)
-        elif not (data_dir / (seg.path + PART_SUFFIX)).exists():
+        elif not (root / (seg.path + PART_SUFFIX)).exists():
             await db.write(lambda s, sg=seg: _mark_missing(s, sg, now))  # type: ignore[misc]
             report.missing.append(seg.path)
 
-    await _adopt_orphans(db, data_dir, now, rowless, report)
-    await _check_recent_files(db, data_dir, now, report)
+    for volume, torn in rowless.items():
+        token = _VOLUME.set(volume)
+        try:
+            await _adopt_orphans(db, vols.root(volume), now, torn, report)
+        finally:
+            _VOLUME.reset(token)
+    await _check_recent_files(db, vols, now, report, set(rowless))
 
     async with db.read() as s:
         open_runs = await runs.open_runs(s)
@@ -323,6 +353,7 @@ async def _index_recovered(
         camera_clock_offset_us=None,
         created_us=now,
         sealed_us=now,
+        volume=_VOLUME.get(),
     )
     prior = await segments.segment_by_run_sequence(s, it.run_id, it.sequence)
     if prior is not None:
@@ -541,7 +572,7 @@ async def _not_ours(
 
 
 async def _check_recent_files(
-    db: Database, data_dir: Path, now: int, report: RecoveryReport
+    db: Database, vols: Volumes, now: int, report: RecoveryReport, present: set[str]
 ) -> None:
     """Stat the files of each camera's final rows of the STARTUP_CHECK_US before its newest.
 
@@ -560,8 +591,12 @@ async def _check_recent_files(
             if not rows:
                 break
             after = (rows[-1].start_us, rows[-1].id)
-            page = [ref for ref in rows if ref.state in ("sealed", "recovered", "damaged")]
-            sizes = await asyncio.to_thread(_sizes, data_dir, names[camera_id], page)
+            page = [
+                ref
+                for ref in rows
+                if ref.state in ("sealed", "recovered", "damaged") and ref.volume in present
+            ]
+            sizes = await asyncio.to_thread(_sizes, vols, names[camera_id], page)
             for ref, size in zip(page, sizes, strict=True):
                 lost = size is None
                 if not lost and (size == -1 or size == ref.bytes or ref.state == "damaged"):
@@ -576,13 +611,13 @@ async def _check_recent_files(
                     report.damaged.append(seg.path)
 
 
-def _sizes(data_dir: Path, camera: str, page: list[SegmentFileRef]) -> list[int | None]:
+def _sizes(vols: Volumes, camera: str, page: list[SegmentFileRef]) -> list[int | None]:
     """Each segment file's size; None if it is gone, -1 if it cannot be looked at."""
     out: list[int | None] = []
-    root = str(data_dir)
+    roots = {name: str(vols.root(name)) for name in vols.names()}
     for ref in page:
         try:
-            out.append(os.stat(f"{root}/{ref.path}").st_size)
+            out.append(os.stat(f"{roots[ref.volume]}/{ref.path}").st_size)
         except (FileNotFoundError, NotADirectoryError):
             out.append(None)
         except OSError as exc:
@@ -689,6 +724,7 @@ def _row_of(
         camera_clock_offset_us=seg.camera_clock_offset_us,
         created_us=seg.created_us,
         sealed_us=now,
+        volume=seg.volume,
     )
 
 
@@ -714,7 +750,9 @@ class VerifyReport:
         return not (self.mismatched or self.missing_files or self.extra_files or self.problems)
 
 
-async def verify_archive(db: Database, data_dir: Path, clock: Clock | None = None) -> VerifyReport:
+async def verify_archive(
+    db: Database, storage: Storage, clock: Clock | None = None
+) -> VerifyReport:
     """Re-hash every final segment, mark what is missing or damaged, list files without rows.
 
     A row whose file is gone becomes 'missing', one whose size or SHA-256 differs
@@ -730,6 +768,7 @@ async def verify_archive(db: Database, data_dir: Path, clock: Clock | None = Non
     """
     now = (clock or SystemClock()).now_us()
     report = VerifyReport()
+    vols = as_volumes(storage)
     after = 0
     while True:
         async with db.read() as s:
@@ -738,14 +777,30 @@ async def verify_archive(db: Database, data_dir: Path, clock: Clock | None = Non
             break
         after = page[-1].id
         for seg in page:
-            await _verify_segment(db, data_dir, seg, now, report)
-    candidates: list[str] = []
+            if seg.volume not in vols:
+                report.problems.append(f"{seg.path} (segment {seg.id}): volume {seg.volume!r}")
+                report.findings.append(
+                    Finding(
+                        "volume_unknown",
+                        f"the segment is on volume {seg.volume!r}, which is not configured",
+                        seg.id,
+                        seg.path,
+                    )
+                )
+                continue
+            await _verify_segment(db, vols.root(seg.volume), seg, now, report)
     listing: list[str] = []
-    batches = _file_batches(data_dir, _NAME_BATCH, listing)
-    done: list[str] = []
-    while batch := await asyncio.to_thread(next, batches, done):
-        candidates.extend(await _without_row(db, batch))
-    report.extra_files = await _still_extra(db, data_dir, candidates)
+    for volume in vols.names():
+        root = vols.root(volume)
+        if not root.is_dir():
+            listing.append(f"volume {volume}: {root} is not there")
+            continue
+        candidates: list[str] = []
+        batches = _file_batches(root, _NAME_BATCH, listing)
+        done: list[str] = []
+        while batch := await asyncio.to_thread(next, batches, done):
+            candidates.extend(await _without_row(db, batch))
+        report.extra_files.extend(await _still_extra(db, root, candidates))
     report.findings.extend(
         Finding("file_extra", "a file in the archive that no row accounts for", path=rel)
         for rel in report.extra_files

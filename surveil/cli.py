@@ -13,7 +13,7 @@ from pathlib import Path
 from cameras.urls import redact_url
 from index.db import Database
 from index.errors import Conflict, CounterNotFound, InvalidRecord
-from index.records import TOKEN_ROLES, USER_ROLES
+from index.records import TOKEN_ROLES, USER_ROLES, RetentionPassRecord
 from index.users import UserNotFound
 from surveil import __version__
 from surveil.accounts import add_token, add_user, change_password, generate_password, new_token
@@ -21,11 +21,15 @@ from surveil.clock import SystemClock
 from surveil.config import Config, ConfigError, load_config, parse_config
 from surveil.importer import CSV_COLUMNS, import_receipts_csv
 from surveil.integrity import run_verify
+from surveil.lifecycle import Lifecycle
 from surveil.log_key import LogKeyError, open_log_key
 from surveil.log_verify import AuditorCheckpoint, IntegrityReport
 from surveil.logs import setup_logging
 from surveil.passwords import PasswordRejected
+from surveil.retention import RetentionPlan
 from surveil.service import serve
+from surveil.timefmt import iso_from_us
+from surveil.volumes import Volumes
 from tlog.note import NoteError, NoteVerifier, parse_verifier
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -112,6 +116,21 @@ def _parser() -> argparse.ArgumentParser:
                 metavar="CODE",
                 help="a counter a staff account may see (repeatable)",
             )
+
+    ret = sub.add_parser("retention", help="what the retention policy deletes, and why")
+    ret_sub = ret.add_subparsers(dest="retention_command", required=True, metavar="ACTION")
+    plan = ret_sub.add_parser(
+        "plan",
+        help="show what a retention pass would delete now, and what it keeps; deletes nothing",
+    )
+    run = ret_sub.add_parser("run", help="run a retention pass now (audited, like a scheduled one)")
+    for cmd in (plan, run):
+        cmd.add_argument("--config", type=Path, help="TOML config file")
+        cmd.add_argument("--data", type=Path, help="data directory (instead of --config)")
+        cmd.add_argument("--json", action="store_true", help="print a machine-readable report")
+    plan.add_argument(
+        "--limit", type=int, default=20, help="list at most this many segments (default 20)"
+    )
 
     rec = sub.add_parser("receipts", help="manage receipts")
     rec_sub = rec.add_subparsers(dest="receipts_command", required=True, metavar="ACTION")
@@ -232,7 +251,10 @@ async def _user_command(cfg: Config, args: argparse.Namespace, password: str) ->
 
 def _print_verify(report: IntegrityReport) -> None:
     a = report.archive
-    print(f"segments checked: {a.checked}, ok: {a.ok}, open (being written): {a.open}")
+    print(
+        f"segments checked: {a.checked}, ok: {a.ok}, open (being written): {a.open}, "
+        f"deleted under retention: {a.deleted}"
+    )
     print(
         f"log: {report.log_size} leaves, {report.leaves_checked} checked; "
         f"{report.checkpoints_checked} checkpoints checked"
@@ -270,9 +292,72 @@ async def _verify(
 ) -> IntegrityReport:
     db = await Database.open(cfg.effective_database_url)
     try:
-        return await run_verify(db, cfg.data_dir, trusted, SystemClock(), auditor=auditor)
+        volumes = Volumes.configured(cfg.data_dir, cfg.storage)
+        return await run_verify(db, volumes, trusted, SystemClock(), auditor=auditor)
     finally:
         await db.close()
+
+
+async def _retention(cfg: Config, action: str, limit: int) -> RetentionPlan | RetentionPassRecord:
+    db = await Database.open(cfg.effective_database_url)
+    try:
+        lifecycle = Lifecycle.configured(db, cfg, SystemClock())
+        if action == "plan":
+            return await lifecycle.retention.plan(limit=limit)
+        return await lifecycle.retention.run_pass("manual")
+    finally:
+        await db.close()
+
+
+def _pass_json(p: RetentionPassRecord) -> dict[str, object]:
+    return {
+        "id": p.id,
+        "trigger": p.trigger,
+        "started": iso_from_us(p.started_us),
+        "finished": None if p.finished_us is None else iso_from_us(p.finished_us),
+        "deleted": p.deleted,
+        "bytes": p.bytes,
+        "summary": p.summary,
+    }
+
+
+def _print_plan(plan: RetentionPlan, as_json: bool) -> None:
+    cameras = [
+        {
+            "camera": c.policy.camera,
+            "retain_days": c.policy.retain_days,
+            "rule": c.policy.source,
+            "would_delete": c.eligible,
+            "would_delete_bytes": c.eligible_bytes,
+            "kept": {k: {"segments": n, "bytes": b} for k, (n, b) in sorted(c.kept.items())},
+        }
+        for c in plan.cameras
+    ]
+    first = [
+        {"segment": seg.id, "camera": seg.camera, "path": seg.path, "reason": why}
+        for seg, why in plan.first
+    ]
+    if as_json:
+        body = {
+            "at": iso_from_us(plan.now_us),
+            "transfer_required": plan.require_central,
+            "would_delete": plan.eligible,
+            "would_delete_bytes": plan.eligible_bytes,
+            "cameras": cameras,
+            "first": first,
+        }
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    print(f"a pass now would delete {plan.eligible} segments ({plan.eligible_bytes} bytes)")
+    for c in cameras:
+        kept = ", ".join(f"{k} {v['segments']}" for k, v in c["kept"].items()) or "none"  # type: ignore[attr-defined]
+        print(
+            f"  {c['camera']}: kept {c['retain_days']} days ({c['rule']}); would delete "
+            f"{c['would_delete']}; past that age but kept: {kept}"
+        )
+    for item in first:
+        print(f"  {item['path']} (segment {item['segment']}): {item['reason']}")
+    print("nothing was deleted (this is a plan)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -318,6 +403,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_FAILED
             if generated:
                 print(f"password (shown only now): {password}")
+            return EXIT_OK
+        if args.command == "retention":
+            if not cfg.data_dir.is_dir():
+                raise ConfigError(f"data directory {cfg.data_dir} does not exist")
+            if args.retention_command == "plan" and not 1 <= args.limit <= 10_000:
+                raise ConfigError("--limit must be between 1 and 10000")
+            result = asyncio.run(
+                _retention(cfg, args.retention_command, getattr(args, "limit", 20))
+            )
+            if isinstance(result, RetentionPlan):
+                _print_plan(result, args.json)
+            elif args.json:
+                print(json.dumps(_pass_json(result), ensure_ascii=False, indent=2))
+            else:
+                print(
+                    f"retention pass {result.id}: deleted {result.deleted} segments "
+                    f"({result.bytes} bytes)"
+                )
             return EXIT_OK
         if args.command == "receipts" and args.receipts_command == "import":
             if not cfg.data_dir.is_dir():

@@ -459,7 +459,7 @@ class StorageConfig(_Strict):
         "that deletes eligible footage on it, oldest first.",
     )
     min_free_mb: float = Field(
-        default=1024.0,
+        default=256.0,
         ge=1.0,
         le=10_000_000.0,
         description="Recording stops cleanly on a volume with less free space than this "

@@ -22,6 +22,7 @@ from surveil.log_verify import AuditorCheckpoint, IntegrityReport, Progress, ver
 from surveil.scrub import Scrubber, ScrubMismatch
 from surveil.sm2 import load_or_create_sm2
 from surveil.timestamp import TimestampError, fetch_token, verify_token
+from surveil.volumes import Storage, Volumes
 from tlog.note import NoteSigner, NoteVerifier, Signer
 
 logger = logging.getLogger(__name__)
@@ -66,9 +67,13 @@ class Integrity:
         cosigners: tuple[NoteSigner, ...] = (),
         cover: tuple[NoteVerifier, ...] = (),
         stamp: Stamp | None = None,
+        volumes: Volumes | None = None,
     ) -> None:
         self.db = db
         self.data_dir = data_dir
+        # Where the segment files are (verify and scrub read them); the data directory alone
+        # when no volumes are given.
+        self.volumes = volumes or Volumes.single(data_dir)
         self.clock = clock
         self.cfg = cfg
         self.signer = signer
@@ -80,14 +85,20 @@ class Integrity:
             interval_s=cfg.checkpoint_seconds,
             stamp=stamp,
         )
-        self.scrubber = Scrubber(db, data_dir, clock, cfg.scrub_mb_per_s)
+        self.scrubber = Scrubber(db, self.volumes, clock, cfg.scrub_mb_per_s)
         self._extra_verifiers = cover
         self._verify_task: asyncio.Task[IntegrityReport] | None = None
         self._progress: VerifyProgress | None = None
 
     @classmethod
     def configured(
-        cls, db: Database, data_dir: Path, clock: Clock, cfg: IntegrityConfig, signer: Signer
+        cls,
+        db: Database,
+        data_dir: Path,
+        clock: Clock,
+        cfg: IntegrityConfig,
+        signer: Signer,
+        volumes: Volumes | None = None,
     ) -> Integrity:
         """With the optional co-signature and timestamps of cfg; Sm2Error if the SM2 key
         is unusable."""
@@ -107,7 +118,7 @@ class Integrity:
                     verify_token(token, data, root)
                 return token
 
-        return cls(db, data_dir, clock, cfg, signer, cosigners, cover, stamp)
+        return cls(db, data_dir, clock, cfg, signer, cosigners, cover, stamp, volumes)
 
     @property
     def verifier_key(self) -> str:
@@ -142,7 +153,7 @@ class Integrity:
     async def verify(self, progress: Progress | None = None) -> IntegrityReport:
         """The whole check with the installation's key, recorded in integrity_runs."""
         return await run_verify(
-            self.db, self.data_dir, self.verifiers, self.clock, progress=progress
+            self.db, self.volumes, self.verifiers, self.clock, progress=progress
         )
 
     def start_verify(self) -> VerifyProgress:
@@ -214,7 +225,7 @@ class Integrity:
 
 async def run_verify(
     db: Database,
-    data_dir: Path,
+    data_dir: Storage,
     verifiers: tuple[NoteVerifier, ...],
     clock: Clock,
     *,

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +33,7 @@ from index.records import DELETION_STATES, AuditRecord, DeletionRecord, SegmentR
 from surveil.archive import VerifyReport, verify_archive
 from surveil.clock import Clock
 from surveil.findings import Finding
+from surveil.volumes import Storage
 from tlog import leaves
 from tlog.hashing import CompactRange, leaf_hash
 from tlog.note import Checkpoint, NoteError, NoteVerifier, open_note
@@ -109,7 +109,7 @@ class AuditorCheckpoint:
 
 async def verify_integrity(
     db: Database,
-    data_dir: Path,
+    data_dir: Storage,
     trusted: Iterable[NoteVerifier],
     *,
     clock: Clock | None = None,

@@ -37,7 +37,9 @@ from prometheus_client.exposition import choose_encoder
 from surveil import __version__
 from surveil.clock import Clock, SystemClock
 from surveil.integrity import Integrity
+from surveil.lifecycle import Lifecycle
 from surveil.status import CameraStatus, StatusSource
+from surveil.volumes import LEVELS
 
 logger = logging.getLogger(__name__)
 
@@ -470,4 +472,83 @@ class IntegrityMetrics:
                     age_s(verify.finished_us),
                 ),
             ]
+        return out
+
+
+class LifecycleMetrics:
+    """The storage lifecycle: each volume's level and quota, retention's deletions and last
+    pass, the footage kept per camera, active legal holds."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self._lifecycle = lifecycle
+
+    def collect_metrics(self) -> Iterable[Metric]:
+        status = on_loop(self._lifecycle.status)
+        now_us = status.now_us
+        vol, cam = ["volume"], ["camera"]
+        level = GaugeMetricFamily(
+            "surveil_volume_level",
+            "1 for the volume's current level (ok, warn, critical, full, error)",
+            labels=["volume", "level"],
+        )
+        full = {a.volume for a in status.alarms if a.level == "full"}
+        for u in status.volumes:
+            current = "full" if u.name in full else u.level
+            for name in LEVELS:
+                level.add_metric([u.name, name], 1 if name == current else 0)
+        quota = GaugeMetricFamily(
+            "surveil_volume_quota_bytes", "The volume's footage quota, when set", labels=vol
+        )
+        for name, q in status.quotas.items():
+            if q is not None:
+                quota.add_metric([name], q)
+        oldest = GaugeMetricFamily(
+            "surveil_footage_oldest_age_seconds",
+            "Age of the camera's oldest footage still on disk",
+            labels=cam,
+        )
+        kept = GaugeMetricFamily(
+            "surveil_footage_bytes", "Bytes of the camera's footage still on disk", labels=cam
+        )
+        retain = GaugeMetricFamily(
+            "surveil_retention_days", "Days the camera's footage is kept at least", labels=cam
+        )
+        for f in status.footage:
+            if f.oldest_us is not None:
+                oldest.add_metric([f.camera], max(0, now_us - f.oldest_us) / US)
+            kept.add_metric([f.camera], f.bytes)
+            retain.add_metric([f.camera], f.retain_days)
+        out: list[Metric] = [level, quota, oldest, kept, retain]
+        out.append(
+            CounterMetricFamily(
+                "surveil_retention_deleted_segments",
+                "Segment files deleted under the retention policy",
+                value=status.deleted_segments,
+            )
+        )
+        out.append(
+            CounterMetricFamily(
+                "surveil_retention_deleted_bytes",
+                "Bytes of segment files deleted under the retention policy",
+                value=status.deleted_bytes,
+            )
+        )
+        if status.last_pass is not None and status.last_pass.finished_us is not None:
+            out.append(
+                GaugeMetricFamily(
+                    "surveil_retention_last_pass_age_seconds",
+                    "Time since the last retention pass finished",
+                    value=max(0, now_us - status.last_pass.finished_us) / US,
+                )
+            )
+        out.append(
+            GaugeMetricFamily(
+                "surveil_retention_failing",
+                "1 while the last retention pass failed",
+                value=0 if status.retention_error is None else 1,
+            )
+        )
+        out.append(
+            GaugeMetricFamily("surveil_legal_holds", "Active legal holds", value=status.legal_holds)
+        )
         return out

@@ -71,3 +71,39 @@ async def complete_receipt(
         return record, changed
 
     return await db.write(write)
+
+
+async def set_case_state(
+    db: Database,
+    receipt_no: str,
+    state: str,
+    at_us: int,
+    actor: AuditIn,
+    now_us: int,
+    archive_retain_us: int,
+) -> tuple[ReceiptRecord, bool]:
+    """Close or archive a receipt's case, audited as receipt.case_closed or
+    receipt.case_archived; archiving starts the case hold's clock (archive_retain_us).
+
+    Raises ReceiptNotFound, InvalidRecord or Conflict, and then nothing is written.
+    """
+
+    async def write(s: AsyncSession) -> tuple[ReceiptRecord, bool]:
+        record, changed = await receipt_queries.set_case_state(
+            s, receipt_no, state, at_us, now_us, archive_retain_us
+        )
+        detail: dict[str, object] = {
+            **receipt_detail(record),
+            "case_state": record.case_state,
+            "at_us": at_us,
+            "changed": changed,
+        }
+        if state == "archived":
+            detail["hold_expires_us"] = at_us + archive_retain_us
+        entry = replace(
+            actor, action=f"receipt.case_{state}", target=record.receipt_no, detail=detail
+        )
+        await add_audit(s, entry, now_us)
+        return record, changed
+
+    return await db.write(write)

@@ -28,7 +28,7 @@ from cameras.source import CameraError, PacketSource
 from index import events, runs, segments
 from index.db import Database
 from index.errors import Conflict
-from index.records import SegmentRow
+from index.records import DEFAULT_VOLUME, SegmentRow
 from segmenter.errors import SegmenterError, UnsupportedStream
 from segmenter.paths import segment_path
 from segmenter.records import FragmentReady, SegmentFinished, SegmentStarted, WriterOutput
@@ -37,6 +37,7 @@ from segmenter.storage import DISK_ERROR, DISK_FULL, SegmentFile, StorageError
 from segmenter.writer import SegmentWriter
 from surveil.clock import Clock
 from surveil.config import RecordingConfig
+from surveil.space import SpaceMonitor
 from surveil.status import CameraStatus
 from surveil.timesync import host_clock_sync
 
@@ -63,6 +64,7 @@ class IndexUnavailable(Exception):
 class _OpenSegment:
     sequence: int
     file: SegmentFile
+    volume: str
     start_us: int
     video_codec: str
     audio_codec: str | None
@@ -108,11 +110,17 @@ class Recorder:
         db: Database,
         loop: asyncio.AbstractEventLoop,
         clock: Clock,
+        space: SpaceMonitor | None = None,
     ) -> None:
         self.name = name
         self.camera_id = camera_id
         self.source = source
         self.data_dir = data_dir
+        # Where the current run records: a volume the space monitor lets it use (the data
+        # directory when there is no monitor).
+        self._space = space
+        self._volume = DEFAULT_VOLUME
+        self._root = data_dir
         self.cfg = recording
         self.db = db
         self.loop = loop
@@ -136,9 +144,9 @@ class Recorder:
         self._run_start_us = 0
         # DISK_FULL or DISK_ERROR while segment files cannot be written, else None.
         self._storage_error: str | None = None
-        # .part files a storage failure left without a whole fragment: quarantined
-        # once the disk takes writes again (else by startup recovery).
-        self._leftovers: list[Path] = []
+        # (volume root, .part file) a storage failure left without a whole fragment:
+        # quarantined once the disk takes writes again (else by startup recovery).
+        self._leftovers: list[tuple[Path, Path]] = []
         # (media µs of a video packet, its arrival in monotonic µs) awaiting indexing
         self._arrivals: collections.deque[tuple[int, int]] = collections.deque(maxlen=100_000)
         self.freshness_us: collections.deque[int] = collections.deque(maxlen=5000)
@@ -205,6 +213,10 @@ class Recorder:
                     break
                 delay = self.cfg.reconnect_initial_seconds
                 last_failure = None
+            if not self._place():
+                self._storage_error = DISK_FULL
+                self._state, self._error = "offline", DISK_FULL
+                continue
             if attempted:
                 self._reconnects += 1
             attempted = True
@@ -262,26 +274,38 @@ class Recorder:
 
     def _quarantine_leftovers(self) -> None:
         leftovers, self._leftovers = self._leftovers, []
-        for part in leftovers:
+        for root, part in leftovers:
             try:
-                moved = quarantine_file(
-                    self.data_dir, part, part.stat().st_size, "no complete fragment"
-                )
+                moved = quarantine_file(root, part, part.stat().st_size, "no complete fragment")
             except OSError as e:
                 logger.warning("%s: %s stays for startup recovery: %s", self.name, part, e)
                 continue
             self._event("segment_quarantined", moved.detail())
 
+    def _place(self) -> bool:
+        """Choose the volume the next run records to; False when no volume takes footage."""
+        if self._space is None:
+            return True
+        choice = self._space.choose(self.name)
+        if choice is None:
+            return False
+        self._volume, self._root = choice
+        return True
+
     def _storage_problem(self) -> str | None:
         """DISK_FULL until enough space is free, DISK_ERROR while a test write fails."""
-        try:
-            usage = shutil.disk_usage(self.data_dir)
-        except OSError:
-            return DISK_ERROR
-        if usage.free < min(RESUME_FREE_BYTES, int(usage.total * RESUME_FREE_FRACTION)):
-            return DISK_FULL
+        if self._space is not None:
+            if not self._place():
+                return DISK_FULL  # the monitor decides; it knows what may still be deleted
+        else:
+            try:
+                usage = shutil.disk_usage(self._root)
+            except OSError:
+                return DISK_ERROR
+            if usage.free < min(RESUME_FREE_BYTES, int(usage.total * RESUME_FREE_FRACTION)):
+                return DISK_FULL
         # Free space does not prove that writes work (an I/O error, a read-only remount).
-        probe = self.data_dir / f".write-check-{self.name}"
+        probe = self._root / f".write-check-{self.name}"
         try:
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
@@ -301,9 +325,16 @@ class Recorder:
         wall0 = 0
         video_index = writer.tracks["video"].index
         stop = self._stop
+        space, volume = self._space, self._volume
+        full = False
         try:
             for packet in self.source.packets():
                 if stop.is_set():
+                    break
+                if space is not None and not space.accepting(volume):
+                    # The monitor found the volume full with nothing it may delete: stop
+                    # cleanly (the segment is sealed below), before a write fails.
+                    full = True
                     break
                 now_us = self.clock.now_us()
                 mono = time.monotonic()
@@ -349,6 +380,15 @@ class Recorder:
                     self._segment = None
         else:
             _discard(writer)  # no run (never started) or no disk: the output has nowhere to go
+        if full and storage is None:
+            reason = DISK_FULL
+            self._storage_error = DISK_FULL
+            logger.error(
+                "%s: volume %s is full and nothing on it may be deleted; recording stops "
+                "until space returns",
+                self.name,
+                volume,
+            )
         if self._stop.is_set():
             reason = None  # a requested stop, whatever the source said on the way out
         loss: _Write | None = None
@@ -386,7 +426,7 @@ class Recorder:
             if seg.durable_fragments == 0:
                 # No whole fragment: nothing to seal, the .part goes to quarantine.
                 seg.file.abandon(cut_to_durable=True)
-                self._leftovers.append(seg.file.part_path)
+                self._leftovers.append((seg.file.data_dir, seg.file.part_path))
             else:
                 try:
                     sealed = seg.file.seal_durable()
@@ -424,7 +464,8 @@ class Recorder:
         rel = segment_path(self.name, start_us, self._run_id, out.sequence)
         self._segment = _OpenSegment(
             sequence=out.sequence,
-            file=SegmentFile(self.data_dir, rel),
+            file=SegmentFile(self._root, rel),
+            volume=self._volume,
             start_us=start_us,
             video_codec=out.video_codec,
             audio_codec=out.audio_codec,
@@ -515,6 +556,7 @@ class Recorder:
             camera_clock_offset_us=self.camera_clock_offset_us,
             created_us=self.clock.now_us(),
             sealed_us=sealed_us,
+            volume=seg.volume,
         )
 
     # -- index hand-off ----------------------------------------------------

@@ -24,12 +24,13 @@ import contextlib
 import errno
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from index import audit, retention
 from index.db import Database
+from index.errors import RetentionRuleNotFound
 from index.records import (
     AuditIn,
     Decision,
@@ -430,6 +431,53 @@ class Retention:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.cfg.interval_minutes * 60)
+
+
+async def set_rule(
+    db: Database, scope: str, ref: str, retain_days: int, actor: AuditIn, now_us: int
+) -> RetentionRuleRecord:
+    """Set how long a scope keeps footage, audited as retention.rule_set (with the value it
+    replaced). Raises InvalidRecord (an unknown counter or camera, bounds)."""
+
+    async def write(s: AsyncSession) -> RetentionRuleRecord:
+        rule, before = await retention.set_rule(s, scope, ref, retain_days, actor.actor, now_us)
+        detail: dict[str, object] = {
+            "scope": scope,
+            "ref": ref,
+            "retain_days": retain_days,
+            "was": None if before is None else before.retain_days,
+        }
+        entry = replace(
+            actor, action="retention.rule_set", target=_rule_target(scope, ref), detail=detail
+        )
+        await audit.add_audit(s, entry, now_us)
+        return rule
+
+    return await db.write(write)
+
+
+async def remove_rule(
+    db: Database, scope: str, ref: str, actor: AuditIn, now_us: int
+) -> RetentionRuleRecord:
+    """Remove a scope's rule (the next wider one applies), audited as retention.rule_removed;
+    RetentionRuleNotFound when there is none."""
+
+    async def write(s: AsyncSession) -> RetentionRuleRecord:
+        before = await retention.remove_rule(s, scope, ref)
+        if before is None:
+            raise RetentionRuleNotFound(f"no retention rule for {_rule_target(scope, ref)}")
+        detail: dict[str, object] = {"scope": scope, "ref": ref, "was": before.retain_days}
+        entry = replace(
+            actor, action="retention.rule_removed", target=_rule_target(scope, ref), detail=detail
+        )
+        await audit.add_audit(s, entry, now_us)
+        return before
+
+    return await db.write(write)
+
+
+def _rule_target(scope: str, ref: str) -> str:
+    return "installation" if scope == "installation" else f"{scope} {ref}"
 
 
 def _age_reason(pol: CameraPolicy) -> str:

@@ -17,13 +17,13 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from index import merkle, segments
 from index.db import Database
 from index.records import AuditIn, SegmentRecord
 from surveil.archive import mark_segment_damaged, mark_segment_missing
 from surveil.clock import Clock
+from surveil.volumes import Storage, as_volumes
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +48,12 @@ class Scrubber:
     def __init__(
         self,
         db: Database,
-        data_dir: Path,
+        data_dir: Storage,
         clock: Clock,
         mb_per_s: float,
     ) -> None:
         self._db = db
-        self._data_dir = data_dir
+        self._volumes = as_volumes(data_dir)
         self._clock = clock
         self._rate = mb_per_s * 1_000_000
         self._task: asyncio.Task[None] | None = None
@@ -131,7 +131,9 @@ class Scrubber:
 
     async def _check(self, seg: SegmentRecord) -> tuple[int, int]:
         """(bytes read, 1 if the file does not match its row else 0)."""
-        path = self._data_dir / seg.path
+        if seg.volume not in self._volumes:
+            return 0, 0  # a volume that is not configured: verify reports it
+        path = self._volumes.file(seg.volume, seg.path)
         h = hashlib.sha256()
         read = 0
         loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ from surveil.archive import RecoveryReport, recover_archive
 from surveil.clock import Clock, SystemClock
 from surveil.config import Config, ConfigError
 from surveil.integrity import Integrity
+from surveil.lifecycle import Lifecycle
 from surveil.log_key import LogKeyError, open_log_key
 from surveil.sm2 import Sm2Error
 from surveil.supervisor import Supervisor
@@ -35,6 +36,7 @@ class Service:
         self.supervisor: Supervisor | None = None
         self.recovery: RecoveryReport | None = None
         self.integrity: Integrity | None = None
+        self.lifecycle: Lifecycle | None = None
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -49,16 +51,20 @@ class Service:
             raise ConfigError(str(exc)) from None
         self.db = db = await Database.open(cfg.effective_database_url)
         try:
+            lifecycle = Lifecycle.configured(db, cfg, self.clock)
             # Recovery runs before any recorder so it never races a writer.
-            self.recovery = await recover_archive(db, cfg.data_dir, self.clock)
+            self.recovery = await recover_archive(db, lifecycle.volumes, self.clock)
             try:
                 self.integrity = Integrity.configured(
-                    db, cfg.data_dir, self.clock, cfg.integrity, signer
+                    db, cfg.data_dir, self.clock, cfg.integrity, signer, lifecycle.volumes
                 )
             except (Sm2Error, TimestampError) as exc:
                 raise ConfigError(str(exc)) from None
             await self.integrity.start()
-            self.supervisor = Supervisor(cfg, db, self.clock, credentials)
+            # Before the recorders: leftover garbage finished, every volume read once.
+            self.lifecycle = lifecycle
+            await lifecycle.start()
+            self.supervisor = Supervisor(cfg, db, self.clock, credentials, lifecycle.space)
             app = create_app(
                 db,
                 self.supervisor,
@@ -68,6 +74,7 @@ class Service:
                 cfg.web.settings(),
                 cameras=self.supervisor,
                 integrity=self.integrity,
+                lifecycle=lifecycle,
             )
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
@@ -87,6 +94,9 @@ class Service:
         if self.supervisor is not None:
             await self.supervisor.stop()
             self.supervisor = None
+        if self.lifecycle is not None:
+            await self.lifecycle.stop()
+            self.lifecycle = None
         if self.integrity is not None:
             # After the recorders: the shutdown checkpoint covers their last seals.
             await self.integrity.stop()

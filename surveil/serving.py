@@ -17,11 +17,12 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, ClassVar
 
 from index.db import Database
-from index.records import SegmentRecord
+from index.records import DELETION_STATES, SegmentRecord
 from index.segments import segments_overlapping
 from segmenter.clip import ClipError, ClipPlan, ClipSource, SegmentFileError, open_source, plan_clip
 from surveil.archive import mark_segment_damaged, mark_segment_missing
 from surveil.lookup import playable_runs
+from surveil.volumes import Storage, as_volumes
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def segment_file_path(data_dir: Path, relative: str, segment_id: int) -> Path:
 
 
 async def open_sealed_segment(
-    db: Database, seg: SegmentRecord, data_dir: Path, now_us: int
+    db: Database, seg: SegmentRecord, storage: Storage, now_us: int
 ) -> SealedFile:
     """seg's whole file, open, once checked to be what was sealed.
 
@@ -118,9 +119,14 @@ async def open_sealed_segment(
             "it can be fetched once it is sealed (within one segment length); "
             "its clip plays the durable part now"
         )
-    path = segment_file_path(data_dir, seg.path, seg.id)
+    if seg.state in DELETION_STATES:
+        raise SegmentGone(f"segment {seg.id} was deleted under the retention policy")
     if seg.state == "missing":
         raise _gone(seg)
+    vols = as_volumes(storage)
+    if seg.volume not in vols:
+        raise SegmentGone(f"segment {seg.id} is on volume {seg.volume!r}, which is not configured")
+    path = segment_file_path(vols.root(seg.volume), seg.path, seg.id)
     if seg.state not in HASHED_STATES:  # 'damaged'
         raise _damaged(seg, "it is marked damaged")
     try:
@@ -139,7 +145,7 @@ async def open_sealed_segment(
 
 
 async def plan_playable_clip(
-    db: Database, data_dir: Path, camera: str, start_us: int, end_us: int, now_us: int
+    db: Database, storage: Storage, camera: str, start_us: int, end_us: int, now_us: int
 ) -> PlayableClip:
     """The first unbroken stretch of the camera's playable footage in [start_us, end_us)
     whose files are all as indexed, planned as one clip.
@@ -148,17 +154,18 @@ async def plan_playable_clip(
     as around any hole. Raises NoFootage, ClipUnavailable or InvalidSegmentPath.
     """
     bad: set[int] = set()  # segments found gone or damaged by this call
+    vols = as_volumes(storage)
     while True:
         async with db.read() as s:
             segs = await segments_overlapping(s, camera, start_us, end_us)
-        runs = playable_runs(seg for seg in segs if seg.id not in bad)
+        runs = playable_runs(seg for seg in segs if seg.id not in bad and seg.volume in vols)
         if not runs:
             raise NoFootage(f"camera {camera!r} has no playable footage between the given times")
         run = runs[0]
         first = run[0]
         sources = [
             ClipSource(
-                segment_file_path(data_dir, seg.path, seg.id),
+                segment_file_path(vols.root(seg.volume), seg.path, seg.id),
                 seg.start_us - first.start_us,
                 seg.bytes,
                 growing=seg.state == "open",

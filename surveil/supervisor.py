@@ -43,6 +43,7 @@ from surveil.camera_setup import (
 from surveil.clock import Clock
 from surveil.config import CameraConfig, Config, OnvifConfig, RecordingConfig
 from surveil.recorder import Recorder
+from surveil.space import SpaceMonitor
 from surveil.status import STORAGE_ALARMS, CameraStatus
 
 logger = logging.getLogger(__name__)
@@ -103,10 +104,12 @@ class Supervisor:
         db: Database,
         clock: Clock,
         credentials: CredentialBox | None = None,
+        space: SpaceMonitor | None = None,
     ) -> None:
         self.cfg = cfg
         self.db = db
         self.clock = clock
+        self.space = space
         self._box = credentials
         self.recorders: dict[str, Recorder] = {}
         self._fingerprints: dict[str, str] = {}
@@ -249,6 +252,9 @@ class Supervisor:
         alarms: list[str] = []
         if storage_error is not None:
             alarms.append(STORAGE_ALARMS.get(storage_error, storage_error))
+        if self.space is not None:
+            allowed = set(self.space.allowed(name))
+            alarms.extend(a.message for a in self.space.alarms() if a.volume in allowed)
         offset_us = self._clock_offsets.get(name)
         if offset_us is not None and abs(offset_us) > self.cfg.onvif.clock_alarm_seconds * US:
             direction = "ahead" if offset_us > 0 else "behind"
@@ -313,6 +319,7 @@ class Supervisor:
                 db=self.db,
                 loop=loop,
                 clock=self.clock,
+                space=self.space,
             )
             recorder.camera_clock_offset_us = self._clock_offsets.get(name, w.clock_offset_us)
             self.recorders[name] = recorder

@@ -57,8 +57,16 @@ class Volumes:
         roots.update({v.name: v.path for v in cfg.volumes})
         return cls(roots, cfg)
 
+    @classmethod
+    def single(cls, data_dir: Path) -> Volumes:
+        """The data directory as the one volume, main (tests, tools without a config)."""
+        return cls({DEFAULT_VOLUME: data_dir})
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._roots)
+
+    def __contains__(self, volume: object) -> bool:
+        return volume in self._roots
 
     def names(self) -> list[str]:
         return list(self._roots)
@@ -91,3 +99,11 @@ class Volumes:
     def below_floor(self, usage: VolumeUsage) -> bool:
         """Less free space than storage.min_free_mb: recording must stop unless space is made."""
         return usage.free_bytes < self.cfg.min_free_mb * 1e6
+
+
+# What the archive functions take: the volumes, or a data directory as the only one.
+Storage = Volumes | Path
+
+
+def as_volumes(storage: Storage) -> Volumes:
+    return storage if isinstance(storage, Volumes) else Volumes.single(storage)

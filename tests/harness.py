@@ -27,14 +27,22 @@ class NoStatus:
 
 
 def make_config(
-    data_dir: Path, database_url: str | None, cameras: list[dict[str, Any]], **recording: Any
+    data_dir: Path,
+    database_url: str | None,
+    cameras: list[dict[str, Any]],
+    *,
+    sections: dict[str, Any] | None = None,
+    **recording: Any,
 ) -> Config:
+    """A service config on loopback; recording holds [recording] settings, sections other
+    top-level tables (e.g. {"storage": {...}})."""
     rec = {"segment_seconds": 2.0, "rtsp_timeout_seconds": 2.0, **recording}
     raw: dict[str, Any] = {
         "data_dir": str(data_dir),
         "web": {"listen": "127.0.0.1:0"},
         "recording": rec,
         "cameras": cameras,
+        **(sections or {}),
     }
     if database_url:
         raw["database_url"] = database_url

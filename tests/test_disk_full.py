@@ -16,16 +16,20 @@ import asyncio
 import errno
 import hashlib
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from index import events, tokens
+from index import audit, events, segments, tokens
+from index import retention as retention_q
+from index import runs as runs_q
 from index.records import RunRecord
 from segmenter.storage import DISK_FULL, SegmentFile, StorageError
 from surveil.accounts import new_token
@@ -38,9 +42,13 @@ from tests.harness import (
     sha256_file,
     wait_for,
 )
+from tests.rows import sealed_segment
 
 US = 1_000_000
 SMALL_FS = "48m"
+# These tests fill the disk at once, so a write meets ENOSPC: the space monitor reads the
+# volume at start only (the floor is below what the filesystem has then).
+ENOSPC_STORAGE = {"storage": {"min_free_mb": 4, "check_seconds": 3600}}
 
 
 def _mount_tmpfs(where: Path, size: str) -> None:
@@ -243,6 +251,7 @@ async def test_recording_survives_a_full_data_disk(
         segment_seconds=60,
         reconnect_initial_seconds=0.05,
         reconnect_max_seconds=0.25,
+        sections=ENOSPC_STORAGE,
     )
     service: Service = await service_factory(cfg)
     token = await _admin_token(service)
@@ -314,6 +323,7 @@ async def test_recording_survives_a_full_disk_that_also_holds_the_index(
         [{"name": "a01", "url": cam.url}],
         reconnect_initial_seconds=0.05,
         reconnect_max_seconds=0.25,
+        sections=ENOSPC_STORAGE,
     )
     assert str(cfg.effective_database_url).endswith(f"{small_fs}/data/index.sqlite3")
     service: Service = await service_factory(cfg)
@@ -356,3 +366,134 @@ async def test_recording_survives_a_full_disk_that_also_holds_the_index(
     run_segs = [s for s in await all_segments(service) if s.run_id == runs[0].id]
     assert run_segs and max(s.end_us for s in run_segs) <= (runs[0].end_us or 0)
     await _check_rows_match_files(service, "a01", resumed=True)
+
+
+# -- the space monitor: watermarks, evidence protected, deletion at the critical mark --------
+
+# Marks low enough for a 48 MB filesystem: warn at 50 %, critical at 60 %, and recording stops
+# below 12 MB free when nothing may be deleted.
+WATERMARKS = {
+    "storage": {
+        "warn_percent": 50,
+        "critical_percent": 60,
+        "min_free_mb": 12,
+        "check_seconds": 0.25,
+    }
+}
+
+
+def fill_until_free(directory: Path, free_bytes: int, name: str = "filler.bin") -> Path:
+    """Write a file in directory until the filesystem has about free_bytes free."""
+    filler = directory / name
+    with open(filler, "wb") as f:
+        while (left := shutil.disk_usage(directory).free) > free_bytes:
+            f.write(bytes(min(1 << 20, max(4096, left - free_bytes))))
+            f.flush()
+            os.fsync(f.fileno())
+    return filler
+
+
+async def test_a_full_volume_with_nothing_deletable_stops_cleanly_and_says_why(
+    small_fs: Path, rtsp_camera: Any, service_factory: Any, database_url: str
+) -> None:
+    cam = rtsp_camera(video="h264", audio="aac", fps=25, gop=25)
+    cfg = make_config(
+        small_fs / "data",
+        database_url,
+        [{"name": "a01", "url": cam.url}],
+        segment_seconds=60,
+        reconnect_initial_seconds=0.05,
+        reconnect_max_seconds=0.25,
+        sections=WATERMARKS,
+    )
+    service: Service = await service_factory(cfg)
+    assert service.supervisor is not None and service.lifecycle is not None
+    rec = service.supervisor.recorders["a01"]
+
+    async def indexed() -> bool:
+        return any(s.state == "open" and s.fragments >= 2 for s in await all_segments(service))
+
+    await wait_for(indexed, 40, "an open segment with durable fragments")
+    # Below the floor but not out of space: the monitor stops recording before any write
+    # fails, since all footage is young (nothing is past its 180 days).
+    filler = fill_until_free(cfg.data_dir, 6 * 1024 * 1024)
+
+    async def ended() -> bool:
+        return await _ended_run(service, rec.camera_id) is not None
+
+    await wait_for(ended, 20, "the run to end on the full volume")
+    first = await _ended_run(service, rec.camera_id)
+    assert first is not None and first.end_reason == "disk full"
+    # Cleanly: the segment was sealed whole, no write failed.
+    run_segs = [s for s in await all_segments(service) if s.run_id == first.id]
+    assert run_segs and all(s.state == "sealed" for s in run_segs)
+    assert service.db is not None
+    async with service.db.read() as s:
+        assert await events.list_events(s, kind="write_failed") == []
+        passes = await audit.list_audit(s, action="retention.pass")
+    assert any(p.detail["trigger"] == "disk" and p.detail["deleted"] == 0 for p in passes)
+    alarms = service.lifecycle.alarms()
+    assert any(a.startswith("disk full — evidence protected: volume main") for a in alarms), alarms
+    st = _status(service, "a01")
+    assert st.storage_error == "disk full"
+    assert any("evidence protected" in a for a in st.alarms), st.alarms
+    async with aiohttp.ClientSession() as http, http.get(service.url + "api/v1/health") as resp:
+        health = await resp.json()
+    assert (health["status"], health["storage"]) == ("degraded", "disk full")
+    await _check_rows_match_files(service, "a01", resumed=False)
+
+    runs = await _check_resumes_with_a_disk_full_gap(service, rec.camera_id, filler)
+    assert runs[0] == first
+    assert not [a for a in service.lifecycle.alarms() if "evidence protected" in a]
+
+
+async def test_at_the_critical_mark_footage_past_its_retention_is_deleted(
+    small_fs: Path, rtsp_camera: Any, service_factory: Any, database_url: str
+) -> None:
+    cam = rtsp_camera(video="h264", audio="aac", fps=25, gop=25)
+    cfg = make_config(
+        small_fs / "data",
+        database_url,
+        [{"name": "a01", "url": cam.url}],
+        sections=WATERMARKS,
+    )
+    service: Service = await service_factory(cfg)
+    assert service.supervisor is not None and service.db is not None
+    rec = service.supervisor.recorders["a01"]
+    # Old footage of this camera (a run 200 days ago), 3 files of 4 MB, indexed and logged.
+    old = time.time_ns() // 1000 - 200 * 86_400 * US
+    run_id = await service.db.write(lambda s: runs_q.start_run(s, rec.camera_id, old, "test"))
+    old_ids = []
+    for i in range(3):
+        rel = f"a01/old/{i}.mp4"
+        body = os.urandom(4 * 1024 * 1024)
+        (cfg.data_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (cfg.data_dir / rel).write_bytes(body)
+        row = replace(
+            sealed_segment(
+                rec.camera_id, run_id, i, rel, old + i * 60 * US, old + (i + 1) * 60 * US
+            ),
+            bytes=len(body),
+            sha256=hashlib.sha256(body).hexdigest(),
+        )
+        old_ids.append(await service.db.write(lambda s, r=row: segments.upsert_segment(s, r)))
+    await service.db.write(lambda s: runs_q.end_run(s, run_id, old + 180 * US, "test"))
+    # Past the critical mark (60 %), with room above the floor: retention frees the old files.
+    filler = fill_until_free(cfg.data_dir, 16 * 1024 * 1024)
+
+    async def deleted() -> bool:
+        async with service.db.read() as s:  # type: ignore[union-attr]
+            found = await segments.segments_by_ids(s, old_ids)
+        return all(found[i].state == "deleted" for i in old_ids)
+
+    await wait_for(deleted, 20, "the old footage to be deleted at the critical mark")
+    assert not any((cfg.data_dir / f"a01/old/{i}.mp4").exists() for i in range(3))
+    async with service.db.read() as s:
+        dels = await retention_q.deletions_for_segments(s, old_ids)
+        passes = await audit.list_audit(s, action="retention.pass")
+    assert {d.policy for d in dels.values()} == {"retain_days"}
+    assert any(p.detail["trigger"] == "disk" and p.detail["deleted"] == 3 for p in passes)
+    # Recording went on throughout: one run, no disk alarm.
+    assert len(await camera_runs(service, rec.camera_id)) == 1
+    assert _status(service, "a01").storage_error is None
+    filler.unlink()

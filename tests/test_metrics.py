@@ -30,19 +30,23 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from index import holds, runs, segments
 from index.audit import list_audit
 from index.db import Database
 from index.tokens import create_token
 from surveil.accounts import new_token
 from surveil.clock import FakeClock
-from surveil.config import IntegrityConfig
+from surveil.config import IntegrityConfig, parse_config
 from surveil.integrity import Integrity
+from surveil.lifecycle import Lifecycle
 from surveil.metrics import MetricsSource
 from surveil.service import Service
 from surveil.status import CameraStatus
 from surveil.timefmt import us_from_iso
 from tests.cameras import free_port
 from tests.harness import NoStatus, make_config, wait_for
+from tests.rows import sealed_segment
+from tests.test_index import add_camera
 from tlog.note import Signer
 from web import metrics as web_metrics
 from web.app import create_app
@@ -169,6 +173,25 @@ async def test_a_loopback_scrape_shows_the_camera_recording(
 # -- every metric is documented -----------------------------------------------------------
 
 
+async def _lifecycle_with_everything(db: Database, data_dir: Path, clock: FakeClock) -> Lifecycle:
+    """A lifecycle with a quota, footage on disk, a finished pass and a legal hold."""
+    cfg = parse_config(
+        {
+            "data_dir": str(data_dir),
+            "storage": {"volumes": [{"name": "main", "path": str(data_dir), "quota_gb": 1}]},
+        }
+    )
+    lifecycle = Lifecycle.configured(db, cfg, clock)
+    camera_id = await add_camera(db)
+    run_id = await db.write(lambda s: runs.start_run(s, camera_id, T0, "test"))
+    row = sealed_segment(camera_id, run_id, 0, "hall-1/a.mp4", T0, T0 + SECOND)
+    await db.write(lambda s: segments.upsert_segment(s, row))
+    await db.write(lambda s: holds.add_hold(s, camera_id, T0, None, "court", kind="legal"))
+    await lifecycle.space.check()
+    await lifecycle.retention.run_pass("manual")
+    return lifecycle
+
+
 async def test_every_exported_metric_is_documented(db: Database, tmp_path: Path) -> None:
     """With every optional value set, a checkpoint, a scrub cycle and a verify done."""
     clock = FakeClock(T0)
@@ -195,7 +218,10 @@ async def test_every_exported_metric_is_documented(db: Database, tmp_path: Path)
         fragments_written=2,
         reconnects=3,
     )
-    app = create_app(db, _Statuses([full]), tmp_path, clock, integrity=integrity)
+    lifecycle = await _lifecycle_with_everything(db, tmp_path, clock)
+    app = create_app(
+        db, _Statuses([full]), tmp_path, clock, integrity=integrity, lifecycle=lifecycle
+    )
     async with _client(app) as client:
         found = samples(await (await client.get("/metrics")).text())
     assert names(found) - documented() == set(), "exported but not in docs/ref/metrics.md"

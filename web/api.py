@@ -18,7 +18,7 @@ from surveil.timefmt import iso_from_us
 from web.access import audit_access, principal, require_camera
 from web.errors import Forbidden, PreconditionFailed, RangeNotSatisfiable, Unprocessable
 from web.files import sealed_etag, send_file
-from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, OPENAPI_KEY, STATUS_KEY
+from web.keys import CLOCK_KEY, DB_KEY, OPENAPI_KEY, STATUS_KEY, VOLUMES_KEY
 from web.openapi import Media, Op
 from web.wire.base import reply
 from web.wire.cameras import CameraList, CameraStatus
@@ -130,7 +130,7 @@ async def segment_file(request: web.Request, *, path: SegmentPath) -> web.Stream
         segment = await get_segment(s, segment_id)
     await require_camera(request, segment.camera)
     db, now_us = request.app[DB_KEY], request.app[CLOCK_KEY].now_us()
-    opened = await open_sealed_segment(db, segment, request.app[DATA_DIR_KEY], now_us)
+    opened = await open_sealed_segment(db, segment, request.app[VOLUMES_KEY], now_us)
     access = FootageAccess(
         action="footage.segment",
         target=str(segment_id),

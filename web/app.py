@@ -13,14 +13,17 @@ from surveil.access_log import AccessLog
 from surveil.clock import Clock
 from surveil.config import WebSettings
 from surveil.integrity import Integrity
+from surveil.lifecycle import Lifecycle
 from surveil.metrics import (
     CameraMetrics,
     DiskMetrics,
     IntegrityMetrics,
+    LifecycleMetrics,
     MetricsSource,
     SurveilCollector,
 )
 from surveil.status import StatusSource
+from surveil.volumes import Volumes
 from web.access import guard_middleware
 from web.auth import (
     LIMITER_KEY,
@@ -40,10 +43,12 @@ from web.keys import (
     DATA_DIR_KEY,
     DB_KEY,
     INTEGRITY_KEY,
+    LIFECYCLE_KEY,
     METRICS_KEY,
     RECEIPTS_KEY,
     SETTINGS_KEY,
     STATUS_KEY,
+    VOLUMES_KEY,
     CameraControl,
 )
 from web.pages import setup_pages
@@ -61,11 +66,14 @@ def create_app(
     cameras: CameraControl | None = None,
     integrity: Integrity | None = None,
     metrics_sources: Sequence[MetricsSource] = (),
+    lifecycle: Lifecycle | None = None,
 ) -> web.Application:
     """Build the web application around an opened database; the caller owns db's lifetime.
 
     metrics_sources: exported by GET /metrics after the built-in ones (the cameras, the
-    integrity log when given, the data directory's volume "main").
+    integrity log when given, every volume's space).
+    lifecycle: volumes, retention and holds (the storage API and pages answer 503 without
+    it, and the data directory is then the one volume).
     """
     # error_middleware is outermost so that auth failures become JSON errors too.
     # text_middleware before the guard: a denial's audit row records the path, and the
@@ -74,6 +82,10 @@ def create_app(
     app[DB_KEY] = db
     app[STATUS_KEY] = status
     app[DATA_DIR_KEY] = data_dir
+    volumes = lifecycle.volumes if lifecycle is not None else Volumes.single(data_dir)
+    app[VOLUMES_KEY] = volumes
+    if lifecycle is not None:
+        app[LIFECYCLE_KEY] = lifecycle
     app[CLOCK_KEY] = clock
     app[RECEIPTS_KEY] = receipts or ReceiptSettings()
     if cameras is not None:
@@ -89,7 +101,10 @@ def create_app(
     sources: list[MetricsSource] = [CameraMetrics(status, clock)]
     if integrity is not None:
         sources.append(IntegrityMetrics(integrity))
-    sources += [DiskMetrics({"main": data_dir}), *metrics_sources]
+    sources.append(DiskMetrics({name: volumes.root(name) for name in volumes.names()}))
+    if lifecycle is not None:
+        sources.append(LifecycleMetrics(lifecycle))
+    sources += metrics_sources
     app[METRICS_KEY] = SurveilCollector(sources)
     app.on_response_prepare.append(set_response_headers)
     setup_pages(app)

@@ -21,7 +21,7 @@ from surveil.serving import ClipUnavailable, NoFootage, plan_playable_clip
 from web.access import audit_access, require_camera, require_counter
 from web.errors import PreconditionFailed, RangeNotSatisfiable, Unprocessable
 from web.files import send_bytes
-from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, RECEIPTS_KEY
+from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY, VOLUMES_KEY
 from web.openapi import Answer, Media, Op
 from web.wire.footage import MAX_CLIP_US, ClipPath, ClipQuery, NarrowQuery, ReceiptClipPath
 
@@ -72,7 +72,7 @@ async def _clip(
     (at most 12 h: ClipQuery refuses a longer window, receipt_clip cuts one)."""
     playable = await plan_playable_clip(
         request.app[DB_KEY],
-        request.app[DATA_DIR_KEY],
+        request.app[VOLUMES_KEY],
         camera,
         start_us,
         end_us,

@@ -15,8 +15,10 @@ from surveil.access_log import AccessLog
 from surveil.clock import Clock
 from surveil.config import OnvifConfig, WebSettings
 from surveil.integrity import Integrity
+from surveil.lifecycle import Lifecycle
 from surveil.metrics import SurveilCollector
 from surveil.status import StatusSource
+from surveil.volumes import Volumes
 from web.principal import Principal
 
 
@@ -75,3 +77,8 @@ PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 INTEGRITY_KEY = web.AppKey("integrity", Integrity)
 # The Prometheus collector of GET /metrics (web/metrics.py), built by create_app.
 METRICS_KEY = web.AppKey("metrics", SurveilCollector)
+# Where segment files are: every volume by name (the data directory alone by default).
+VOLUMES_KEY = web.AppKey("volumes", Volumes)
+# Absent when the app runs without the storage lifecycle (tests of other endpoints): its API
+# then answers 503.
+LIFECYCLE_KEY = web.AppKey("lifecycle", Lifecycle)
