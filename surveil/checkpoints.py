@@ -11,7 +11,6 @@ the access log like any other request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from index import merkle
 from index.db import Database
 from index.merkle import CheckpointRecord
+from surveil.background import Background
 from surveil.clock import Clock
 from tlog.note import Checkpoint, NoteSigner, sign
 
@@ -60,7 +60,7 @@ class Checkpointer:
         self._interval_s = interval_s
         self._stamp = stamp
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._bg = Background("checkpointer")
         self.alarm: CheckpointAlarm | None = None
 
     async def issue(self, *, force: bool = False) -> CheckpointRecord | None:
@@ -103,16 +103,11 @@ class Checkpointer:
         return token
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="checkpointer")
+        self._bg.start(self._run)
 
     async def stop(self) -> None:
         """Stop the timer and issue a last checkpoint (clean shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._bg.stop()
         try:
             await self.issue()
         except Exception:

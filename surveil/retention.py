@@ -39,6 +39,7 @@ from index.records import (
     RetentionRuleRecord,
     SegmentRecord,
 )
+from surveil.background import Background
 from surveil.clock import Clock
 from surveil.config import RetentionConfig
 from surveil.volumes import Volumes
@@ -142,7 +143,7 @@ class Retention:
         self.require_central = require_central
         self._batch = batch
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._bg = Background("retention")
         self._wake = asyncio.Event()
         self.last_pass: RetentionPassRecord | None = None
         self.last_error: str | None = None
@@ -404,19 +405,14 @@ class Retention:
     # -- the timer ---------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="retention")
+        self._bg.start(self._run)
 
     def wake(self) -> None:
         """Run a scheduled pass now (e.g. after a rule changed)."""
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._bg.stop()
 
     async def _run(self) -> None:
         trigger = "startup"

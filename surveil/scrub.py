@@ -12,7 +12,6 @@ the log; a file that is gone is marked ``missing``. Progress is kept in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -22,6 +21,7 @@ from index import merkle, segments
 from index.db import Database
 from index.records import AuditIn, SegmentRecord
 from surveil.archive import mark_segment_damaged, mark_segment_missing
+from surveil.background import Background
 from surveil.clock import Clock
 from surveil.volumes import Storage, as_volumes
 
@@ -56,19 +56,15 @@ class Scrubber:
         self._volumes = as_volumes(data_dir)
         self._clock = clock
         self._rate = mb_per_s * 1_000_000
-        self._task: asyncio.Task[None] | None = None
+        self._bg = Background("scrub")
         self.last_mismatch: ScrubMismatch | None = None
 
     def start(self) -> None:
-        if self._rate > 0 and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="scrub")
+        if self._rate > 0:
+            self._bg.start(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._bg.stop()
 
     async def _run(self) -> None:
         while True:

@@ -18,13 +18,13 @@ affects another's (docs/design/storage.md).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from surveil.background import Background
 from surveil.clock import Clock
 from surveil.volumes import Volumes, VolumeUsage
 
@@ -63,7 +63,7 @@ class SpaceMonitor:
         self._usage: dict[str, VolumeUsage] = {}
         self._footage: dict[str, int] = {}
         self._full: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._bg = Background("space-monitor")
         self.checked_us: int | None = None
 
     def bind(self, free_space: FreeSpace, footage_bytes: FootageBytes) -> None:
@@ -201,15 +201,10 @@ class SpaceMonitor:
         return out
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="space-monitor")
+        self._bg.start(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._bg.stop()
 
     async def _run(self) -> None:
         while True:
