@@ -13,6 +13,10 @@ from pathlib import PurePosixPath
 
 PART_SUFFIX = ".part"
 QUARANTINE_DIR = "quarantine"
+# Segments fetched back from central storage to be played (surveil/transfer.py): copies,
+# not the archive; recovery and verify leave the folder alone.
+CENTRAL_CACHE_DIR = "central-cache"
+NOT_FOOTAGE_DIRS = frozenset({QUARANTINE_DIR, CENTRAL_CACHE_DIR})
 _NAME_RE = re.compile(r"^(?P<start>\d{16,})_r(?P<run>\d+)_s(?P<seq>\d+)\.mp4$")
 
 

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from segmenter.boxes import FileLayout, scan_file
-from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, SegmentName, parse_segment_path
+from segmenter.paths import (
+    NOT_FOOTAGE_DIRS,
+    PART_SUFFIX,
+    QUARANTINE_DIR,
+    SegmentName,
+    parse_segment_path,
+)
 from segmenter.storage import Sealed, fsync_dir, make_dirs_durable
 
 logger = logging.getLogger(__name__)
@@ -127,9 +133,14 @@ def read_init(path: Path, length: int) -> bytes | None:
 
 
 def find_part_files(data_dir: Path) -> list[Path]:
-    """Every entry named *.part under data_dir but in quarantine/, files or not."""
-    quarantine = data_dir / QUARANTINE_DIR
-    return sorted(p for p in data_dir.rglob(f"*{PART_SUFFIX}") if quarantine not in p.parents)
+    """Every entry named *.part under data_dir but in quarantine/ (or the central cache),
+    files or not."""
+    skip = [data_dir / name for name in NOT_FOOTAGE_DIRS]
+    return sorted(
+        p
+        for p in data_dir.rglob(f"*{PART_SUFFIX}")
+        if not any(folder in p.parents for folder in skip)
+    )
 
 
 @dataclass(frozen=True)

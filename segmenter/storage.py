@@ -18,7 +18,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
 from segmenter.paths import PART_SUFFIX
 
@@ -57,6 +57,17 @@ def make_dirs_durable(root: Path, rel_dir: Path) -> Path:
     return current
 
 
+class FileOps:
+    """The two calls a segment's bytes go through, as an object: tests swap in one that
+    fails (ENOSPC, EIO) at a chosen write or fsync, and the real code above it runs."""
+
+    def write(self, fd: int, data: memoryview) -> int:
+        return os.write(fd, data)
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+
 @dataclass(frozen=True)
 class Sealed:
     bytes: int
@@ -65,6 +76,8 @@ class Sealed:
 
 class SegmentFile:
     """One segment being written. Not thread-safe: one camera thread owns it."""
+
+    ops: ClassVar[FileOps] = FileOps()
 
     def __init__(self, data_dir: Path, rel_path: str) -> None:
         self.data_dir = data_dir
@@ -91,7 +104,7 @@ class SegmentFile:
         view = memoryview(data)
         try:
             while view:
-                n = os.write(self._fd, view)
+                n = self.ops.write(self._fd, view)
                 view = view[n:]
         except OSError as e:
             # Part of data may be in the file; bytes still ends before it.
@@ -106,7 +119,7 @@ class SegmentFile:
 
     def _fsync(self, what: str) -> None:
         try:
-            os.fsync(self._fd)
+            self.ops.fsync(self._fd)
         except OSError as e:
             # After a failed fsync the kernel may have dropped the dirty pages and a
             # later fsync can succeed without them: nothing past durable_bytes is
@@ -161,7 +174,7 @@ class SegmentFile:
             )
         try:
             os.ftruncate(self._fd, self.durable_bytes)
-            os.fsync(self._fd)
+            self.ops.fsync(self._fd)
             self._close_and_rename()
         except OSError as e:
             raise StorageError("cannot seal", self.rel_path, e) from e

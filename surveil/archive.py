@@ -37,7 +37,7 @@ from index.records import (
     SegmentRow,
 )
 from segmenter.boxes import FileLayout
-from segmenter.paths import PART_SUFFIX, QUARANTINE_DIR, parse_segment_path, segment_path
+from segmenter.paths import NOT_FOOTAGE_DIRS, PART_SUFFIX, parse_segment_path, segment_path
 from segmenter.recovery import (
     QuarantinedFile,
     RecoveredSegment,
@@ -384,7 +384,7 @@ def _recent_segment_files(data_dir: Path, days: int = 2) -> dict[str, list[Path]
     """Sealed segment files in each camera's newest day directories."""
     out: dict[str, list[Path]] = {}
     for cam_dir in sorted(p for p in data_dir.iterdir() if p.is_dir()):
-        if cam_dir.name == QUARANTINE_DIR:
+        if cam_dir.name in NOT_FOOTAGE_DIRS:
             continue
         day_dirs = sorted(p for p in cam_dir.glob("[0-9]*/[0-9]*/[0-9]*") if p.is_dir())
         files = [f for d in day_dirs[-days:] for f in sorted(d.glob("*.mp4"))]
@@ -920,7 +920,7 @@ def _file_batches(data_dir: Path, size: int, problems: list[str]) -> Iterator[li
     pending = [
         top.name
         for top in sorted(data_dir.iterdir())
-        if top.name != QUARANTINE_DIR and top.is_dir()
+        if top.name not in NOT_FOOTAGE_DIRS and top.is_dir()
     ]
     pending.reverse()
     while pending:

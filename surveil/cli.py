@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cameras.credentials import CredentialError
 from cameras.urls import redact_url
 from index.db import Database
 from index.errors import Conflict, CounterNotFound, InvalidRecord
@@ -29,6 +30,7 @@ from surveil.passwords import PasswordRejected
 from surveil.retention import RetentionPlan
 from surveil.service import serve
 from surveil.timefmt import iso_from_us
+from surveil.transfer import TransferConfigError, Transferrer, open_target, save_credentials
 from surveil.volumes import Volumes
 from tlog.note import NoteError, NoteVerifier, parse_verifier
 
@@ -79,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         help="file with the verifier key line to trust (default: the installation's log.key)",
     )
     ver.add_argument("--json", action="store_true", help="print a machine-readable report")
+    ver.add_argument(
+        "--central",
+        action="store_true",
+        help="also download and re-hash every segment confirmed in central storage "
+        "([transfer] of the config)",
+    )
 
     tok = sub.add_parser("token", help="manage API tokens")
     tok_sub = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -132,6 +140,16 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=20, help="list at most this many segments (default 20)"
     )
 
+    xfer = sub.add_parser("transfer", help="central storage: credentials")
+    xfer_sub = xfer.add_subparsers(dest="transfer_command", required=True, metavar="ACTION")
+    cred = xfer_sub.add_parser(
+        "credentials",
+        help="store the S3 access key and secret key, encrypted with data_dir/secret.key; "
+        "read from stdin, one per line",
+    )
+    cred.add_argument("--config", type=Path, help="TOML config file")
+    cred.add_argument("--data", type=Path, help="data directory (instead of --config)")
+
     rec = sub.add_parser("receipts", help="manage receipts")
     rec_sub = rec.add_subparsers(dest="receipts_command", required=True, metavar="ACTION")
     imp = rec_sub.add_parser(
@@ -156,6 +174,11 @@ def _config_from(args: argparse.Namespace) -> Config:
     raise ConfigError("give --config FILE or --data DIR")
 
 
+def demo_central(data: Path) -> Path:
+    """The demo's stand-in for central storage: a folder beside its data directory."""
+    return data.resolve().parent / f"{data.resolve().name}-central"
+
+
 def demo_config(args: argparse.Namespace) -> Config:
     return parse_config(
         {
@@ -163,6 +186,9 @@ def demo_config(args: argparse.Namespace) -> Config:
             "web": {"listen": args.listen},
             "recording": {"segment_seconds": args.segment_seconds},
             "cameras": [{"name": "demo-a01", "url": "synthetic:A01", "counters": ["A01"]}],
+            # A folder standing in for the unit's central storage, so the dashboard shows
+            # transfer (and retention waiting for it) from the first minute.
+            "transfer": {"target": "directory", "path": str(demo_central(args.data))},
         }
     )
 
@@ -179,6 +205,8 @@ async def _create_token(cfg: Config, name: str, role: str) -> str:
 
 async def _demo(cfg: Config) -> None:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.transfer.path is not None:
+        cfg.transfer.path.mkdir(parents=True, exist_ok=True)
     marker = cfg.data_dir / ".demo-token-issued"
     token = None
     if not marker.exists():
@@ -288,12 +316,29 @@ def _auditor(path: Path | None) -> AuditorCheckpoint | None:
 
 
 async def _verify(
-    cfg: Config, trusted: tuple[NoteVerifier, ...], auditor: AuditorCheckpoint | None
+    cfg: Config,
+    trusted: tuple[NoteVerifier, ...],
+    auditor: AuditorCheckpoint | None,
+    central: bool,
 ) -> IntegrityReport:
     db = await Database.open(cfg.effective_database_url)
     try:
         volumes = Volumes.configured(cfg.data_dir, cfg.storage)
-        return await run_verify(db, volumes, trusted, SystemClock(), auditor=auditor)
+        report = await run_verify(db, volumes, trusted, SystemClock(), auditor=auditor)
+        if central:
+            if cfg.transfer.target == "none":
+                raise ConfigError("--central: the config has no [transfer] target")
+            try:
+                target = await open_target(cfg.transfer, cfg.data_dir)
+            except TransferConfigError as exc:
+                raise ConfigError(f"--central: {exc}") from None
+            xfer = Transferrer(db, volumes, SystemClock(), cfg.transfer, target)
+            try:
+                report.findings.extend(await xfer.verify_central())
+                report.central_checked = True
+            finally:
+                await target.close()
+        return report
     finally:
         await db.close()
 
@@ -377,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not cfg.data_dir.is_dir():
                 raise ConfigError(f"data directory {cfg.data_dir} does not exist")
             trusted = _trusted(cfg, args.key)
-            report = asyncio.run(_verify(cfg, trusted, _auditor(args.checkpoint)))
+            report = asyncio.run(_verify(cfg, trusted, _auditor(args.checkpoint), args.central))
             if args.json:
                 print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
             else:
@@ -403,6 +448,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_FAILED
             if generated:
                 print(f"password (shown only now): {password}")
+            return EXIT_OK
+        if args.command == "transfer" and args.transfer_command == "credentials":
+            cfg.data_dir.mkdir(parents=True, exist_ok=True)
+            lines = sys.stdin.read().splitlines()
+            if len(lines) < 2 or not lines[0].strip() or not lines[1]:
+                raise ConfigError("give the access key and the secret key on stdin, one per line")
+            try:
+                path = save_credentials(cfg.data_dir, lines[0].strip(), lines[1])
+            except (TransferConfigError, CredentialError) as e:
+                print(f"surveil: {e}", file=sys.stderr)
+                return EXIT_FAILED
+            print(f"stored the transfer credentials, encrypted, in {path}")
             return EXIT_OK
         if args.command == "retention":
             if not cfg.data_dir.is_dir():

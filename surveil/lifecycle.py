@@ -13,13 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index import holds as hold_queries
+from index import merkle
 from index import retention as retention_queries
 from index.db import Database
+from index.merkle import CheckpointRecord
 from index.records import RetentionPassRecord
 from surveil.clock import Clock
-from surveil.config import Config
+from surveil.config import Config, TransferConfig
 from surveil.retention import DAY_US, CameraPolicy, Retention
 from surveil.space import SpaceMonitor, VolumeAlarm
+from surveil.transfer import (
+    CACHE_DIR,
+    TransferConfigError,
+    Transferrer,
+    TransferStatus,
+    open_target,
+)
 from surveil.volumes import Volumes, VolumeUsage
 
 logger = logging.getLogger(__name__)
@@ -57,6 +66,8 @@ class LifecycleStatus:
     deleted_segments: int
     deleted_bytes: int
     require_central: bool
+    transfer: TransferStatus | None  # None when transfer is not configured or not set up
+    transfer_error: str | None  # why transfer is configured but not running
 
 
 class Lifecycle:
@@ -67,6 +78,8 @@ class Lifecycle:
         retention: Retention,
         space: SpaceMonitor,
         clock: Clock,
+        transfer: TransferConfig | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.db = db
         self.volumes = volumes
@@ -74,6 +87,12 @@ class Lifecycle:
         self.space = space
         self.clock = clock
         self._pressure: dict[tuple[str, str], float] = {}
+        self._transfer_cfg = (
+            transfer if transfer is not None and transfer.target != "none" else None
+        )
+        self._data_dir = data_dir or volumes.root(volumes.names()[0])
+        self.transfer: Transferrer | None = None
+        self.transfer_error: str | None = None
 
     @classmethod
     def configured(cls, db: Database, cfg: Config, clock: Clock) -> Lifecycle:
@@ -81,7 +100,9 @@ class Lifecycle:
         retention = Retention(
             db, volumes, clock, cfg.retention, require_central=cfg.transfer.target != "none"
         )
-        lifecycle = cls(db, volumes, retention, SpaceMonitor(volumes, clock), clock)
+        lifecycle = cls(
+            db, volumes, retention, SpaceMonitor(volumes, clock), clock, cfg.transfer, cfg.data_dir
+        )
         lifecycle.space.bind(lifecycle.free_space, lifecycle.footage_bytes)
         return lifecycle
 
@@ -94,10 +115,35 @@ class Lifecycle:
         await self.space.check()
         self.space.start()
         self.retention.start()
+        if self._transfer_cfg is not None:
+            try:
+                target = await open_target(self._transfer_cfg, self._data_dir)
+            except TransferConfigError as exc:
+                # Recording goes on; nothing is deleted that is not confirmed centrally.
+                self.transfer_error = str(exc)
+                logger.error("transfer to central storage is not running: %s", exc)
+            else:
+                self.transfer = Transferrer(
+                    self.db,
+                    self.volumes,
+                    self.clock,
+                    self._transfer_cfg,
+                    target,
+                    checkpoints=self._latest_checkpoint,
+                    cache_dir=self._data_dir / CACHE_DIR,
+                )
+                self.transfer.start()
 
     async def stop(self) -> None:
+        if self.transfer is not None:
+            await self.transfer.stop()
+            self.transfer = None
         await self.retention.stop()
         await self.space.stop()
+
+    async def _latest_checkpoint(self) -> CheckpointRecord | None:
+        async with self.db.read() as s:
+            return await merkle.latest_checkpoint(s)
 
     # -- what the space monitor calls --------------------------------------------------
 
@@ -152,12 +198,34 @@ class Lifecycle:
             deleted_segments=deleted,
             deleted_bytes=deleted_bytes,
             require_central=self.retention.require_central,
+            transfer=None if self.transfer is None else await self.transfer.status(),
+            transfer_error=self.transfer_error,
         )
 
     def alarms(self) -> list[str]:
         out = [a.message for a in self.space.alarms()]
         if self.retention.last_error is not None:
             out.append(f"retention pass failed: {self.retention.last_error}")
+        if self.transfer_error is not None:
+            out.append(f"transfer to central storage is not running: {self.transfer_error}")
+        if self.transfer is not None:
+            out.extend(self.transfer.alarms())
+        return out
+
+    def problems(self) -> list[str]:
+        """The alarms that make the service degraded (a warning mark alone does not): a
+        volume critical, full or failing, a failed pass, transfer stopped or past 24 h."""
+        out = [a.message for a in self.space.alarms() if a.level in ("critical", "full", "error")]
+        if self.retention.last_error is not None:
+            out.append(f"retention pass failed: {self.retention.last_error}")
+        if self.transfer_error is not None:
+            out.append(f"transfer to central storage is not running: {self.transfer_error}")
+        if self.transfer is not None:
+            st = self.transfer.last_status
+            if self.transfer.alarm is not None:
+                out.append(self.transfer.alarm.message)
+            if st is not None and st.level == "error":
+                out.extend(a for a in self.transfer.alarms() if "24 h" in a)
         return out
 
     def root(self, volume: str) -> Path:

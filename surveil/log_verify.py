@@ -25,11 +25,12 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from index import audit, merkle, retention, segments
+from index import audit, merkle, retention, segments, transfers
 from index.db import Database
 from index.errors import InvalidRecord
 from index.merkle import CheckpointRecord, LeafRecord
 from index.records import DELETION_STATES, AuditRecord, DeletionRecord, SegmentRecord
+from index.transfers import TransferRecord
 from surveil.archive import VerifyReport, verify_archive
 from surveil.clock import Clock
 from surveil.findings import Finding
@@ -62,6 +63,7 @@ class IntegrityReport:
     checkpoints_checked: int = 0
     latest_checkpoint: int | None = None
     findings: list[Finding] = field(default_factory=list)
+    central_checked: bool = False  # whether central storage was re-hashed too (--central)
 
     @property
     def all_findings(self) -> list[Finding]:
@@ -189,7 +191,10 @@ class _Walk:
                 segs = await segments.segments_by_ids(s, by_kind.get(leaves.KIND_SEGMENT, []))
                 entries = await audit.audit_by_ids(s, by_kind.get(leaves.KIND_AUDIT, []))
                 dels = await retention.deletions_by_ids(s, by_kind.get(leaves.KIND_DELETION, []))
-                rows = _Rows(segs, entries, dels)
+                sent = by_kind.get(leaves.KIND_TRANSFER, [])
+                xfers = await transfers.transfers_by_ids(s, sent)
+                sent_segs = await segments.segments_by_ids(s, sent)
+                rows = _Rows(segs, entries, dels, xfers, sent_segs)
                 made: list[tuple[int, int, bytes, int]] = []
                 for leaf in page:
                     self._leaf(leaf, rows, made)
@@ -274,6 +279,13 @@ class _Walk:
             self._audit(leaf, recorded, rows.audit.get(leaf.ref_id))
         elif leaf.kind == leaves.KIND_DELETION:
             self._deletion(leaf, recorded, rows.deletions.get(leaf.ref_id))
+        elif leaf.kind == leaves.KIND_TRANSFER:
+            self._transfer(
+                leaf,
+                recorded,
+                rows.transfers.get(leaf.ref_id),
+                rows.transferred.get(leaf.ref_id),
+            )
 
     def _segment(
         self, leaf: LeafRecord, recorded: dict[str, object], seg: SegmentRecord | None
@@ -363,6 +375,37 @@ class _Walk:
                     f"the deletion differs from what was logged in: {', '.join(changed)}",
                     d.segment_id,
                     d.path,
+                    leaf_index=leaf.idx,
+                )
+            )
+
+    def _transfer(
+        self,
+        leaf: LeafRecord,
+        recorded: dict[str, object],
+        t: TransferRecord | None,
+        seg: SegmentRecord | None,
+    ) -> None:
+        if t is None or seg is None or t.state != "confirmed" or t.confirmed_us is None:
+            self.found.append(
+                Finding(
+                    "transfer_row_deleted",
+                    f"the log has segment {leaf.ref_id} confirmed in central storage, the "
+                    "index does not",
+                    leaf.ref_id,
+                    None if seg is None else seg.path,
+                    leaf_index=leaf.idx,
+                )
+            )
+            return
+        changed = _changed(recorded, leaves.parse(transfers.transfer_leaf(seg, t)))
+        if changed:
+            self.found.append(
+                Finding(
+                    "transfer_row_edited",
+                    f"the confirmation differs from what was logged in: {', '.join(changed)}",
+                    seg.id,
+                    seg.path,
                     leaf_index=leaf.idx,
                 )
             )
@@ -567,6 +610,8 @@ class _Rows:
     segments: dict[int, SegmentRecord]
     audit: dict[int, AuditRecord]
     deletions: dict[int, DeletionRecord]
+    transfers: dict[int, TransferRecord]
+    transferred: dict[int, SegmentRecord]  # the segments of those transfers
 
 
 def _int(value: object) -> int | None:

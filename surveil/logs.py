@@ -40,3 +40,6 @@ def setup_logging(level: str = "INFO") -> None:
     for noisy in ("alembic", "aiosqlite", "asyncio"):
         # Their INFO lines (migration context, every statement) drown ours.
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for secretive in ("botocore", "aiobotocore"):
+        # At DEBUG they log request headers, the access key id in Authorization among them.
+        logging.getLogger(secretive).setLevel(logging.WARNING)

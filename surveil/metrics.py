@@ -39,6 +39,7 @@ from surveil.clock import Clock, SystemClock
 from surveil.integrity import Integrity
 from surveil.lifecycle import Lifecycle
 from surveil.status import CameraStatus, StatusSource
+from surveil.transfer import TransferStatus
 from surveil.volumes import LEVELS
 
 logger = logging.getLogger(__name__)
@@ -551,4 +552,51 @@ class LifecycleMetrics:
         out.append(
             GaugeMetricFamily("surveil_legal_holds", "Active legal holds", value=status.legal_holds)
         )
+        out += _transfer_metrics(status.transfer)
         return out
+
+
+def _transfer_metrics(t: TransferStatus | None) -> list[Metric]:
+    if t is None:
+        return []
+    out: list[Metric] = [
+        GaugeMetricFamily(
+            "surveil_transfer_backlog_segments",
+            "Sealed segments not yet confirmed in central storage",
+            value=t.backlog_segments,
+        ),
+        GaugeMetricFamily(
+            "surveil_transfer_backlog_bytes",
+            "Bytes of sealed segments not yet confirmed in central storage",
+            value=t.backlog_bytes,
+        ),
+        GaugeMetricFamily(
+            "surveil_transfer_failing_segments",
+            "Of those, segments whose last upload failed",
+            value=t.failing,
+        ),
+        CounterMetricFamily(
+            "surveil_transfer_confirmed_segments",
+            "Segments confirmed in central storage",
+            value=t.confirmed_segments,
+        ),
+        CounterMetricFamily(
+            "surveil_transfer_confirmed_bytes",
+            "Bytes confirmed in central storage",
+            value=t.confirmed_bytes,
+        ),
+        GaugeMetricFamily(
+            "surveil_transfer_alarm",
+            "1 while transfer has an alarm (refused credentials, unreachable store...)",
+            value=0 if t.alarm is None else 1,
+        ),
+    ]
+    if t.lag_s is not None:
+        out.append(
+            GaugeMetricFamily(
+                "surveil_transfer_lag_seconds",
+                "Age of the oldest sealed segment not yet confirmed centrally",
+                value=t.lag_s,
+            )
+        )
+    return out

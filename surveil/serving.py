@@ -11,7 +11,9 @@ around it. The web handlers only map the errors below to HTTP and send the bytes
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, ClassVar
@@ -19,6 +21,7 @@ from typing import BinaryIO, ClassVar
 from index.db import Database
 from index.records import DELETION_STATES, SegmentRecord
 from index.segments import segments_overlapping
+from index.transfers import confirmed_ids
 from segmenter.clip import ClipError, ClipPlan, ClipSource, SegmentFileError, open_source, plan_clip
 from surveil.archive import mark_segment_damaged, mark_segment_missing
 from surveil.lookup import playable_runs
@@ -28,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 # Segments whose bytes are final and described by their sha256: the ones downloaded whole.
 HASHED_STATES = frozenset({"sealed", "recovered"})
+# A local copy of a segment deleted under retention, fetched back from central storage and
+# checked (Transferrer.fetch); None when there is none.
+Fetch = Callable[[SegmentRecord], Awaitable[Path | None]]
 # Appended to what was wrong with a file in the reason of its 'segment_damaged' event.
 WHEN_SERVED = "when served"
 
@@ -106,7 +112,7 @@ def segment_file_path(data_dir: Path, relative: str, segment_id: int) -> Path:
 
 
 async def open_sealed_segment(
-    db: Database, seg: SegmentRecord, storage: Storage, now_us: int
+    db: Database, seg: SegmentRecord, storage: Storage, now_us: int, fetch: Fetch | None = None
 ) -> SealedFile:
     """seg's whole file, open, once checked to be what was sealed.
 
@@ -120,7 +126,11 @@ async def open_sealed_segment(
             "its clip plays the durable part now"
         )
     if seg.state in DELETION_STATES:
-        raise SegmentGone(f"segment {seg.id} was deleted under the retention policy")
+        local = None if fetch is None else await fetch(seg)
+        if local is None:
+            raise SegmentGone(f"segment {seg.id} was deleted under the retention policy")
+        file, size, _ = await asyncio.to_thread(open_source, ClipSource(local, 0, seg.bytes))
+        return SealedFile(file, size)
     if seg.state == "missing":
         raise _gone(seg)
     vols = as_volumes(storage)
@@ -145,27 +155,60 @@ async def open_sealed_segment(
 
 
 async def plan_playable_clip(
-    db: Database, storage: Storage, camera: str, start_us: int, end_us: int, now_us: int
+    db: Database,
+    storage: Storage,
+    camera: str,
+    start_us: int,
+    end_us: int,
+    now_us: int,
+    fetch: Fetch | None = None,
 ) -> PlayableClip:
     """The first unbroken stretch of the camera's playable footage in [start_us, end_us)
     whose files are all as indexed, planned as one clip.
 
     A file found gone or not as indexed is marked and the clip planned again without it,
-    as around any hole. Raises NoFootage, ClipUnavailable or InvalidSegmentPath.
+    as around any hole. With fetch, footage deleted locally under retention whose central
+    copy is confirmed plays too: fetched back, its hash checked (surveil/transfer.py).
+    Raises NoFootage, ClipUnavailable or InvalidSegmentPath.
     """
     bad: set[int] = set()  # segments found gone or damaged by this call
+    fetched: dict[int, Path] = {}
     vols = as_volumes(storage)
     while True:
         async with db.read() as s:
             segs = await segments_overlapping(s, camera, start_us, end_us)
-        runs = playable_runs(seg for seg in segs if seg.id not in bad and seg.volume in vols)
+            central = (
+                await confirmed_ids(s, [seg.id for seg in segs if seg.state in DELETION_STATES])
+                if fetch is not None
+                else set()
+            )
+        usable = [
+            dataclasses.replace(seg, state="sealed") if seg.id in central else seg
+            for seg in segs
+            if seg.id not in bad and (seg.volume in vols or seg.id in central)
+        ]
+        runs = playable_runs(usable)
         if not runs:
             raise NoFootage(f"camera {camera!r} has no playable footage between the given times")
         run = runs[0]
         first = run[0]
+        missing = False
+        for seg in run:
+            if seg.id in central and seg.id not in fetched:
+                assert fetch is not None
+                local = await fetch(seg)
+                if local is None:
+                    bad.add(seg.id)
+                    missing = True
+                else:
+                    fetched[seg.id] = local
+        if missing:
+            continue
         sources = [
             ClipSource(
-                segment_file_path(vols.root(seg.volume), seg.path, seg.id),
+                fetched[seg.id]
+                if seg.id in fetched
+                else segment_file_path(vols.root(seg.volume), seg.path, seg.id),
                 seg.start_us - first.start_us,
                 seg.bytes,
                 growing=seg.state == "open",

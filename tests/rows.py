@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from index import runs, segments
+from index.db import Database
 from index.records import SegmentRow
 
 
@@ -34,3 +41,29 @@ def sealed_segment(
         created_us=start_us,
         sealed_us=end_us,
     )
+
+
+async def footage_files(
+    db: Database,
+    data_dir: Path,
+    camera_id: int,
+    starts_us: list[int],
+    size: int = 4096,
+    seg_us: int = 60_000_000,
+) -> list[int]:
+    """Sealed segments of one run starting at starts_us, each a real file of size random
+    bytes under data_dir with its true SHA-256, indexed (and so logged); their ids."""
+    run_id = await db.write(lambda s: runs.start_run(s, camera_id, starts_us[0], "test"))
+    ids = []
+    for seq, start in enumerate(starts_us):
+        rel = f"cam{camera_id}/r{run_id}/{seq}.mp4"
+        body = os.urandom(size)
+        (data_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / rel).write_bytes(body)
+        row = replace(
+            sealed_segment(camera_id, run_id, seq, rel, start, start + seg_us),
+            bytes=size,
+            sha256=hashlib.sha256(body).hexdigest(),
+        )
+        ids.append(await db.write(lambda s, row=row: segments.upsert_segment(s, row)))
+    return ids

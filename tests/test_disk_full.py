@@ -434,7 +434,7 @@ async def test_a_full_volume_with_nothing_deletable_stops_cleanly_and_says_why(
     assert any(p.detail["trigger"] == "disk" and p.detail["deleted"] == 0 for p in passes)
     alarms = service.lifecycle.alarms()
     assert any(a.startswith("disk full — evidence protected: volume main") for a in alarms), alarms
-    st = _status(service, "a01")
+    [st] = [c for c in service.supervisor.camera_status() if c.name == "a01"]
     assert st.storage_error == "disk full"
     assert any("evidence protected" in a for a in st.alarms), st.alarms
     async with aiohttp.ClientSession() as http, http.get(service.url + "api/v1/health") as resp:

@@ -35,14 +35,16 @@ from index.audit import list_audit
 from index.db import Database
 from index.tokens import create_token
 from surveil.accounts import new_token
+from surveil.central.directory import DirectoryTarget
 from surveil.clock import FakeClock
-from surveil.config import IntegrityConfig, parse_config
+from surveil.config import IntegrityConfig, TransferConfig, parse_config
 from surveil.integrity import Integrity
 from surveil.lifecycle import Lifecycle
 from surveil.metrics import MetricsSource
 from surveil.service import Service
 from surveil.status import CameraStatus
 from surveil.timefmt import us_from_iso
+from surveil.transfer import Transferrer
 from tests.cameras import free_port
 from tests.harness import NoStatus, make_config, wait_for
 from tests.rows import sealed_segment
@@ -189,6 +191,15 @@ async def _lifecycle_with_everything(db: Database, data_dir: Path, clock: FakeCl
     await db.write(lambda s: holds.add_hold(s, camera_id, T0, None, "court", kind="legal"))
     await lifecycle.space.check()
     await lifecycle.retention.run_pass("manual")
+    central = data_dir / "central"
+    central.mkdir()
+    lifecycle.transfer = Transferrer(
+        db,
+        lifecycle.volumes,
+        clock,
+        TransferConfig(target="directory", path=central),
+        DirectoryTarget(central),
+    )
     return lifecycle
 
 

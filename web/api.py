@@ -18,7 +18,15 @@ from surveil.timefmt import iso_from_us
 from web.access import audit_access, principal, require_camera
 from web.errors import Forbidden, PreconditionFailed, RangeNotSatisfiable, Unprocessable
 from web.files import sealed_etag, send_file
-from web.keys import CLOCK_KEY, DB_KEY, OPENAPI_KEY, STATUS_KEY, VOLUMES_KEY
+from web.keys import (
+    CLOCK_KEY,
+    DB_KEY,
+    LIFECYCLE_KEY,
+    OPENAPI_KEY,
+    STATUS_KEY,
+    VOLUMES_KEY,
+    fetcher,
+)
 from web.openapi import Media, Op
 from web.wire.base import reply
 from web.wire.cameras import CameraList, CameraStatus
@@ -33,9 +41,10 @@ MAX_SEGMENTS = 10_000
 async def health(request: web.Request) -> web.Response:
     """Liveness plus a database round trip; 503 when the database does not answer.
 
-    'degraded' (200) while segments are damaged, or while recorders cannot write to the
-    data directory (storage 'disk full' / 'disk error', with a reason): counts only, the
-    caller is anonymous.
+    'degraded' (200) while segments are damaged, while recorders cannot write to the
+    data directory (storage 'disk full' / 'disk error', with a reason), or while the storage
+    lifecycle has a problem (a volume critical, full or failing, a failed retention pass,
+    transfer stopped or 24 h behind): counts and reasons only, the caller is anonymous.
     """
     db = request.app[DB_KEY]
     database = "ok"
@@ -62,6 +71,9 @@ async def health(request: web.Request) -> web.Response:
         reasons.append(f"{storage}: {stuck} cannot write to the data directory")
     if damaged:
         reasons.append(f"{damaged} damaged segment{'' if damaged == 1 else 's'}")
+    lifecycle = request.app.get(LIFECYCLE_KEY)
+    if lifecycle is not None:
+        reasons.extend(lifecycle.problems())
     body = Health(
         status="error" if database != "ok" else "degraded" if reasons else "ok",
         database="ok" if database == "ok" else "error",
@@ -130,7 +142,9 @@ async def segment_file(request: web.Request, *, path: SegmentPath) -> web.Stream
         segment = await get_segment(s, segment_id)
     await require_camera(request, segment.camera)
     db, now_us = request.app[DB_KEY], request.app[CLOCK_KEY].now_us()
-    opened = await open_sealed_segment(db, segment, request.app[VOLUMES_KEY], now_us)
+    opened = await open_sealed_segment(
+        db, segment, request.app[VOLUMES_KEY], now_us, fetcher(request.app)
+    )
     access = FootageAccess(
         action="footage.segment",
         target=str(segment_id),

@@ -21,7 +21,7 @@ from surveil.serving import ClipUnavailable, NoFootage, plan_playable_clip
 from web.access import audit_access, require_camera, require_counter
 from web.errors import PreconditionFailed, RangeNotSatisfiable, Unprocessable
 from web.files import send_bytes
-from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY, VOLUMES_KEY
+from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY, VOLUMES_KEY, fetcher
 from web.openapi import Answer, Media, Op
 from web.wire.footage import MAX_CLIP_US, ClipPath, ClipQuery, NarrowQuery, ReceiptClipPath
 
@@ -77,6 +77,7 @@ async def _clip(
         start_us,
         end_us,
         request.app[CLOCK_KEY].now_us(),
+        fetcher(request.app),
     )
     access = FootageAccess(
         action="footage.clip",

@@ -17,6 +17,7 @@ from surveil.config import OnvifConfig, WebSettings
 from surveil.integrity import Integrity
 from surveil.lifecycle import Lifecycle
 from surveil.metrics import SurveilCollector
+from surveil.serving import Fetch
 from surveil.status import StatusSource
 from surveil.volumes import Volumes
 from web.principal import Principal
@@ -82,3 +83,11 @@ VOLUMES_KEY = web.AppKey("volumes", Volumes)
 # Absent when the app runs without the storage lifecycle (tests of other endpoints): its API
 # then answers 503.
 LIFECYCLE_KEY = web.AppKey("lifecycle", Lifecycle)
+
+
+def fetcher(app: web.Application) -> Fetch | None:
+    """What fetches footage deleted locally back from central storage; None without it."""
+    lifecycle = app.get(LIFECYCLE_KEY)
+    if lifecycle is None or lifecycle.transfer is None:
+        return None
+    return lifecycle.transfer.fetch
