@@ -460,6 +460,13 @@ async def test_at_the_critical_mark_footage_past_its_retention_is_deleted(
     service: Service = await service_factory(cfg)
     assert service.supervisor is not None and service.db is not None
     rec = service.supervisor.recorders["a01"]
+
+    async def startup_pass() -> bool:
+        async with service.db.read() as s:  # type: ignore[union-attr]
+            return bool(await audit.list_audit(s, action="retention.pass"))
+
+    # The pass at start is over: what follows is the critical mark's doing.
+    await wait_for(startup_pass, 20, "the retention pass at start")
     # Old footage of this camera (a run 200 days ago), 3 files of 4 MB, indexed and logged.
     old = time.time_ns() // 1000 - 200 * 86_400 * US
     run_id = await service.db.write(lambda s: runs_q.start_run(s, rec.camera_id, old, "test"))
@@ -492,8 +499,81 @@ async def test_at_the_critical_mark_footage_past_its_retention_is_deleted(
         dels = await retention_q.deletions_for_segments(s, old_ids)
         passes = await audit.list_audit(s, action="retention.pass")
     assert {d.policy for d in dels.values()} == {"retain_days"}
-    assert any(p.detail["trigger"] == "disk" and p.detail["deleted"] == 3 for p in passes)
+    assert sum(int(p.detail["deleted"]) for p in passes if p.detail["trigger"] == "disk") == 3
     # Recording went on throughout: one run, no disk alarm.
     assert len(await camera_runs(service, rec.camera_id)) == 1
     assert _status(service, "a01").storage_error is None
     filler.unlink()
+
+
+async def test_a_full_volume_stops_only_its_cameras_and_spread_ones_move(
+    small_fs: Path, tmp_path: Path, rtsp_camera: Any, service_factory: Any, database_url: str
+) -> None:
+    """Volumes: a01 is pinned to `small` (a 48 MB tmpfs), b01 to `other` (the test's disk),
+    c01 spread over `big` (64 MB) and `spare` (48 MB, the same tmpfs as small). Filling the
+    small tmpfs stops a01 only; filling big moves c01 to spare at its next run."""
+    big = tmp_path / "big"
+    _mount_tmpfs(big, "64m")
+    try:
+        cam = rtsp_camera(video="h264", audio="aac", fps=25, gop=25)
+        storage = {
+            **WATERMARKS["storage"],
+            "volumes": [
+                {"name": "small", "path": str(small_fs / "small"), "cameras": ["a01"]},
+                {"name": "other", "path": str(tmp_path / "other"), "cameras": ["b01"]},
+                {"name": "big", "path": str(big)},
+                {"name": "spare", "path": str(small_fs / "spare")},
+            ],
+        }
+        for name in ("small", "spare"):
+            (small_fs / name).mkdir()
+        (tmp_path / "other").mkdir()
+        cfg = make_config(
+            tmp_path / "data",
+            database_url,
+            [{"name": n, "url": cam.url} for n in ("a01", "b01", "c01")],
+            segment_seconds=60,
+            reconnect_initial_seconds=0.05,
+            reconnect_max_seconds=0.25,
+            sections={"storage": storage},
+        )
+        service: Service = await service_factory(cfg)
+        assert service.supervisor is not None
+        recs = service.supervisor.recorders
+
+        async def all_recording() -> bool:
+            segs = await all_segments(service)
+            return {s.camera for s in segs if s.fragments >= 1} == {"a01", "b01", "c01"}
+
+        await wait_for(all_recording, 40, "every camera's first fragments")
+        where = {s.camera: s.volume for s in await all_segments(service)}
+        assert where == {"a01": "small", "b01": "other", "c01": "big"}
+
+        # The small tmpfs below its floor: a01 stops, b01 and c01 record on.
+        filler = fill_until_free(small_fs, 6 * 1024 * 1024)
+
+        async def a01_stopped() -> bool:
+            return await _ended_run(service, recs["a01"].camera_id) is not None
+
+        await wait_for(a01_stopped, 20, "a01 to stop on its full volume")
+        assert (await _ended_run(service, recs["a01"].camera_id)).end_reason == "disk full"  # type: ignore[union-attr]
+        for other in ("b01", "c01"):
+            assert await _ended_run(service, recs[other].camera_id) is None, other
+            assert _status(service, other).state == "recording"
+        filler.unlink()
+
+        # big below its floor: c01 ends its run and goes on on spare.
+        big_filler = fill_until_free(big, 6 * 1024 * 1024)
+
+        async def c01_moved() -> bool:
+            segs = [s for s in await all_segments(service) if s.camera == "c01"]
+            return any(s.volume == "spare" and s.fragments >= 1 for s in segs)
+
+        await wait_for(c01_moved, 30, "c01 to record on the spare volume")
+        runs = await camera_runs(service, recs["c01"].camera_id)
+        assert runs[0].end_reason == "disk full"
+        assert await _ended_run(service, recs["b01"].camera_id) is None
+        big_filler.unlink()
+        await service.stop()
+    finally:
+        _unmount(big)
