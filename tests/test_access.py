@@ -133,6 +133,28 @@ SPEC: dict[str, tuple[str, ...] | str] = {
     "integrity_verify": (A, U),
     "integrity_issue": (A,),
     "integrity_help": (A, U),
+    # The storage lifecycle: oversight reads, admins change; a case is desk work.
+    "storage": (A, U),
+    "retention_rules": (A, U),
+    "set_installation_rule": (A,),
+    "remove_installation_rule": (A,),
+    "set_counter_rule": (A,),
+    "remove_counter_rule": (A,),
+    "set_camera_rule": (A,),
+    "remove_camera_rule": (A,),
+    "retention_plan": (A, U),
+    "retention_passes": (A, U),
+    "run_retention_pass": (A,),
+    "holds": (A, U),
+    "place_holds": (A,),
+    "release_hold": (A,),
+    "receipt_case": (A, S),
+    "storage_page": (A, U),
+    "storage_rule_set": (A,),
+    "storage_rule_remove": (A,),
+    "storage_hold_place": (A,),
+    "storage_hold_release": (A,),
+    "storage_pass_run": (A,),
     # The handler decides (web/metrics.py): a loopback peer needs no credentials, and
     # credentials must be admin or auditor; the peer cases are in tests/test_metrics.py.
     "metrics": "public",
@@ -303,9 +325,14 @@ async def test_staff_are_confined_to_their_counters(matrix: Matrix) -> None:
         ("GET", "/lookup?receipt=R-B"),
         ("GET", "/desk?counter=B02"),
         ("POST", "/api/v1/receipts/R-B/complete"),
+        ("POST", "/api/v1/receipts/R-B/case"),
     ]
     for method, path in not_theirs:
-        body = {"completed_at": "2026-11-26T02:00:30Z"} if method == "POST" else None
+        body = None
+        if path.endswith("/complete"):
+            body = {"completed_at": "2026-11-26T02:00:30Z"}
+        elif path.endswith("/case"):
+            body = {"state": "closed", "at": "2026-11-26T02:00:30Z"}
         async with matrix.client.request(method, path, json=body, headers=hdr) as r:
             assert r.status == 403, (path, r.status, await r.text())
     body = {"receipt_no": "R-NEW", "counter": "B02", "accepted_at": "2026-11-26T02:00:30Z"}

@@ -119,6 +119,30 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "integrity_verify": OVERSIGHT,
     "integrity_issue": ADMIN,
     "integrity_help": OVERSIGHT,
+    # The storage lifecycle: oversight reads (volumes, rules, the plan, passes, holds);
+    # rules, legal holds and manual passes are admin work. A receipt's case lifecycle is
+    # acceptance work, as completing it (staff for their counters).
+    "storage": OVERSIGHT,
+    "retention_rules": OVERSIGHT,
+    "set_installation_rule": ADMIN,
+    "remove_installation_rule": ADMIN,
+    "set_counter_rule": ADMIN,
+    "remove_counter_rule": ADMIN,
+    "set_camera_rule": ADMIN,
+    "remove_camera_rule": ADMIN,
+    "retention_plan": OVERSIGHT,
+    "retention_passes": OVERSIGHT,
+    "run_retention_pass": ADMIN,
+    "holds": OVERSIGHT,
+    "place_holds": ADMIN,
+    "release_hold": ADMIN,
+    "receipt_case": DESK,
+    "storage_page": OVERSIGHT,
+    "storage_rule_set": ADMIN,
+    "storage_rule_remove": ADMIN,
+    "storage_hold_place": ADMIN,
+    "storage_hold_release": ADMIN,
+    "storage_pass_run": ADMIN,
     # The Prometheus scrape: a loopback peer without credentials, or an admin or auditor
     # from anywhere. ROUTE_ROLES cannot say that, so the handler decides and audits its
     # refusals (web/metrics.py, scrape_refusal).

@@ -45,8 +45,9 @@ from web.cameras_api import control_of
 from web.errors import status_of
 from web.i18n import CATALOG, error_text, form_error_text, request_lang, translate
 from web.integrity_pages import integrity_status
-from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, STATUS_KEY, reconciler
+from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, LIFECYCLE_KEY, STATUS_KEY, reconciler
 from web.pages import render
+from web.storage_pages import size_text, storage_box, volume_alarm_texts
 from web.wire.cameras import (
     CameraByOnvif,
     CameraByUrl,
@@ -254,16 +255,24 @@ def dashboard_alarms(
 
 
 async def dashboard_page(request: web.Request) -> web.Response:
-    """GET /dashboard: recording health per camera, disk use, the integrity log, alarms;
-    reloads itself."""
+    """GET /dashboard: recording health per camera, disk use (with the storage lifecycle:
+    every volume, retention per camera, legal holds, the last pass), the integrity log,
+    alarms; reloads itself."""
     async with request.app[DB_KEY].read() as s:
         records = await camera_queries.list_cameras(s)
         damaged = await segment_queries.count_in_state_by_camera(s, "damaged")
     statuses = {st.name: st for st in request.app[STATUS_KEY].camera_status()}
     now_us = request.app[CLOCK_KEY].now_us()
     rows = dashboard_rows(records, statuses, now_us)
-    disk = await asyncio.to_thread(_disk, request.app[DATA_DIR_KEY])
+    storage = await storage_box(request)  # None without the storage lifecycle
+    disk = None
+    if storage is None:
+        disk = await asyncio.to_thread(_disk, request.app[DATA_DIR_KEY])
+    # With the lifecycle, the volumes' own alarms stand for the data directory's.
     alarms = dashboard_alarms(request, rows, disk, damaged)
+    if storage is not None:
+        texts = volume_alarm_texts(request, request.app[LIFECYCLE_KEY], storage[1])
+        alarms[:0] = [Alarm(f"disk {level}", None, text) for level, text in texts]
     integrity = await integrity_status(request)  # None without the integrity service
     for text in integrity.alarms if integrity is not None else ():
         alarms.append(Alarm("integrity", None, _t(request, "dash.alarm_integrity", detail=text)))
@@ -274,6 +283,8 @@ async def dashboard_page(request: web.Request) -> web.Response:
             "rows": rows,
             "disk": disk,
             "disk_alarm_pct": DISK_ALARM_PCT,
+            "storage": None if storage is None else storage[0],
+            "size": size_text,
             "alarms": alarms,
             "integrity": integrity,
             "refresh": REFRESH_SECONDS,

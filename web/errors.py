@@ -105,6 +105,13 @@ class IntegrityUnavailable(ApiError):
     code = "integrity_unavailable"
 
 
+class LifecycleUnavailable(ApiError):
+    """The process runs without the storage lifecycle (volumes, retention, holds)."""
+
+    status = 503
+    code = "lifecycle_unavailable"
+
+
 class DiscoveryFailed(ApiError):
     status = 502
     code = "discovery_failed"

@@ -934,3 +934,224 @@ def form_error_text(lang: str, field: str, kind: str) -> str:
     """A form field's refusal for people (web.wire.forms.FormInvalid)."""
     key = f"form.err.{kind}" if f"form.err.{kind}" in CATALOG[lang] else "form.err.invalid"
     return translate(lang, key, field=field)
+
+
+# -- the storage lifecycle: the dashboard's box, /storage, a receipt's holds on /lookup ----
+
+_STORAGE: Final[dict[str, tuple[str, str]]] = {
+    # key: (Chinese, English)
+    "nav.storage": ("存储与保留", "Storage"),
+    "err.hold_not_found": ("找不到该保全。", "No such hold."),
+    "err.retention_rule_not_found": ("没有这条保存期限规则。", "No such retention rule."),
+    "err.lifecycle_unavailable": ("此进程不提供存储管理。", "Storage management is not available."),
+    "storage.title": ("存储与保留", "Storage and retention"),
+    "storage.unavailable": ("此进程不提供存储管理。", "Storage management is not available here."),
+    "storage.read_only": (
+        "您可以查看；只有管理员可以修改。",
+        "You may look; only admins change these.",
+    ),
+    "storage.box": ("存储", "Storage"),
+    "storage.unmeasured": ("尚未读取各存储卷的用量。", "The volumes have not been measured yet."),
+    "storage.level_ok": ("正常", "ok"),
+    "storage.level_warn": ("将满", "filling up"),
+    "storage.level_critical": ("临界", "critical"),
+    "storage.level_full": ("已满——证据录像受保护", "full — evidence protected"),
+    "storage.level_error": ("无法读取", "cannot be read"),
+    "storage.quota": ("配额 {size}", "quota {size}"),
+    "storage.volume_use": (
+        "已用 {used} / 共 {total}（{pct}%），剩余 {free}",
+        "{used} of {total} used ({pct}%), {free} free",
+    ),
+    "storage.oldest": ("最早的录像", "Oldest footage"),
+    "storage.kept_vs_rule": ("已保存 / 保存期限", "Kept / rule"),
+    "storage.days_kept": ("{kept} / {days} 天", "{kept} / {days} days"),
+    "storage.size": ("大小", "Size"),
+    "storage.rule": ("依据", "Rule"),
+    "storage.legal_active": ("生效中的保全：{n} 项", "Active legal holds: {n}"),
+    "storage.last_pass": (
+        "最近一次清理：{time}（{trigger}），删除 {n} 个片段，{size}",
+        "Last retention pass: {time} ({trigger}), deleted {n} segments, {size}",
+    ),
+    "storage.transfer": ("中心存储", "Central storage"),
+    "storage.transfer_line": (
+        "{target}：{waiting} 个片段（{size}）待确认，最久 {hours} 小时；"
+        "已确认 {confirmed} 个（{confirmed_size}）",
+        "{target}: {waiting} segments ({size}) not yet confirmed, the oldest {hours} h; "
+        "{confirmed} confirmed ({confirmed_size})",
+    ),
+    "storage.transfer_current": (
+        "{target}：全部已确认（{confirmed} 个片段，{confirmed_size}）",
+        "{target}: everything confirmed ({confirmed} segments, {confirmed_size})",
+    ),
+    "storage.transfer_locked": ("对象锁定（合规模式）", "object lock (compliance mode)"),
+    "storage.transfer_off": (
+        "已配置中心存储，但未运行；未确认的录像不会被删除。",
+        "Central storage is configured but not running; nothing unconfirmed is deleted.",
+    ),
+    "storage.transfer_none": (
+        "未配置中心存储（[transfer]）：录像只在本机。",
+        "No central storage configured ([transfer]): footage is only on this recorder.",
+    ),
+    "storage.alarm_transfer": ("中心存储告警：{detail}", "Central storage: {detail}"),
+    "storage.alarm_transfer_off": (
+        "中心存储未运行：{detail}",
+        "Central storage is not running: {detail}",
+    ),
+    "storage.alarm_transfer_lag": (
+        "上传滞后 {hours} 小时（告警阈值 {warn} 小时）",
+        "Transfer lag {hours} h (warning at {warn} h)",
+    ),
+    "storage.alarm_transfer_late": (
+        "上传滞后 {hours} 小时：超过 24 小时的录像尚未进入中心存储（第二十二条）",
+        "Transfer lag {hours} h: footage older than 24 h is not yet in central storage (art. 22)",
+    ),
+    "storage.deleted_total": (
+        "按保存期限累计删除 {n} 个片段，{size}。",
+        "Deleted under retention so far: {n} segments, {size}.",
+    ),
+    "storage.alarm_full": (
+        "磁盘已满——证据录像受保护：卷 {volume} 仅剩 {free} MB，其上没有可以删除的录像；"
+        "该卷已停止录像，腾出空间后自动恢复",
+        "Disk full — evidence protected: volume {volume} has {free} MB free and nothing on it "
+        "may be deleted; recording on it has stopped and resumes by itself when space returns",
+    ),
+    "storage.alarm_critical": (
+        "卷 {volume} 已用 {pct}%（临界值 {mark}%）：正在删除可以删除的过期录像",
+        "Volume {volume} is {pct}% full (critical mark {mark}%); retention frees what it may",
+    ),
+    "storage.alarm_warn": (
+        "卷 {volume} 已用 {pct}%（警告值 {mark}%）",
+        "Volume {volume} is {pct}% full (warning mark {mark}%)",
+    ),
+    "storage.alarm_error": (
+        "无法读取卷 {volume}：{detail}",
+        "Volume {volume} cannot be read: {detail}",
+    ),
+    "storage.alarm_retention": (
+        "最近一次清理失败：{detail}",
+        "The last retention pass failed: {detail}",
+    ),
+    "storage.rules": ("保存期限", "Retention rules"),
+    "storage.default_rule": (
+        "配置文件规定的默认保存期限：{days} 天。",
+        "The configured default: {days} days.",
+    ),
+    "storage.rules_hint": (
+        "最具体的规则优先：摄像机的规则，其次是其所属窗口中最长的规则，再次是全局规则，最后是默认值。"
+        "与受理回执、保全或导出关联的录像不会被删除；案件归档后其录像再保留 {archive} 天。",
+        "The most specific rule applies: the camera's, else the longest of its counters', else "
+        "the installation's, else the default. Footage held for a receipt, a legal hold or an "
+        "export is never deleted; a case's footage stays held {archive} days after the case "
+        "is archived.",
+    ),
+    "storage.scope": ("范围", "Scope"),
+    "storage.scope_installation": ("全局", "installation"),
+    "storage.scope_counter": ("窗口", "counter"),
+    "storage.scope_camera": ("摄像机", "camera"),
+    "storage.ref": ("窗口或摄像机", "Counter or camera"),
+    "storage.ref_hint": ("全局规则留空", "empty for the installation"),
+    "storage.retain_days": ("保存天数", "Days kept"),
+    "storage.days": ("{n} 天", "{n} days"),
+    "storage.updated": ("修改", "Changed"),
+    "storage.remove": ("删除规则", "Remove"),
+    "storage.no_rules": ("没有规则：所有录像按默认期限保存。", "No rules: the default applies."),
+    "storage.set_rule": ("设置", "Set the rule"),
+    "storage.per_camera": ("各摄像机适用的期限", "What applies to each camera"),
+    "storage.holds": ("保全", "Legal holds"),
+    "storage.holds_hint": (
+        "保全期间，所选摄像机在该时段的录像不会被删除；解除时须说明理由，保全记录永久保留。",
+        "While a legal hold is active, the cameras' footage over its span is never deleted; "
+        "releasing one needs a reason, and the hold stays on record.",
+    ),
+    "storage.hold": ("保全", "Hold"),
+    "storage.span": ("时段", "Span"),
+    "storage.reason": ("理由", "Reason"),
+    "storage.reason_hint": ("例如：法院调取通知书编号", "e.g. the court order's number"),
+    "storage.placed": ("设置", "Placed"),
+    "storage.release": ("解除", "Release"),
+    "storage.release_reason": ("解除理由", "Why it is released"),
+    "storage.released": ("解除", "Released"),
+    "storage.expired": ("已于 {time} 到期", "expired at {time}"),
+    "storage.no_holds": ("没有生效中的保全。", "No active legal holds."),
+    "storage.ended_holds": ("已解除的保全", "Released legal holds"),
+    "storage.no_ended_holds": ("没有已解除的保全。", "No released legal holds."),
+    "storage.place": ("设置保全", "Place a legal hold"),
+    "storage.place_button": ("设置保全", "Place the hold"),
+    "storage.cameras": ("摄像机", "Cameras"),
+    "storage.from": ("从", "From"),
+    "storage.to": ("到", "To"),
+    "storage.to_hint": ("留空：直到解除", "empty: until released"),
+    "storage.open_ended": ("直到解除", "until released"),
+    "storage.plan": ("现在清理会删除什么", "What a pass would delete now"),
+    "storage.plan_total": ("共 {n} 个片段，{size}。", "{n} segments, {size}."),
+    "storage.plan_central": (
+        "只删除已确认复制到中心存储的录像。",
+        "Only footage confirmed in central storage is deleted.",
+    ),
+    "storage.would_delete": ("将删除", "Would delete"),
+    "storage.kept": ("超过期限但保留", "Old enough but kept"),
+    "storage.segments": ("{n} 个片段，{size}", "{n} segments, {size}"),
+    "storage.kept_held": ("受保留（回执、保全或导出）", "held (receipt, legal hold or export)"),
+    "storage.kept_not_transferred": ("尚未复制到中心存储", "not yet in central storage"),
+    "storage.kept_damaged": ("文件已损坏", "damaged"),
+    "storage.kept_missing": ("文件缺失", "missing"),
+    "storage.kept_open": ("仍在写入", "still being written"),
+    "storage.plan_first": ("最早的 {n} 个", "The oldest {n}"),
+    "storage.why": ("原因", "Why"),
+    "storage.passes": ("清理记录", "Retention passes"),
+    "storage.run_pass": ("立即清理", "Run a pass now"),
+    "storage.run_pass_hint": (
+        "按上面的规则删除过期且未受保留的录像；每一次删除都记入日志。",
+        "Deletes what the rules above allow, no more; every deletion is logged.",
+    ),
+    "storage.trigger": ("触发", "Trigger"),
+    "storage.trigger_schedule": ("定时", "scheduled"),
+    "storage.trigger_startup": ("启动时", "at startup"),
+    "storage.trigger_manual": ("手动", "manual"),
+    "storage.trigger_disk": ("磁盘空间", "disk space"),
+    "storage.trigger_quota": ("配额", "quota"),
+    "storage.started": ("开始", "Started"),
+    "storage.finished": ("结束", "Finished"),
+    "storage.deleted": ("删除", "Deleted"),
+    "storage.unfinished": ("未完成", "did not finish"),
+    "storage.no_passes": ("还没有清理记录。", "No retention pass yet."),
+    "storage.done_rule_set": ("已保存保存期限规则。", "The retention rule is set."),
+    "storage.done_rule_removed": ("已删除规则。", "The rule is removed."),
+    "storage.done_hold_placed": (
+        "已设置保全（{n} 台摄像机）。",
+        "Legal hold placed ({n} cameras).",
+    ),
+    "storage.done_hold_released": ("已解除保全 {n}。", "Legal hold {n} released."),
+    "storage.done_pass": ("已完成清理 {n}。", "Retention pass {n} done."),
+    "storage.err_hold_order": (
+        "保全的结束时间必须晚于开始时间。",
+        "The hold must end after it starts.",
+    ),
+    "lookup.case_state": ("案件状态", "Case"),
+    "lookup.case_open": ("办理中", "open"),
+    "lookup.case_closed": ("{time} 办结", "closed at {time}"),
+    "lookup.case_archived": ("{time} 归档", "archived at {time}"),
+    "lookup.holds": ("本回执的录像保留", "Footage kept for this receipt"),
+    "lookup.hold_camera": ("摄像机", "Camera"),
+    "lookup.hold_span": ("时段", "Span"),
+    "lookup.hold_kept": ("保留期限", "Kept"),
+    "lookup.hold_open": ("受理中", "open"),
+    "lookup.hold_until_archived": (
+        "保留至案件归档后 {days} 天",
+        "held until the case is archived + {days} days",
+    ),
+    "lookup.hold_until_case": ("保留至案件归档后的保存期满", "held until the case is archived"),
+    "lookup.hold_until": (
+        "保留至 {time}（案件归档后 {days} 天）",
+        "held until {time} (case archived + {days} days)",
+    ),
+    "lookup.hold_expired": (
+        "已于 {time} 到期，此后按保存期限处理",
+        "expired at {time}; the retention rules apply since",
+    ),
+    "lookup.hold_released": ("已于 {time} 解除", "released at {time}"),
+}
+
+for _key, (_zh, _en) in _STORAGE.items():
+    CATALOG["zh"][_key] = _zh
+    CATALOG["en"][_key] = _en

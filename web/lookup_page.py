@@ -14,7 +14,7 @@ from aiohttp import web
 
 from index import receipts as receipt_queries
 from index.errors import Conflict, CounterNotFound, InvalidRecord, ReceiptNotFound, RecordNotFound
-from index.records import ReceiptRecord
+from index.records import HoldRecord, ReceiptRecord
 from surveil.access_log import counter_lookup, receipt_lookup
 from surveil.coverage import Coverage
 from surveil.desk import scan_receipt
@@ -25,11 +25,12 @@ from surveil.lookup import (
     receipt_footage,
     still_writing,
 )
+from surveil.retention import DAY_US
 from surveil.timefmt import iso_from_us
 from web.access import audit_access, audit_entry, require_counter, visible_counters
 from web.errors import BadRequest
 from web.i18n import error_text, form_error_text, reason_text, request_lang, translate
-from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY
+from web.keys import CLOCK_KEY, DB_KEY, LIFECYCLE_KEY, RECEIPTS_KEY
 from web.pages import LOCAL_INPUT_FORMAT, local_time, local_us, render
 from web.wire.base import RULE_ERROR
 from web.wire.footage import LookupQuery
@@ -64,6 +65,52 @@ class CameraView:
     spans: list[Span]
     clips: list[ClipView]
     pending: bool  # the window's last second or so is still being written
+
+
+@dataclass(frozen=True)
+class ReceiptHold:
+    """One of the receipt's holds as the page says it: its span and until when it keeps."""
+
+    camera: str
+    start_us: int
+    end_us: int | None
+    state: str  # active | expired | released
+    until: str
+
+
+def hold_until(
+    request: web.Request, hold: HoldRecord, receipt: ReceiptRecord, now_us: int
+) -> ReceiptHold:
+    """The hold with its "kept until" in the page's language: until the case is archived
+    plus the archive period, until a time once it is archived, or since when it no longer
+    keeps anything."""
+    lang = request_lang(request)
+    lifecycle = request.app.get(LIFECYCLE_KEY)
+    days: int | None = None if lifecycle is None else lifecycle.retention.cfg.archive_retain_days
+    if hold.expires_us is not None and receipt.case_archived_us is not None:
+        days = round((hold.expires_us - receipt.case_archived_us) / DAY_US)
+    if hold.released_us is not None:
+        state = "released"
+        until = translate(lang, "lookup.hold_released", time=local_time(request, hold.released_us))
+    elif hold.expires_us is not None and hold.expires_us <= now_us:
+        state = "expired"
+        until = translate(lang, "lookup.hold_expired", time=local_time(request, hold.expires_us))
+    elif hold.expires_us is not None:
+        state = "active"
+        until = translate(
+            lang,
+            "lookup.hold_until",
+            time=local_time(request, hold.expires_us),
+            days="?" if days is None else days,
+        )
+    else:
+        state = "active"
+        until = (
+            translate(lang, "lookup.hold_until_case")
+            if days is None
+            else translate(lang, "lookup.hold_until_archived", days=days)
+        )
+    return ReceiptHold(hold.camera, hold.start_us, hold.end_us, state, until)
 
 
 def _pct(us: int, cov: Coverage) -> float:
@@ -172,6 +219,7 @@ async def _by_receipt(request: web.Request, context: dict[str, Any], now_us: int
     await audit_access(request, receipt_lookup(found))
     marks = (found.receipt.accepted_us, found.receipt.completed_us)
     context["receipt"] = found.receipt
+    context["holds"] = [hold_until(request, h, found.receipt, now_us) for h in found.holds]
     context["cameras"] = [camera_view(request, c, marks) for c in found.cameras]
 
 
@@ -210,6 +258,7 @@ async def lookup_page(request: web.Request) -> web.Response:
         "start": query.get("start", _local_input(request, now_us - 3600 * 1_000_000)),
         "end": query.get("end", _local_input(request, now_us + 60 * 1_000_000)),
         "receipt": None,
+        "holds": [],
         "cameras": None,
         "heading": None,
         "error": None,

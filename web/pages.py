@@ -50,6 +50,7 @@ NAV = (
     ("tokens_page", "nav.tokens"),
     ("audit_page", "nav.audit"),
     ("integrity_page", "nav.integrity"),
+    ("storage_page", "nav.storage"),
 )
 # What <input type="datetime-local"> sends (minutes, no zone: the configured one applies).
 LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"

@@ -16,11 +16,14 @@ from surveil import counters as counter_admin
 from surveil import receipts
 from surveil.access_log import AuditUnavailable, receipt_lookup
 from surveil.lookup import receipt_footage
+from surveil.retention import DAY_US
 from web.access import audit_access, audit_entry, require_counter, visible_counters
-from web.keys import CLOCK_KEY, DB_KEY, RECEIPTS_KEY, reconciler
+from web.errors import LifecycleUnavailable
+from web.keys import CLOCK_KEY, DB_KEY, LIFECYCLE_KEY, RECEIPTS_KEY, reconciler
 from web.openapi import Op
 from web.wire.base import reply
 from web.wire.receipts import (
+    CaseChange,
     Completion,
     Counter,
     CounterIn,
@@ -123,6 +126,33 @@ async def complete_receipt(
     return reply(Receipt.of(record))
 
 
+async def receipt_case(
+    request: web.Request, *, path: ReceiptPath, body: CaseChange
+) -> web.Response:
+    """Close or archive the receipt's case (audited as receipt.case_closed or
+    receipt.case_archived); archiving makes its holds expire archive_retain_days later.
+    The same state at the same time again changes nothing; another time, or a step back,
+    is 409. Staff only for their counters, as completing."""
+    app = request.app
+    async with app[DB_KEY].read() as s:
+        existing = await receipt_queries.get_receipt(s, path.receipt_no)
+    require_counter(request, existing.counter)
+    lifecycle = app.get(LIFECYCLE_KEY)
+    if lifecycle is None:
+        # The archive period is the lifecycle's configuration: never guessed.
+        raise LifecycleUnavailable("the storage lifecycle is not running in this process")
+    record, _ = await receipts.set_case_state(
+        app[DB_KEY],
+        path.receipt_no,
+        body.state,
+        body.at,
+        audit_entry(request, "receipt.case", "ok"),
+        app[CLOCK_KEY].now_us(),
+        lifecycle.retention.cfg.archive_retain_days * DAY_US,
+    )
+    return reply(Receipt.of(record))
+
+
 async def get_receipt(request: web.Request, *, path: ReceiptPath) -> web.Response:
     """A receipt with the holds it placed and, per camera, its footage up to now."""
     now_us = request.app[CLOCK_KEY].now_us()
@@ -216,5 +246,16 @@ OPS = (
         body_model=Completion,
         ok={200: Receipt},
         errors=(ReceiptNotFound, Conflict, InvalidRecord),
+    ),
+    Op(
+        "POST",
+        _RECEIPT + "/case",
+        "receipt_case",
+        receipt_case,
+        "Close or archive a receipt's case",
+        path_model=ReceiptPath,
+        body_model=CaseChange,
+        ok={200: Receipt},
+        errors=(ReceiptNotFound, Conflict, InvalidRecord, LifecycleUnavailable),
     ),
 )

@@ -21,6 +21,8 @@ from web import (
     metrics,
     pages,
     receipts_api,
+    storage_api,
+    storage_pages,
 )
 from web.access import ROUTE_ROLES
 from web.keys import OPENAPI_KEY
@@ -38,6 +40,7 @@ API_OPS: tuple[Op, ...] = (
     *receipts_api.OPS,
     *accounts_api.OPS,
     *integrity_api.OPS,
+    *storage_api.OPS,
 )
 
 
@@ -95,5 +98,15 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/integrity/verify", ip.integrity_verify, name="integrity_verify")
     app.router.add_post("/integrity/checkpoint", ip.integrity_issue, name="integrity_issue")
     app.router.add_get("/integrity/help", ip.integrity_help, name="integrity_help")
+    # The storage lifecycle's page (web/storage_pages.py; the API: storage_api.OPS).
+    sp = storage_pages
+    app.router.add_get("/storage", sp.storage_page, name="storage_page")
+    app.router.add_post("/storage/rules", sp.storage_rule_set, name="storage_rule_set")
+    app.router.add_post("/storage/rules/remove", sp.storage_rule_remove, name="storage_rule_remove")
+    app.router.add_post("/storage/holds", sp.storage_hold_place, name="storage_hold_place")
+    app.router.add_post(
+        "/storage/holds/{id}/release", sp.storage_hold_release, name="storage_hold_release"
+    )
+    app.router.add_post("/storage/passes", sp.storage_pass_run, name="storage_pass_run")
     # The Prometheus scrape (web/metrics.py; not part of the JSON API or its document).
     app.router.add_get("/metrics", metrics.metrics, name="metrics")

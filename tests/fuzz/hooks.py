@@ -261,6 +261,8 @@ def map_case(context: HookContext, case: AnyCase) -> AnyCase:
             body["timeout_s"] = min(wait, DISCOVERY_WAIT_MAX_S)
     if method == "POST" and path.startswith("/api/v1/receipts"):
         fix_acceptance(body, now)
+    if method == "POST" and path == "/api/v1/holds":
+        fix_hold_span(body)
     if path in ("/api/v1/cameras", "/api/v1/cameras/{name}", "/api/v1/camera-probes"):
         fix_camera_body(body)
     if method in ("POST", "PATCH") and path.startswith("/api/v1/users"):
@@ -351,6 +353,29 @@ def fix_completion(
     body["completed_at"] = format_time(max(accepted, min(accepted + timedelta(minutes=30), now)))
 
 
+def fix_hold_span(body: MutableMapping[str, Any]) -> None:
+    """A legal hold ends after it starts (an hour later, when the two are out of order)."""
+    start, end = parse_time(body.get("start")), parse_time(body.get("end"))
+    if start is None or end is None or end > start:
+        return
+    later = _shift(start, timedelta(hours=1))
+    body["end"] = None if later is None else format_time(later)
+
+
+def fix_case_time(
+    body: MutableMapping[str, Any], receipt: Mapping[str, Any], now: datetime
+) -> None:
+    """A case closes or is archived after its acceptance (and its closing) and not later
+    than now."""
+    at = parse_time(body.get("at"))
+    floor = _from_us(receipt.get("case_closed_us")) or _from_us(receipt.get("accepted_us"))
+    if at is None or floor is None:
+        return
+    if floor <= at <= now:
+        return
+    body["at"] = format_time(max(floor, min(floor + timedelta(minutes=30), now)))
+
+
 def fix_narrowing(
     query: MutableMapping[str, Any], receipt: Mapping[str, Any], camera: object
 ) -> None:
@@ -437,6 +462,10 @@ def before_call(context: HookContext, case: AnyCase, kwargs: dict[str, Any]) -> 
         receipt = stored_receipt(receipt_no)
         if receipt is not None:
             fix_completion(case.body, receipt, now)
+    elif method == "POST" and path.endswith("/case") and isinstance(case.body, MutableMapping):
+        receipt = stored_receipt(receipt_no)
+        if receipt is not None:
+            fix_case_time(case.body, receipt, now)
     elif "/clips/" in path and isinstance(case.query, MutableMapping):
         receipt = stored_receipt(receipt_no)
         if receipt is not None:

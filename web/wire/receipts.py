@@ -8,13 +8,13 @@ of receipt numbers stay in index/receipts.py, which raises InvalidRecord: a 422.
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field
 
 from index.errors import InvalidRecord
 from index.receipts import ReceiptIn, ReceiptSettings, hold_end_us, normalize_receipt_no
-from index.records import CounterRecord, HoldRecord, ReceiptRecord
+from index.records import CASE_STATES, HOLD_KINDS, CounterRecord, HoldRecord, ReceiptRecord
 from surveil.lookup import ReceiptFootage
 from surveil.timefmt import iso_from_us
 from web.wire.base import Wire, rule_error
@@ -27,6 +27,9 @@ from web.wire.types import (
     RequiredLine200,
     Time,
 )
+
+CaseState = Literal[CASE_STATES]  # type: ignore[valid-type]
+HoldKind = Literal[HOLD_KINDS]  # type: ignore[valid-type]
 
 
 def _iso(us: int | None) -> str | None:
@@ -94,6 +97,19 @@ class Completion(Wire):
     completed_at: Time
 
 
+class CaseChange(Wire):
+    """The case of the receipt is closed or archived at a time (the lifecycle only goes
+    forward: open, closed, archived; archiving an open case closes it too). Archiving
+    starts the clock of its holds: they expire archive_retain_days later.
+
+    Beyond the schema (422 invalid_value): at not before accepted_at, not before the case
+    was closed, and at most max_future_seconds ahead of the server's clock.
+    """
+
+    state: Literal["closed", "archived"]
+    at: Time = Field(description="When the case was closed or archived.")
+
+
 def _stored_form(value: str) -> str:
     """The receipt number as stored (NFKC), or a rule refusal naming the field."""
     try:
@@ -143,6 +159,13 @@ class _ReceiptFields(Wire):
     handler: str | None
     created: IsoTime
     updated: IsoTime
+    case_state: CaseState = Field(description="open, closed or archived.")
+    case_closed_at: IsoTime | None
+    case_closed_us: int | None
+    case_archived_at: IsoTime | None = Field(
+        description="Its holds expire archive_retain_days after it."
+    )
+    case_archived_us: int | None
 
 
 class Receipt(_ReceiptFields):
@@ -162,6 +185,11 @@ class Receipt(_ReceiptFields):
             handler=r.handler,
             created=iso_from_us(r.created_us),
             updated=iso_from_us(r.updated_us),
+            case_state=r.case_state,
+            case_closed_at=_iso(r.case_closed_us),
+            case_closed_us=r.case_closed_us,
+            case_archived_at=_iso(r.case_archived_us),
+            case_archived_us=r.case_archived_us,
         )
 
 
@@ -179,6 +207,15 @@ class Hold(Wire):
     )
     effective_end_us: int
     reason: str
+    kind: HoldKind
+    expires: IsoTime | None = Field(
+        description="When it stops protecting: its case archived plus archive_retain_days; "
+        "null until the case is archived."
+    )
+    expires_us: int | None
+    released: IsoTime | None = Field(description="null unless it was released.")
+    released_us: int | None
+    active: bool = Field(description="Whether it protects its footage now.")
 
     @classmethod
     def of(
@@ -194,6 +231,12 @@ class Hold(Wire):
             effective_end=iso_from_us(end_us),
             effective_end_us=end_us,
             reason=h.reason,
+            kind=h.kind,
+            expires=_iso(h.expires_us),
+            expires_us=h.expires_us,
+            released=_iso(h.released_us),
+            released_us=h.released_us,
+            active=h.active(now_us),
         )
 
 
