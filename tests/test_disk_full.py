@@ -447,6 +447,12 @@ async def test_a_full_volume_with_nothing_deletable_stops_cleanly_and_says_why(
     assert not [a for a in service.lifecycle.alarms() if "evidence protected" in a]
 
 
+async def _passes(service: Service) -> list[Any]:
+    assert service.db is not None
+    async with service.db.read() as s:
+        return await retention_q.latest_passes(s, 100)
+
+
 async def test_at_the_critical_mark_footage_past_its_retention_is_deleted(
     small_fs: Path, rtsp_camera: Any, service_factory: Any, database_url: str
 ) -> None:
@@ -491,7 +497,11 @@ async def test_at_the_critical_mark_footage_past_its_retention_is_deleted(
     async def deleted() -> bool:
         async with service.db.read() as s:  # type: ignore[union-attr]
             found = await segments.segments_by_ids(s, old_ids)
-        return all(found[i].state == "deleted" for i in old_ids)
+        # The files go before the pass ends (and writes its audit entry): wait for both.
+        done = [p for p in await _passes(service) if p.finished_us is not None]
+        return all(found[i].state == "deleted" for i in old_ids) and any(
+            p.trigger == "disk" and p.deleted for p in done
+        )
 
     await wait_for(deleted, 20, "the old footage to be deleted at the critical mark")
     assert not any((cfg.data_dir / f"a01/old/{i}.mp4").exists() for i in range(3))
@@ -499,6 +509,11 @@ async def test_at_the_critical_mark_footage_past_its_retention_is_deleted(
         dels = await retention_q.deletions_for_segments(s, old_ids)
         passes = await audit.list_audit(s, action="retention.pass")
     assert {d.policy for d in dels.values()} == {"retain_days"}
+    by_id = {p.id: p for p in (await _passes(service))}
+    triggers = {by_id[d.pass_id].trigger for d in dels.values()}
+    assert triggers == {"disk"}, [
+        (p.id, p.trigger, p.started_us, p.deleted) for p in by_id.values()
+    ]
     assert sum(int(p.detail["deleted"]) for p in passes if p.detail["trigger"] == "disk") == 3
     # Recording went on throughout: one run, no disk alarm.
     assert len(await camera_runs(service, rec.camera_id)) == 1
