@@ -45,15 +45,18 @@ def active_clause(now_us: int) -> ColumnElement[bool]:
     return Hold.released_us.is_(None) & (Hold.expires_us.is_(None) | (Hold.expires_us > now_us))
 
 
-def segment_held(now_us: int) -> ColumnElement[bool]:
+def segment_held(now_us: int, ended_by_us: int | None = None) -> ColumnElement[bool]:
     """EXISTS an active hold overlapping the segment of the enclosing query (an open-ended
-    hold counts as reaching every later segment)."""
-    return exists().where(
+    hold counts as reaching every later segment). ended_by_us: the enclosing segments all
+    ended by then, so only holds that started before it can overlap them — a redundant bound
+    that lets PostgreSQL's anti join hash those holds alone (bench/storage.py)."""
+    clause = exists().where(
         Hold.camera_id == Segment.camera_id,
         Hold.start_us < Segment.end_us,
         or_(Hold.end_us.is_(None), Hold.end_us > Segment.start_us),
         active_clause(now_us),
     )
+    return clause if ended_by_us is None else clause.where(Hold.start_us < ended_by_us)
 
 
 async def add_hold(

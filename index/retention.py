@@ -19,7 +19,7 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from index import merkle
@@ -143,9 +143,23 @@ def _confirmed() -> ColumnElement[bool]:
     return exists().where(Transfer.segment_id == Segment.id, Transfer.state == "confirmed")
 
 
-def eligible_clause(now_us: int, require_central: bool) -> ColumnElement[bool]:
-    """The segments of the enclosing query that a policy may delete at now_us."""
-    clause = and_(Segment.state.in_(DELETABLE_STATES), ~segment_held(now_us))
+def eligible_clause(
+    now_us: int, require_central: bool, ended_by_us: int | None = None
+) -> ColumnElement[bool]:
+    """The segments of the enclosing query that a policy may delete at now_us; ended_by_us:
+    only those that ended by then (the age rule), with the redundant bounds that let the
+    planners stop early: such a segment also started by then (SQLite's (camera_id,
+    start_us) scan ends there instead of at the camera's newest segment), and only holds
+    that started before it can overlap it. bench/storage.py measured both at 10 M."""
+    if ended_by_us is not None:
+        clause = and_(
+            Segment.state.in_(DELETABLE_STATES),
+            Segment.end_us <= ended_by_us,
+            Segment.start_us <= ended_by_us,
+            ~segment_held(now_us, ended_by_us),
+        )
+    else:
+        clause = and_(Segment.state.in_(DELETABLE_STATES), ~segment_held(now_us))
     if require_central:
         clause = and_(clause, _confirmed())
     return clause
@@ -166,11 +180,9 @@ async def eligible_segments(
     (start_us, id); ended_before_us: only those that ended by then (the age rule)."""
     if not 1 <= limit <= PLAN_PAGE_MAX:
         raise InvalidRecord(f"limit must be between 1 and {PLAN_PAGE_MAX}")
-    stmt = _with_camera().where(eligible_clause(now_us, require_central))
+    stmt = _with_camera().where(eligible_clause(now_us, require_central, ended_before_us))
     if camera_id is not None:
         stmt = stmt.where(Segment.camera_id == camera_id)
-    if ended_before_us is not None:
-        stmt = stmt.where(Segment.end_us <= ended_before_us)
     if volume is not None:
         stmt = stmt.where(Segment.volume == volume)
     if after is not None:
@@ -196,13 +208,14 @@ async def kept_counts(
     base = and_(
         Segment.camera_id == camera_id,
         Segment.end_us <= ended_before_us,
+        Segment.start_us <= ended_before_us,  # redundant: bounds the index scan
         Segment.state.not_in(("garbage", "deleted")),
     )
     reasons: list[tuple[str, ColumnElement[bool]]] = [
         ("damaged", Segment.state == "damaged"),
         ("missing", Segment.state == "missing"),
         ("open", Segment.state == "open"),
-        ("held", segment_held(now_us)),
+        ("held", segment_held(now_us, ended_before_us)),
     ]
     if require_central:
         reasons.append(("not_transferred", ~_confirmed()))
@@ -299,15 +312,18 @@ def deletion_leaf(d: DeletionRecord) -> bytes:
     )
 
 
-def _deletions_query() -> Any:
-    return (
-        select(Deletion, Segment, Camera.name, LogLeaf.idx)
+def _deletions_query(with_leaf: bool = True) -> Any:
+    leaf = LogLeaf.idx if with_leaf else null().label("idx")
+    stmt = (
+        select(Deletion, Segment, Camera.name, leaf)
         .join(Segment, Segment.id == Deletion.segment_id)
         .join(Camera, Camera.id == Segment.camera_id)
-        .outerjoin(
+    )
+    if with_leaf:
+        stmt = stmt.outerjoin(
             LogLeaf, (LogLeaf.kind == leaves.KIND_DELETION) & (LogLeaf.ref_id == Deletion.id)
         )
-    )
+    return stmt
 
 
 def _deletion(d: Deletion, seg: Segment, camera: str, leaf: int | None) -> DeletionRecord:
@@ -379,7 +395,10 @@ async def mark_garbage(
         for d in chosen
     ]
     await s.execute(insert(Deletion), rows)
-    made = await deletions_for_segments(s, [d.segment_id for d in chosen])
+    # Without the log_leaves join: their leaves are appended below. (With it, PostgreSQL's
+    # statistics from before the first deletion leaf make it a nested loop over every
+    # deletion leaf so far, once per batch: bench/storage.py.)
+    made = await deletions_for_segments(s, [d.segment_id for d in chosen], with_leaf=False)
     records = [made[d.segment_id] for d in chosen]
     await merkle.append_leaves(
         s, [(leaves.KIND_DELETION, r.id, deletion_leaf(r)) for r in records], now_us
@@ -388,12 +407,14 @@ async def mark_garbage(
 
 
 async def deletions_for_segments(
-    s: AsyncSession, segment_ids: Collection[int]
+    s: AsyncSession, segment_ids: Collection[int], *, with_leaf: bool = True
 ) -> dict[int, DeletionRecord]:
     out: dict[int, DeletionRecord] = {}
     wanted = list(segment_ids)
     for start in range(0, len(wanted), 500):
-        stmt = _deletions_query().where(Deletion.segment_id.in_(wanted[start : start + 500]))
+        stmt = _deletions_query(with_leaf).where(
+            Deletion.segment_id.in_(wanted[start : start + 500])
+        )
         for d, seg, cam, leaf in await s.execute(stmt):
             out[d.segment_id] = _deletion(d, seg, cam, leaf)
     return out
