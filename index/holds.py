@@ -70,6 +70,7 @@ async def add_hold(
     kind: str = "receipt",
     created_us: int = 0,
     created_by: str | None = None,
+    export_id: int | None = None,
 ) -> int:
     """Insert a hold; end_us None means up to now."""
     if end_us is not None and end_us < start_us:
@@ -85,6 +86,7 @@ async def add_hold(
         kind=kind,
         created_us=created_us,
         created_by=created_by,
+        export_id=export_id,
     )
     s.add(row)
     await s.flush()
@@ -129,6 +131,32 @@ async def release_hold(
         .values(released_us=now_us, released_by=by, release_reason=reason)
     )
     return await get_hold(s, hold_id)
+
+
+async def release_export_holds(
+    s: AsyncSession, export_id: int, by: str, reason: str, now_us: int
+) -> list[int]:
+    """Release every active hold the export request placed; the ids released."""
+    stmt = select(Hold.id).where(Hold.export_id == export_id, Hold.released_us.is_(None))
+    ids = [int(i) for i in (await s.execute(stmt)).scalars()]
+    if ids:
+        await s.execute(
+            update(Hold)
+            .where(Hold.id.in_(ids))
+            .values(released_us=now_us, released_by=by, release_reason=reason)
+        )
+    return ids
+
+
+async def holds_for_export(s: AsyncSession, export_id: int) -> list[HoldRecord]:
+    """The holds an export request placed, by camera name."""
+    stmt = (
+        select(Hold, Camera.name)
+        .join(Camera, Camera.id == Hold.camera_id)
+        .where(Hold.export_id == export_id)
+        .order_by(Camera.name)
+    )
+    return [_record(h, name) for h, name in (await s.execute(stmt)).all()]
 
 
 async def holds_for_receipt(s: AsyncSession, receipt_id: int) -> list[HoldRecord]:

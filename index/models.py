@@ -29,7 +29,12 @@ from index.records import (
     CASE_STATES,
     CLOCK_SYNC_STATES,
     DEFAULT_VOLUME,
+    EXPORT_KINDS,
+    EXPORT_STATES,
+    EXPORT_STEPS,
     HOLD_KINDS,
+    PACKAGE_STATES,
+    PERMISSIONS,
     RETENTION_SCOPES,
     RETENTION_TRIGGERS,
     SEGMENT_STATES,
@@ -405,6 +410,7 @@ class Hold(Base):
     __table_args__ = (
         Index("ix_holds_camera_id_start_us", "camera_id", "start_us"),
         Index("ix_holds_receipt_id", "receipt_id"),
+        Index("ix_holds_export_id", "export_id"),
         CheckConstraint(_in("kind", HOLD_KINDS), name="kind"),
         {"comment": "Retention holds on camera footage, e.g. one per receipt and camera"},
     )
@@ -450,6 +456,11 @@ class Hold(Base):
     release_reason: Mapped[str | None] = mapped_column(
         Text, comment="Why it was released; NULL while it holds"
     )
+    export_id: Mapped[int | None] = mapped_column(
+        RowId,
+        ForeignKey("export_requests.id"),
+        comment="Export request that placed the hold (kind export); NULL if none",
+    )
 
 
 class User(Base):
@@ -491,6 +502,23 @@ class UserCounter(Base):
     )
     counter_id: Mapped[int] = mapped_column(
         RowId, ForeignKey("counters.id"), primary_key=True, comment="Counter in its scope"
+    )
+
+
+class UserPermission(Base):
+    """A permission an admin granted to an account, beside its role."""
+
+    __tablename__ = "user_permissions"
+    __table_args__ = (
+        CheckConstraint(_in("permission", PERMISSIONS), name="permission"),
+        {"comment": "Permissions granted to accounts beside their role (export.review, ...)"},
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("users.id"), primary_key=True, comment="Account"
+    )
+    permission: Mapped[str] = mapped_column(
+        String(32), primary_key=True, comment="export.review or export.approve"
     )
 
 
@@ -818,3 +846,115 @@ class TransferBatch(Base):
         String(1000), comment="Key of its manifest object; NULL until uploaded"
     )
     error: Mapped[str | None] = mapped_column(Text, comment="Why it stopped, if it failed")
+
+
+class ExportRequest(Base):
+    """A request to view or copy footage for a party (art. 24), under approval (art. 28)."""
+
+    __tablename__ = "export_requests"
+    __table_args__ = (
+        Index("ix_export_requests_state", "state"),
+        Index("ix_export_requests_counter_id", "counter_id"),
+        CheckConstraint(_in("state", EXPORT_STATES), name="state"),
+        CheckConstraint(_in("kind", EXPORT_KINDS), name="kind"),
+        CheckConstraint(_in("package_state", PACKAGE_STATES), name="package_state"),
+        {"comment": "Export requests: who asked for which footage, and where approval stands"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    state: Mapped[str] = mapped_column(
+        String(16),
+        comment="submitted, returned, reviewed, approved, rejected, withdrawn, packaged, delivered",
+    )
+    kind: Mapped[str] = mapped_column(String(8), comment="view (on site) or copy (a package)")
+    counter_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("counters.id"), comment="Counter whose staff scope governs the request"
+    )
+    receipt_id: Mapped[int | None] = mapped_column(
+        RowId, ForeignKey("receipts.id"), comment="Receipt it was made from; NULL if none"
+    )
+    case_no: Mapped[str | None] = mapped_column(
+        String(64), comment="Case number the party gave; NULL if none"
+    )
+    start_us: Mapped[int] = mapped_column(
+        BigInteger, comment="Start of the requested window, µs since epoch UTC"
+    )
+    end_us: Mapped[int] = mapped_column(
+        BigInteger, comment="End of the requested window (exclusive), µs since epoch UTC"
+    )
+    party_name: Mapped[str] = mapped_column(String(100), comment="Requesting party's name")
+    party_id_type: Mapped[str] = mapped_column(String(32), comment="Kind of identity document")
+    party_id_number: Mapped[str] = mapped_column(String(64), comment="Identity document number")
+    party_relation: Mapped[str] = mapped_column(String(100), comment="Relation to the case")
+    purpose: Mapped[str] = mapped_column(Text, comment="Why the party asks for the footage")
+    legal_basis: Mapped[str] = mapped_column(Text, comment="Legal basis of the request")
+    created_us: Mapped[int] = mapped_column(
+        BigInteger, comment="When it was filed, µs since epoch UTC"
+    )
+    created_by: Mapped[str] = mapped_column(String(200), comment="Who filed it (user or token)")
+    updated_us: Mapped[int] = mapped_column(BigInteger, comment="Last step, µs since epoch UTC")
+    view_until_us: Mapped[int | None] = mapped_column(
+        BigInteger, comment="Viewing unlocked until then (view requests), µs since epoch UTC"
+    )
+    package_state: Mapped[str] = mapped_column(
+        String(16), server_default="none", comment="none, building, ready or failed"
+    )
+    package_file: Mapped[str | None] = mapped_column(
+        String(200), comment="Package file name under data_dir/exports; NULL until built"
+    )
+    package_bytes: Mapped[int | None] = mapped_column(BigInteger, comment="Package size")
+    package_sha256: Mapped[str | None] = mapped_column(
+        String(64), comment="SHA-256 of the package file, hex"
+    )
+    package_error: Mapped[str | None] = mapped_column(
+        Text, comment="Why the last build failed; NULL if it did not"
+    )
+
+
+class ExportCamera(Base):
+    """The cameras an export request covers."""
+
+    __tablename__ = "export_cameras"
+    __table_args__ = ({"comment": "Cameras whose footage an export request covers"},)
+
+    request_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("export_requests.id"), primary_key=True, comment="Export request"
+    )
+    camera_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("cameras.id"), primary_key=True, comment="Camera"
+    )
+
+
+class ExportStep(Base):
+    """One step of an export request's custody chain, with the audit row written with it."""
+
+    __tablename__ = "export_steps"
+    __table_args__ = (
+        Index("ix_export_steps_request_id", "request_id"),
+        CheckConstraint(_in("step", EXPORT_STEPS), name="step"),
+        {"comment": "Custody chain of export requests: every step, who, when, why"},
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, comment="Surrogate key")
+    request_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("export_requests.id"), comment="Export request"
+    )
+    step: Mapped[str] = mapped_column(
+        String(16),
+        comment="submit, review, return, resubmit, approve, reject, withdraw, package, "
+        "deliver, view, download",
+    )
+    actor: Mapped[str] = mapped_column(String(200), comment="Who took the step")
+    actor_kind: Mapped[str] = mapped_column(String(16), comment="user, token or system")
+    actor_role: Mapped[str] = mapped_column(String(16), comment="Their role at the time")
+    at_us: Mapped[int] = mapped_column(BigInteger, comment="When, µs since epoch UTC")
+    reason: Mapped[str | None] = mapped_column(Text, comment="Reason or remark; NULL if none")
+    recipient: Mapped[str | None] = mapped_column(
+        String(200), comment="deliver: to whom it was handed; NULL otherwise"
+    )
+    method: Mapped[str | None] = mapped_column(
+        String(200), comment="deliver: how (on site, disc, ...); NULL otherwise"
+    )
+    audit_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("audit_log.id"), comment="The audit row written with the step"
+    )

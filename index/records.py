@@ -22,6 +22,34 @@ CASE_STATES: Final = ("open", "closed", "archived")
 RETENTION_SCOPES: Final = ("installation", "counter", "camera")
 RETENTION_TRIGGERS: Final = ("schedule", "disk", "quota", "manual", "startup")
 TRANSFER_STATES: Final = ("pending", "uploaded", "confirmed", "failed")
+# Export requests (art. 24, 28): the states of a request and the steps of its custody chain.
+EXPORT_STATES: Final = (
+    "submitted",  # filed; waits for a reviewer
+    "returned",  # the reviewer sent it back with a reason; the requester resubmits or withdraws
+    "reviewed",  # the reviewer passed it; waits for an approver
+    "approved",  # approved; a copy is packaged in the background, a viewing is unlocked
+    "rejected",  # the approver refused it (final)
+    "withdrawn",  # the requester withdrew it before approval (final)
+    "packaged",  # the package is built and may be downloaded and handed over
+    "delivered",  # handed to the party (a copy) or shown (a viewing) (final)
+)
+EXPORT_KINDS: Final = ("view", "copy")
+EXPORT_STEPS: Final = (
+    "submit",
+    "review",
+    "return",
+    "resubmit",
+    "approve",
+    "reject",
+    "withdraw",
+    "package",
+    "deliver",
+    "view",
+    "download",
+)
+PACKAGE_STATES: Final = ("none", "building", "ready", "failed")
+# Permissions an admin grants to accounts, beside their role (the one access policy).
+PERMISSIONS: Final = ("export.review", "export.approve")
 DEFAULT_VOLUME: Final = "main"
 CLOCK_SYNC_STATES: Final = ("synced", "unsynced", "unknown")
 TOKEN_ROLES: Final = ("admin", "staff", "auditor")
@@ -223,6 +251,7 @@ class UserRecord:
     created_us: int
     disabled_us: int | None
     last_login_us: int | None
+    permissions: tuple[str, ...] = ()  # of PERMISSIONS, granted beside the role
 
 
 @dataclass(frozen=True)
@@ -337,3 +366,57 @@ class Decision:
     segment_id: int
     policy: str  # retain_days, quota or disk
     reason: str
+
+
+@dataclass(frozen=True)
+class ExportParty:
+    """Who asked for the footage: the party of the case, or their representative."""
+
+    name: str
+    id_type: str  # e.g. 居民身份证 / passport
+    id_number: str
+    relation: str  # to the case: applicant, agent, lawyer, ...
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """An export request: footage of cameras over a window, for a party, under approval."""
+
+    id: int
+    state: str  # one of EXPORT_STATES
+    kind: str  # one of EXPORT_KINDS
+    counter: str  # counter code: the scope every step is checked against
+    receipt_no: str | None
+    case_no: str | None
+    cameras: tuple[str, ...]
+    start_us: int
+    end_us: int
+    party: ExportParty
+    purpose: str
+    legal_basis: str
+    created_us: int
+    created_by: str
+    updated_us: int
+    view_until_us: int | None  # a viewing is unlocked until then (view requests)
+    package_state: str  # one of PACKAGE_STATES
+    package_file: str | None  # under data_dir/exports
+    package_bytes: int | None
+    package_sha256: str | None
+    package_error: str | None
+
+
+@dataclass(frozen=True)
+class ExportStepRecord:
+    """One step of a request's custody chain, written with its audit row."""
+
+    id: int
+    request_id: int
+    step: str  # one of EXPORT_STEPS
+    actor: str
+    actor_kind: str
+    actor_role: str
+    at_us: int
+    reason: str | None
+    recipient: str | None  # deliver: to whom
+    method: str | None  # deliver: how (on site, disc, ...)
+    audit_id: int

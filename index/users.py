@@ -10,8 +10,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from index.errors import Conflict, CounterNotFound, InvalidRecord, RecordNotFound
-from index.models import Counter, User, UserCounter
-from index.records import USER_ROLES, UserRecord
+from index.models import Counter, User, UserCounter, UserPermission
+from index.records import PERMISSIONS, USER_ROLES, UserRecord
 
 # \Z, not $: "$" also matches before a final newline (here only fullmatch stops that).
 USERNAME_PATTERN = "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"  # portable: see index/cameras.py
@@ -48,12 +48,41 @@ async def _counter_codes(s: AsyncSession, user_id: int) -> tuple[str, ...]:
     return tuple((await s.execute(stmt)).scalars())
 
 
+def validate_permissions(role: str, permissions: Sequence[str]) -> None:
+    """InvalidRecord for an unknown permission, or one granted to an auditor: reviewing and
+    approving exports are acts of the administration, and auditors only watch."""
+    if isinstance(permissions, str):
+        raise TypeError("permissions must be a sequence of names, not a string")
+    for p in permissions:
+        if p not in PERMISSIONS:
+            raise InvalidRecord(f"permission must be one of {', '.join(PERMISSIONS)}, not {p!r}")
+    if permissions and role == "auditor":
+        raise InvalidRecord("an auditor account cannot be granted permissions")
+
+
+async def _permissions(s: AsyncSession, user_id: int) -> tuple[str, ...]:
+    stmt = (
+        select(UserPermission.permission)
+        .where(UserPermission.user_id == user_id)
+        .order_by(UserPermission.permission)
+    )
+    return tuple((await s.execute(stmt)).scalars())
+
+
+async def _set_permissions(s: AsyncSession, user_id: int, permissions: Sequence[str]) -> None:
+    await s.execute(delete(UserPermission).where(UserPermission.user_id == user_id))
+    for p in sorted(set(permissions)):
+        s.add(UserPermission(user_id=user_id, permission=p))
+    await s.flush()
+
+
 async def _record(s: AsyncSession, row: User) -> UserRecord:
     return UserRecord(
         id=row.id,
         username=row.username,
         role=row.role,
         counters=await _counter_codes(s, row.id),
+        permissions=await _permissions(s, row.id),
         created_us=row.created_us,
         disabled_us=row.disabled_us,
         last_login_us=row.last_login_us,
@@ -90,10 +119,12 @@ async def create_user(
     role: str,
     counters: Sequence[str],
     now_us: int,
+    permissions: Sequence[str] = (),
 ) -> UserRecord:
     """A new account; Conflict if the name is taken, CounterNotFound for an unknown counter."""
     validate_username(username)
     validate_role(role)
+    validate_permissions(role, permissions)
     taken = (await s.execute(select(User.id).where(User.username == username))).first()
     if taken is not None:
         raise Conflict(f"a user named {username!r} already exists")
@@ -101,6 +132,7 @@ async def create_user(
     s.add(row)
     await s.flush()
     await _set_counters(s, row.id, counters)
+    await _set_permissions(s, row.id, permissions)
     return await _record(s, row)
 
 
@@ -136,13 +168,21 @@ async def update_user(
     role: str | None = None,
     counters: Sequence[str] | None = None,
     disabled: bool | None = None,
+    permissions: Sequence[str] | None = None,
     now_us: int,
 ) -> UserRecord:
-    """Change role, counter scope or disabled state; None leaves a field as it is."""
+    """Change role, counter scope, permissions or disabled state; None leaves a field as it
+    is. An auditor keeps no permission: demoting an account to auditor needs its
+    permissions removed in the same change."""
     row = await _row(s, username)
     if role is not None:
         validate_role(role)
         row.role = role
+    if permissions is not None:
+        validate_permissions(row.role, permissions)
+        await _set_permissions(s, row.id, permissions)
+    elif role is not None:
+        validate_permissions(row.role, await _permissions(s, row.id))
     if disabled is not None and disabled != (row.disabled_us is not None):
         row.disabled_us = now_us if disabled else None
     if counters is not None:

@@ -58,17 +58,23 @@ async def add_user(
     counters: Sequence[str],
     now_us: int,
     actor: AuditIn = SYSTEM_ACTOR,
+    permissions: Sequence[str] = (),
 ) -> UserRecord:
     """Create an account; PasswordRejected, InvalidRecord, Conflict or CounterNotFound."""
     user_queries.validate_username(username)
     user_queries.validate_role(role)
+    user_queries.validate_permissions(role, permissions)
     check_password_rule(password, username)
     digest = await asyncio.to_thread(hash_password, password)
     detail: dict[str, object] = {"role": role, "counters": sorted(counters)}
+    if permissions:
+        detail["permissions"] = sorted(set(permissions))
     entry = replace(actor, action="user.create", target=username, outcome="ok", detail=detail)
     return await write_audited(
         db,
-        lambda s: user_queries.create_user(s, username, digest, role, counters, now_us),
+        lambda s: user_queries.create_user(
+            s, username, digest, role, counters, now_us, permissions
+        ),
         entry,
         now_us,
     )
@@ -121,11 +127,13 @@ class AccountChange:
     counters: tuple[str, ...] | None = None
     disabled: bool | None = None
     password: str | None = None
+    permissions: tuple[str, ...] | None = None
 
     def is_empty(self) -> bool:
         return (
             self.role is None
             and self.counters is None
+            and self.permissions is None
             and self.disabled is None
             and self.password is None
         )
@@ -148,6 +156,8 @@ def _changes(before: UserRecord, after: UserRecord) -> dict[str, object]:
         detail["role"] = {"from": before.role, "to": after.role}
     if before.counters != after.counters:
         detail["counters"] = {"from": list(before.counters), "to": list(after.counters)}
+    if before.permissions != after.permissions:
+        detail["permissions"] = {"from": list(before.permissions), "to": list(after.permissions)}
     return detail
 
 
@@ -162,8 +172,8 @@ async def change_account(
 
     Raises UserNotFound, InvalidRecord, PasswordRejected, CounterNotFound, or
     AccountRuleBroken (demoting or disabling the last active admin; disabling oneself).
-    Audit actions: user.update (role, counters), user.disable, user.enable, user.password;
-    a field given with its current value changes nothing and writes no row.
+    Audit actions: user.update (role, counters, permissions), user.disable, user.enable,
+    user.password; a field given with its current value changes nothing and writes no row.
     """
     if change.role is not None:
         user_queries.validate_role(change.role)
@@ -184,6 +194,7 @@ async def change_account(
             role=change.role,
             counters=change.counters,
             disabled=change.disabled,
+            permissions=change.permissions,
             now_us=now_us,
         )
         detail = _changes(before, after)

@@ -521,6 +521,29 @@ class RetentionConfig(_Strict):
     )
 
 
+class ExportsConfig(_Strict):
+    min_people: int = Field(
+        default=3,
+        ge=2,
+        le=3,
+        description="Distinct accounts an export needs (art. 28): 3, the requester, the "
+        "reviewer and the approver are three people; 2, the reviewer may also approve, but "
+        "never the requester.",
+    )
+    view_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=720.0,
+        description="Hours an approved on-site viewing stays unlocked for its requester.",
+    )
+    max_window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=744.0,
+        description="Longest window one export request may cover.",
+    )
+
+
 class TransferConfig(_Strict):
     target: Literal["none", "s3", "directory"] = Field(
         default="none",
@@ -619,6 +642,10 @@ class Config(_Strict):
     transfer: TransferConfig = Field(
         default_factory=TransferConfig,
         description="Copying every sealed segment to central storage (art. 22: within 24 h).",
+    )
+    exports: ExportsConfig = Field(
+        default_factory=ExportsConfig,
+        description="Export requests for parties (art. 24) and their approval (art. 28).",
     )
 
     @field_validator("database_url")

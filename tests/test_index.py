@@ -73,6 +73,10 @@ TABLES = {
     "retention_rules",
     "retention_passes",
     "deletions",
+    "user_permissions",
+    "export_requests",
+    "export_cameras",
+    "export_steps",
     "transfers",
     "transfer_batches",
 }
@@ -146,7 +150,7 @@ async def test_migration_matches_models(db: Database) -> None:
         diffs, tables, revision = await conn.run_sync(diff)
     assert diffs == []
     assert tables == TABLES | {"alembic_version"}
-    assert revision == "0006"
+    assert revision == "0007"
 
 
 async def test_migration_is_idempotent(database_url: str) -> None:
@@ -160,7 +164,7 @@ async def test_migration_is_idempotent(database_url: str) -> None:
         async with second.read() as s:
             assert [c.name for c in await list_cameras(s)] == ["hall-1"]
             version = (await s.execute(text("SELECT version_num FROM alembic_version"))).all()
-        assert version == [("0006",)]
+        assert version == [("0007",)]
         assert second.dialect == database_url.split(":")[0].split("+")[0]
         assert make_url(second.url_redacted).database == make_url(database_url).database
     finally:

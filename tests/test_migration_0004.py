@@ -77,7 +77,7 @@ async def test_upgrade_keeps_footage_and_event_links(database_url: str) -> None:
             version = (await s.execute(text("SELECT version_num FROM alembic_version"))).all()
             [ev] = await events.list_events(s, kind="segment_recovered")
             seg = await segments.get_segment(s, 1)
-        assert version == [("0006",)]
+        assert version == [("0007",)]
         async with db.read() as s:
             # 0005 logged the segment sealed before the upgrade (the only entry).
             assert await merkle.log_size(s) == 1

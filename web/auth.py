@@ -103,6 +103,7 @@ def user_principal(user: UserRecord, session_id: int, csrf_token: str) -> Princi
         user_id=user.id,
         session_id=session_id,
         csrf_token=csrf_token,
+        permissions=frozenset(user.permissions),
     )
 
 

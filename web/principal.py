@@ -21,6 +21,7 @@ class Principal:
     user_id: int | None = None
     session_id: int | None = None
     csrf_token: str | None = None
+    permissions: frozenset[str] = frozenset()  # granted beside the role (export.review, ...)
 
     def may_see_counter(self, code: str) -> bool:
         return self.counters is None or code in self.counters
