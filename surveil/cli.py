@@ -12,11 +12,12 @@ from pathlib import Path
 
 from cameras.credentials import CredentialError
 from cameras.urls import redact_url
+from index.counters import ensure_counter
 from index.db import Database
 from index.errors import Conflict, CounterNotFound, InvalidRecord
-from index.records import TOKEN_ROLES, USER_ROLES, RetentionPassRecord
+from index.records import PERMISSIONS, TOKEN_ROLES, USER_ROLES, RetentionPassRecord
 from index.users import UserNotFound
-from surveil import __version__
+from surveil import __version__, export_verify
 from surveil.accounts import add_token, add_user, change_password, generate_password, new_token
 from surveil.clock import SystemClock
 from surveil.config import Config, ConfigError, load_config, parse_config
@@ -67,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         "verify",
         help="re-hash the archive, check it against the index and the signed integrity log",
     )
+    ver.add_argument(
+        "package",
+        nargs="?",
+        type=Path,
+        help="an export package (.zip, or its unzipped folder) to check instead of the archive",
+    )
     ver.add_argument("--config", type=Path, help="TOML config file")
     ver.add_argument("--data", type=Path, help="data directory (instead of --config)")
     ver.add_argument(
@@ -77,8 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     ver.add_argument(
         "--key",
-        type=Path,
-        help="file with the verifier key line to trust (default: the installation's log.key)",
+        help="file with the verifier key line to trust (default: the installation's log.key); "
+        "for a package also the key line itself",
     )
     ver.add_argument("--json", action="store_true", help="print a machine-readable report")
     ver.add_argument(
@@ -123,6 +130,14 @@ def _parser() -> argparse.ArgumentParser:
                 default=[],
                 metavar="CODE",
                 help="a counter a staff account may see (repeatable)",
+            )
+            cmd.add_argument(
+                "--permission",
+                action="append",
+                default=[],
+                choices=PERMISSIONS,
+                help="a permission granted beside the role: export.review, export.approve "
+                "(repeatable; not for auditors)",
             )
 
     ret = sub.add_parser("retention", help="what the retention policy deletes, and why")
@@ -203,6 +218,36 @@ async def _create_token(cfg: Config, name: str, role: str) -> str:
     return token
 
 
+# The demo's export workflow needs three people (art. 28): who files, who reviews, who approves.
+DEMO_PEOPLE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("clerk", "staff", ()),
+    ("reviewer", "staff", ("export.review",)),
+    ("approver", "staff", ("export.approve",)),
+)
+
+
+async def _demo_people(cfg: Config) -> dict[tuple[str, str, tuple[str, ...]], str]:
+    """The demo's clerk, reviewer and approver of counter A01, made once; their generated
+    passwords, to print once."""
+    marker = cfg.data_dir / ".demo-people-issued"
+    if marker.exists():
+        return {}
+    out = {}
+    db = await Database.open(cfg.effective_database_url)
+    try:
+        now = SystemClock().now_us()
+        # The service links the camera's counter at start; the accounts need it first.
+        await db.write(lambda s: ensure_counter(s, "A01", "A01", None, now))
+        for name, role, perms in DEMO_PEOPLE:
+            pw = generate_password(name)
+            await add_user(db, name, pw, role, ["A01"], SystemClock().now_us(), permissions=perms)
+            out[(name, role, perms)] = pw
+    finally:
+        await db.close()
+    marker.write_text("the clerk, reviewer and approver passwords were printed once\n")
+    return out
+
+
 async def _demo(cfg: Config) -> None:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     if cfg.transfer.path is not None:
@@ -223,12 +268,21 @@ async def _demo(cfg: Config) -> None:
         finally:
             await db.close()
         account_marker.write_text("the admin password was printed once on first start\n")
+    people = await _demo_people(cfg)
 
     def ready(url: str) -> None:
         print(f"surveil demo is recording a synthetic counter camera into {cfg.data_dir}")
         print(f"  open: {url}  (sign in as admin)")
         if password:
             print(f"  admin password (shown once): {password}")
+        for (name, role, perms), pw in people.items():
+            granted = f", {' '.join(perms)}" if perms else ""
+            print(f"  {name} ({role} of A01{granted}) password (shown once): {pw}")
+        if people:
+            print(
+                "  an export for a party: the clerk requests it from a receipt's lookup, the "
+                "reviewer reviews, the approver approves (docs/guide/exports.md)"
+            )
         else:
             print(f"  forgot it? surveil user passwd --data {cfg.data_dir} --generate admin")
         if token:
@@ -268,9 +322,18 @@ async def _user_command(cfg: Config, args: argparse.Namespace, password: str) ->
     try:
         now = SystemClock().now_us()
         if args.user_command == "add":
-            user = await add_user(db, args.username, password, args.role, args.counter, now)
+            user = await add_user(
+                db,
+                args.username,
+                password,
+                args.role,
+                args.counter,
+                now,
+                permissions=args.permission,
+            )
             scope = f" for counters {', '.join(user.counters)}" if user.counters else ""
-            return f"created {user.role} account {user.username!r}{scope}"
+            granted = f", granted {', '.join(user.permissions)}" if user.permissions else ""
+            return f"created {user.role} account {user.username!r}{scope}{granted}"
         await change_password(db, args.username, password, now)
         return f"changed the password of {args.username!r}; its sessions were ended"
     finally:
@@ -304,6 +367,21 @@ def _trusted(cfg: Config, key_file: Path | None) -> tuple[NoteVerifier, ...]:
         return (parse_verifier(key_file.read_text(encoding="utf-8").strip()),)
     except (OSError, UnicodeDecodeError, NoteError) as exc:
         raise ConfigError(f"--key {key_file}: not a verifier key line: {exc}") from None
+
+
+def _verify_package(args: argparse.Namespace) -> int:
+    """`surveil verify PACKAGE.zip`: the package's own checks (surveil/export_verify.py,
+    the file each package carries as verify.py), printed the same way."""
+    if args.config or args.data or args.checkpoint or args.central:
+        raise ConfigError(
+            "a package is checked on its own: give no --config/--data/--checkpoint/--central"
+        )
+    report = export_verify.verify_package(args.package, args.key)
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        export_verify.print_report(report)
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _auditor(path: Path | None) -> AuditorCheckpoint | None:
@@ -413,6 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup_logging(cfg.log_level)
             asyncio.run(_demo(cfg))
             return EXIT_OK
+        if args.command == "verify" and args.package is not None:
+            return _verify_package(args)
         cfg = _config_from(args)
         setup_logging(cfg.log_level)
         if args.command == "serve":
@@ -421,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "verify":
             if not cfg.data_dir.is_dir():
                 raise ConfigError(f"data directory {cfg.data_dir} does not exist")
-            trusted = _trusted(cfg, args.key)
+            trusted = _trusted(cfg, None if args.key is None else Path(args.key))
             report = asyncio.run(_verify(cfg, trusted, _auditor(args.checkpoint), args.central))
             if args.json:
                 print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))

@@ -362,6 +362,7 @@ async def list_exports(
     states: tuple[str, ...] = (),
     before_id: int | None = None,
     limit: int = 50,
+    settings: ExportSettings | None = None,
 ) -> list[ExportRecord]:
     """Requests the caller may see, newest first. view: all, mine (filed by the caller),
     to_review (submitted, and the caller may review), to_approve (reviewed, may approve)."""
@@ -393,20 +394,23 @@ async def list_exports(
             out = []
             for r in found:
                 steps = tuple(await q.steps_for(s, r.id))
-                if _why_not(step, actor, r, steps, ExportSettings(), 0) is None:
+                if _why_not(step, actor, r, steps, settings or ExportSettings(), 0) is None:
                     out.append(r)
             return out
     return found
 
 
-async def pending_work(db: Database, actor: ExportActor) -> dict[str, int]:
+async def pending_work(
+    db: Database, actor: ExportActor, settings: ExportSettings | None = None
+) -> dict[str, int]:
     """How many requests wait for the caller: {"to_review": n, "to_approve": m} (the
     dashboard's box); zero for what the caller may not do."""
     out = {"to_review": 0, "to_approve": 0}
     for view in out:
         perm = REVIEW if view == "to_review" else APPROVE
         if perm in actor.permissions:
-            out[view] = len(await list_exports(db, actor, view=view, limit=500))
+            found = await list_exports(db, actor, view=view, limit=500, settings=settings)
+            out[view] = len(found)
     return out
 
 

@@ -77,6 +77,7 @@ class Integrity:
         self.clock = clock
         self.cfg = cfg
         self.signer = signer
+        self.stamp = stamp  # the RFC 3161 TSA, when configured (export packages use it too)
         self.checkpointer = Checkpointer(
             db,
             clock,

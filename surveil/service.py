@@ -15,6 +15,8 @@ from index.db import Database
 from surveil.archive import RecoveryReport, recover_archive
 from surveil.clock import Clock, SystemClock
 from surveil.config import Config, ConfigError
+from surveil.export_jobs import Packager
+from surveil.exports import export_settings
 from surveil.integrity import Integrity
 from surveil.lifecycle import Lifecycle
 from surveil.log_key import LogKeyError, open_log_key
@@ -37,6 +39,7 @@ class Service:
         self.recovery: RecoveryReport | None = None
         self.integrity: Integrity | None = None
         self.lifecycle: Lifecycle | None = None
+        self.packager: Packager | None = None
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -65,6 +68,14 @@ class Service:
             self.lifecycle = lifecycle
             await lifecycle.start()
             self.supervisor = Supervisor(cfg, db, self.clock, credentials, lifecycle.space)
+            self.packager = Packager(
+                db,
+                self.clock,
+                cfg.data_dir,
+                export_settings(cfg.exports, cfg.receipts.settings()),
+                lifecycle.volumes,
+                self.integrity,
+            )
             app = create_app(
                 db,
                 self.supervisor,
@@ -75,6 +86,7 @@ class Service:
                 cameras=self.supervisor,
                 integrity=self.integrity,
                 lifecycle=lifecycle,
+                exports=self.packager,
             )
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
@@ -85,12 +97,16 @@ class Service:
                 port = self._runner.addresses[0][1]
             self.url = f"http://{cfg.web.host}:{port}/"
             await self.supervisor.start()
+            self.packager.start()
         except BaseException:
             await self.stop()
             raise
         logger.info("serving on %s (index %s)", self.url, db.url_redacted)
 
     async def stop(self) -> None:
+        if self.packager is not None:
+            await self.packager.stop()
+            self.packager = None
         if self.supervisor is not None:
             await self.supervisor.stop()
             self.supervisor = None

@@ -12,6 +12,8 @@ from index.receipts import ReceiptSettings
 from surveil.access_log import AccessLog
 from surveil.clock import Clock
 from surveil.config import WebSettings
+from surveil.export_jobs import Packager
+from surveil.exports import ExportSettings
 from surveil.integrity import Integrity
 from surveil.lifecycle import Lifecycle
 from surveil.metrics import (
@@ -42,6 +44,7 @@ from web.keys import (
     CLOCK_KEY,
     DATA_DIR_KEY,
     DB_KEY,
+    EXPORTS_KEY,
     INTEGRITY_KEY,
     LIFECYCLE_KEY,
     METRICS_KEY,
@@ -67,6 +70,7 @@ def create_app(
     integrity: Integrity | None = None,
     metrics_sources: Sequence[MetricsSource] = (),
     lifecycle: Lifecycle | None = None,
+    exports: Packager | None = None,
 ) -> web.Application:
     """Build the web application around an opened database; the caller owns db's lifetime.
 
@@ -74,6 +78,7 @@ def create_app(
     integrity log when given, every volume's space).
     lifecycle: volumes, retention and holds (the storage API and pages answer 503 without
     it, and the data directory is then the one volume).
+    exports: the packager (one that is never started is made when none is given).
     """
     # error_middleware is outermost so that auth failures become JSON errors too.
     # text_middleware before the guard: a denial's audit row records the path, and the
@@ -88,6 +93,9 @@ def create_app(
         app[LIFECYCLE_KEY] = lifecycle
     app[CLOCK_KEY] = clock
     app[RECEIPTS_KEY] = receipts or ReceiptSettings()
+    app[EXPORTS_KEY] = exports or Packager(
+        db, clock, data_dir, ExportSettings(receipts=app[RECEIPTS_KEY]), volumes, integrity
+    )
     if cameras is not None:
         app[CAMERA_CONTROL_KEY] = cameras
     if integrity is not None:

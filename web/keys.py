@@ -14,6 +14,7 @@ from index.receipts import ReceiptSettings
 from surveil.access_log import AccessLog
 from surveil.clock import Clock
 from surveil.config import OnvifConfig, WebSettings
+from surveil.export_jobs import Packager
 from surveil.integrity import Integrity
 from surveil.lifecycle import Lifecycle
 from surveil.metrics import SurveilCollector
@@ -91,3 +92,8 @@ def fetcher(app: web.Application) -> Fetch | None:
     if lifecycle is None or lifecycle.transfer is None:
         return None
     return lifecycle.transfer.fetch
+
+
+# Export requests: their settings, the packager's progress and wake (always set; without the
+# integrity service requests are filed and approved but wait for their package).
+EXPORTS_KEY = web.AppKey("exports", Packager)
