@@ -532,13 +532,13 @@ class ExportsConfig(_Strict):
     )
     view_hours: float = Field(
         default=24.0,
-        gt=0,
+        ge=0.1,
         le=720.0,
         description="Hours an approved on-site viewing stays unlocked for its requester.",
     )
     max_window_hours: float = Field(
         default=24.0,
-        gt=0,
+        ge=0.1,
         le=744.0,
         description="Longest window one export request may cover.",
     )

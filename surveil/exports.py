@@ -74,7 +74,7 @@ _FROM: Final[dict[str, tuple[str, ...]]] = {
 # List filters the pages and the API offer.
 LIST_VIEWS: Final = ("all", "mine", "to_review", "to_approve")
 
-_LIMITS: Final = {
+TEXT_LIMITS: Final = {
     "party name": 100,
     "party ID type": 32,
     "party ID number": 64,
@@ -88,10 +88,36 @@ _LIMITS: Final = {
 }
 
 
+# Why a person may not take a step: a stable key (pages translate it: web/i18n.py) and the
+# English sentence the API answers with.
+REASONS: Final[dict[str, str]] = {
+    "not_filer": "filing an export request is acceptance work (admin or staff)",
+    "needs_review": "reviewing exports needs an account granted export.review",
+    "own_review": "the requester cannot review their own request",
+    "needs_approve": "approving exports needs an account granted export.approve",
+    "own_approve": "the requester cannot approve or reject their own request",
+    "reviewer_approves": "the reviewer cannot also approve: a third person must "
+    "([exports] min_people)",
+    "not_requester": "only the requester can withdraw or resubmit a request",
+    "not_deliverer": "handing over footage is acceptance work (admin or staff)",
+    "not_viewer": "only the requester can open an approved viewing",
+    "not_a_viewing": "this request is for a copy, not a viewing",
+    "viewing_expired": "the viewing has expired",
+    "not_downloader": "only the requester, reviewer, approver or an admin can download the package",
+    "out_of_scope": "counter {counter!r} is not among your counters",
+}
+
+
 class ExportForbidden(Exception):
-    """The caller may not take this step on this request (the message says why)."""
+    """The caller may not take this step on this request: reason is a key of REASONS, the
+    message its sentence."""
 
     code: ClassVar[str] = "export_forbidden"
+
+    def __init__(self, reason: str, **values: object) -> None:
+        super().__init__(REASONS[reason].format(**values))
+        self.reason = reason
+        self.values = values
 
 
 class ExportStateConflict(Conflict):
@@ -206,8 +232,8 @@ def _text(value: str | None, what: str, *, required: bool = True, one_line: bool
     value = (value or "").strip()
     if required and not value:
         raise InvalidRecord(f"the {what} is required")
-    if len(value) > _LIMITS[what]:
-        raise InvalidRecord(f"the {what} is longer than {_LIMITS[what]} characters")
+    if len(value) > TEXT_LIMITS[what]:
+        raise InvalidRecord(f"the {what} is longer than {TEXT_LIMITS[what]} characters")
     check_text(value, f"the {what}", one_line=one_line)
     return value
 
@@ -252,42 +278,42 @@ def _why_not(
     settings: ExportSettings,
     now_us: int,
 ) -> str | None:
-    """Why actor may not take step on r now (a sentence), or None when they may. States are
-    checked first (ExportStateConflict), so the sentence is about the person."""
+    """Why actor may not take step on r now (a key of REASONS), or None when they may.
+    States are checked first (ExportStateConflict), so the reason is about the person."""
     reviewer = next((s.actor for s in reversed(steps) if s.step == "review"), None)
     approver = next((s.actor for s in reversed(steps) if s.step == "approve"), None)
     requester = actor.name == r.created_by
     if not actor.may_see_counter(r.counter):
-        return f"counter {r.counter!r} is not among your counters"
+        return "out_of_scope"
     if step in ("review", "return"):
         if REVIEW not in actor.permissions or actor.kind != "user":
-            return "reviewing exports needs an account granted export.review"
+            return "needs_review"
         if requester:
-            return "the requester cannot review their own request"
+            return "own_review"
     elif step in ("approve", "reject"):
         if APPROVE not in actor.permissions or actor.kind != "user":
-            return "approving exports needs an account granted export.approve"
+            return "needs_approve"
         if requester:
-            return "the requester cannot approve or reject their own request"
+            return "own_approve"
         if settings.min_people >= 3 and actor.name == reviewer:
-            return "the reviewer cannot also approve: a third person must ([exports] min_people)"
+            return "reviewer_approves"
     elif step in ("withdraw", "resubmit"):
         if not requester:
-            return "only the requester can withdraw or resubmit a request"
+            return "not_requester"
     elif step == "deliver":
         if actor.role not in FILERS:
-            return "handing over footage is acceptance work (admin or staff)"
+            return "not_deliverer"
     elif step == "view":
         if not requester:
-            return "only the requester can open an approved viewing"
+            return "not_viewer"
         if r.kind != "view":
-            return "this request is for a copy, not a viewing"
+            return "not_a_viewing"
         if r.view_until_us is None or now_us >= r.view_until_us:
-            return "the viewing has expired"
+            return "viewing_expired"
     elif step == "download" and (
         actor.role != "admin" and actor.name not in (r.created_by, reviewer, approver)
     ):
-        return "only the requester, reviewer, approver or an admin can download the package"
+        return "not_downloader"
     return None
 
 
@@ -334,7 +360,7 @@ def _check(
         raise ExportStateConflict(f"export request {r.id} is {r.state}: no {step} step now")
     why = _why_not(step, actor, r, steps, settings, now_us)
     if why is not None:
-        raise ExportForbidden(why)
+        raise ExportForbidden(why, counter=r.counter)
 
 
 # --- reads -------------------------------------------------------------------------------
@@ -443,7 +469,7 @@ async def create_export(
     ReceiptNotFound, CounterNotFound, CameraNotFound or ExportForbidden, and then nothing
     is written."""
     if actor.role not in FILERS:
-        raise ExportForbidden("filing an export request is acceptance work (admin or staff)")
+        raise ExportForbidden("not_filer")
     rin = _clean(rin)
 
     async def write(s: AsyncSession) -> ExportDetail:
@@ -481,7 +507,7 @@ async def create_export(
             if not camera_ids:
                 raise InvalidRecord(f"counter {code!r} has no camera")
         if not actor.may_see_counter(code):
-            raise ExportForbidden(f"counter {code!r} is not among your counters")
+            raise ExportForbidden("out_of_scope", counter=code)
         row = ExportRow(
             kind=rin.kind,
             counter_id=counter_id,
@@ -809,6 +835,19 @@ async def open_viewing(
     """Audit (export.view) the requester opening an approved viewing, and return it; the
     caller then plays exactly the request's cameras over its window."""
     return await _transition(db, request_id, "view", actor, settings, now_us, to_state=None)
+
+
+async def check_viewing(
+    db: Database, request_id: int, actor: ExportActor, settings: ExportSettings, now_us: int
+) -> ExportRecord:
+    """The request, if actor may play its footage now (an open viewing of theirs); raises as
+    open_viewing would, without writing: the clip route asks this on every Range request,
+    while the viewing itself was audited once by open_viewing."""
+    async with db.read() as s:
+        r = await q.get_request(s, request_id)
+        steps = tuple(await q.steps_for(s, request_id))
+    _check("view", actor, r, steps, settings, now_us)
+    return r
 
 
 async def open_download(

@@ -49,6 +49,7 @@ PARAMS = {
     "id": "1",
     "username": "nobody",
     "filename": "surveil.css",
+    "step": "review",
 }
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -155,6 +156,26 @@ SPEC: dict[str, tuple[str, ...] | str] = {
     "storage_hold_place": (A,),
     "storage_hold_release": (A,),
     "storage_pass_run": (A,),
+    # Export requests' API: everyone reads what is in their scope; filing, the steps, the
+    # package and a viewing are desk work (the service's rules decide the rest).
+    "create_export": (A, S),
+    "exports": (A, S, U),
+    "export": (A, S, U),
+    "review_export": (A, S),
+    "approve_export": (A, S),
+    "reject_export": (A, S),
+    "withdraw_export": (A, S),
+    "resubmit_export": (A, S),
+    "deliver_export": (A, S),
+    "export_package": (A, S),
+    "exports_page": (A, S, U),
+    "export_page": (A, S, U),
+    "export_new_page": (A, S),
+    "export_create": (A, S),
+    "export_step": (A, S),
+    "export_download": (A, S),
+    "view_export": (A, S),
+    "export_clip": (A, S),
     # The handler decides (web/metrics.py): a loopback peer needs no credentials, and
     # credentials must be admin or auditor; the peer cases are in tests/test_metrics.py.
     "metrics": "public",

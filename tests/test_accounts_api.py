@@ -128,6 +128,7 @@ USER_KEYS = {
     "username",
     "role",
     "counters",
+    "permissions",
     "active",
     "created",
     "created_us",

@@ -16,6 +16,7 @@ from surveil.config import (
     Config,
     ConfigError,
     CounterConfig,
+    ExportsConfig,
     IntegrityConfig,
     OnvifConfig,
     ReceiptsConfig,
@@ -358,6 +359,7 @@ def test_models_walk_finds_every_model() -> None:
         VolumeConfig,
         RetentionConfig,
         TransferConfig,
+        ExportsConfig,
     }
 
 

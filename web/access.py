@@ -143,6 +143,31 @@ ROUTE_ROLES: dict[str, frozenset[str]] = {
     "storage_hold_place": ADMIN,
     "storage_hold_release": ADMIN,
     "storage_pass_run": ADMIN,
+    # Export requests' API: every role reads the requests in its scope (surveil.exports
+    # decides which: staff their counters', a request they may not see is a 404); filing,
+    # the steps, the package and a viewing are acceptance work. Who may take which step
+    # (export.review, export.approve, the requester, distinct people) is the service's.
+    "create_export": DESK,
+    "exports": ALL,
+    "export": ALL,
+    "review_export": DESK,
+    "approve_export": DESK,
+    "reject_export": DESK,
+    "withdraw_export": DESK,
+    "resubmit_export": DESK,
+    "deliver_export": DESK,
+    "export_package": DESK,
+    "view_export": DESK,
+    "export_clip": DESK,
+    # Export requests' pages: every role sees the requests in its scope (surveil.exports
+    # decides which); filing and the steps are acceptance work, the step's own rules
+    # (permission, requester, scope) are the service's.
+    "exports_page": ALL,
+    "export_page": ALL,
+    "export_new_page": DESK,
+    "export_create": DESK,
+    "export_step": DESK,
+    "export_download": DESK,
     # The Prometheus scrape: a loopback peer without credentials, or an admin or auditor
     # from anywhere. ROUTE_ROLES cannot say that, so the handler decides and audits its
     # refusals (web/metrics.py, scrape_refusal).

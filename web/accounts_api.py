@@ -60,11 +60,19 @@ async def list_users(request: web.Request) -> web.Response:
 async def create_user(request: web.Request, *, body: UserCreate) -> web.Response:
     """Audited as user.create. 400 for a password outside 10-256 characters or with white
     space at either end (the schema says both); 422 password_rejected when it contains the
-    user name; 404 for an unknown counter; 409 for a taken name."""
+    user name, invalid_value for permissions granted to an auditor; 404 for an unknown
+    counter; 409 for a taken name."""
     now_us = request.app[CLOCK_KEY].now_us()
     actor = audit_entry(request, "user.create", "ok")
     record = await add_user(
-        request.app[DB_KEY], body.username, body.password, body.role, body.counters, now_us, actor
+        request.app[DB_KEY],
+        body.username,
+        body.password,
+        body.role,
+        body.counters,
+        now_us,
+        actor,
+        permissions=body.permissions,
     )
     return reply(User.of(record), status=201)
 
@@ -77,9 +85,11 @@ async def get_user(request: web.Request, *, path: UserPath) -> web.Response:
 
 
 async def update_user(request: web.Request, *, path: UserPath, body: UserPatch) -> web.Response:
-    """Audited as user.update, user.disable, user.enable and user.password. Disabling or a
-    new password ends the account's sessions. 409 when it would demote or disable the last
-    active admin, or disable the caller's own account."""
+    """Audited as user.update (role, counters, permissions), user.disable, user.enable and
+    user.password. Disabling or a new password ends the account's sessions. 409 when it
+    would demote or disable the last active admin, or disable the caller's own account;
+    422 invalid_value for permissions on an auditor (demoting to auditor removes them in
+    the same change)."""
     now_us = request.app[CLOCK_KEY].now_us()
     actor = audit_entry(request, "user.update", "ok")
     record = await change_account(request.app[DB_KEY], path.username, body.change(), now_us, actor)
@@ -151,7 +161,7 @@ OPS = (
         "Create an account (admin)",
         body_model=UserCreate,
         ok={201: User},
-        errors=(PasswordRejected, CounterNotFound, Conflict),
+        errors=(PasswordRejected, CounterNotFound, Conflict, InvalidRecord),
     ),
     Op(
         "GET",
@@ -168,11 +178,18 @@ OPS = (
         "/api/v1/users/{username}",
         "update_user",
         update_user,
-        "Change role, counters, disabled state or password (admin)",
+        "Change role, counters, permissions, disabled state or password (admin)",
         path_model=UserPath,
         body_model=UserPatch,
         ok={200: User},
-        errors=(PasswordRejected, UserNotFound, CounterNotFound, SelfDisable, LastAdmin),
+        errors=(
+            PasswordRejected,
+            UserNotFound,
+            CounterNotFound,
+            SelfDisable,
+            LastAdmin,
+            InvalidRecord,
+        ),
     ),
     Op(
         "GET",

@@ -25,7 +25,14 @@ from index import counters as counter_queries
 from index import tokens as token_queries
 from index import users as user_queries
 from index.errors import Conflict, CounterNotFound, InvalidRecord
-from index.records import AUDIT_OUTCOMES, TOKEN_ROLES, USER_ROLES, TokenRecord, UserRecord
+from index.records import (
+    AUDIT_OUTCOMES,
+    PERMISSIONS,
+    TOKEN_ROLES,
+    USER_ROLES,
+    TokenRecord,
+    UserRecord,
+)
 from surveil.accounts import (
     add_token,
     add_user,
@@ -74,6 +81,7 @@ FIELD_LABELS = {
     "password": "users.password",
     "role": "users.role",
     "counters": "users.counters",
+    "permissions": "users.permissions",
     "name": "tokens.name",
     "actor": "audit.actor",
     "action": "audit.action",
@@ -82,7 +90,7 @@ FIELD_LABELS = {
     "end": "audit.to",
     "before": "audit.older",
 }
-USER_FIELDS = ("username", "password", "role", "counters")
+USER_FIELDS = ("username", "password", "role", "counters", "permissions")
 AUDIT_FILTERS = ("actor", "action", "outcome", "start", "end")
 
 
@@ -155,7 +163,8 @@ async def _users_view(
         "roles": USER_ROLES,
         "message": _done(request, "users", USER_DONE),
         "error": error,
-        "draft": draft or {"username": "", "role": "staff", "counters": ()},
+        "draft": draft or {"username": "", "role": "staff", "counters": (), "permissions": ()},
+        "permissions": PERMISSIONS,
     }
     return render(request, "users.html", context, status=status)
 
@@ -172,9 +181,11 @@ async def users_create(request: web.Request) -> web.StreamResponse:
         "username": _text(form, "username"),
         "role": _text(form, "role") or "staff",
         "counters": tuple(c for c in form.getall("counters", []) if isinstance(c, str)),
+        "permissions": tuple(p for p in form.getall("permissions", []) if isinstance(p, str)),
     }
     try:
-        body = validate_form(UserCreate, form_data(form, USER_FIELDS, lists=("counters",)))
+        lists = ("counters", "permissions")
+        body = validate_form(UserCreate, form_data(form, USER_FIELDS, lists=lists))
         await add_user(
             request.app[DB_KEY],
             body.username,
@@ -183,6 +194,7 @@ async def users_create(request: web.Request) -> web.StreamResponse:
             body.counters,
             request.app[CLOCK_KEY].now_us(),
             audit_entry(request, "user.create", "ok"),
+            permissions=body.permissions,
         )
     except FORM_REFUSALS as exc:
         error, status = _refused(request_lang(request), exc)
@@ -194,8 +206,10 @@ def _form_change(form: MultiDictProxy[Any]) -> tuple[UserPatch, str]:
     """The change one of a user's edit forms asks for, as the API's UserPatch."""
     op = form.get("op")
     if op == "scope":
-        # The form always sends both: no box ticked means no counters.
-        data = {"counters": [], **form_data(form, ("role", "counters"), lists=("counters",))}
+        # The form always sends all three: no box ticked means no counters (permissions).
+        lists = ("counters", "permissions")
+        fields = ("role", *lists)
+        data = {"counters": [], "permissions": [], **form_data(form, fields, lists=lists)}
         return validate_form(UserPatch, data), "updated"
     if op == "password":
         data = form_data(form, ("password",))

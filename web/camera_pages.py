@@ -43,6 +43,7 @@ from web.access import audit, audit_access, audit_entry
 from web.camera_specs import changed_spec, created_spec, probed
 from web.cameras_api import control_of
 from web.errors import status_of
+from web.exports_pages import waiting
 from web.i18n import CATALOG, error_text, form_error_text, request_lang, translate
 from web.integrity_pages import integrity_status
 from web.keys import CLOCK_KEY, DATA_DIR_KEY, DB_KEY, LIFECYCLE_KEY, STATUS_KEY, reconciler
@@ -274,6 +275,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
         texts = volume_alarm_texts(request, request.app[LIFECYCLE_KEY], storage[1])
         alarms[:0] = [Alarm(f"disk {level}", None, text) for level, text in texts]
     integrity = await integrity_status(request)  # None without the integrity service
+    exports = await waiting(request)  # None for who may neither review nor approve
     for text in integrity.alarms if integrity is not None else ():
         alarms.append(Alarm("integrity", None, _t(request, "dash.alarm_integrity", detail=text)))
     response = render(
@@ -287,6 +289,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
             "size": size_text,
             "alarms": alarms,
             "integrity": integrity,
+            "exports": exports,
             "refresh": REFRESH_SECONDS,
             "now_us": now_us,
         },

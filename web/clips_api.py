@@ -11,6 +11,8 @@ the index (missing, damaged) and the clip is planned around it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 
 from index.errors import CameraNotFound, ReceiptNotFound
@@ -29,7 +31,7 @@ from web.wire.footage import MAX_CLIP_US, ClipPath, ClipQuery, NarrowQuery, Rece
 async def clip(request: web.Request, *, path: ClipPath, query: ClipQuery) -> web.StreamResponse:
     """The camera's first unbroken stretch of footage in [start, end), as one MP4."""
     await require_camera(request, path.camera)
-    return await _clip(request, path.camera, query.start, query.end)
+    return await serve_clip(request, path.camera, query.start, query.end)
 
 
 async def receipt_clip(
@@ -58,18 +60,22 @@ async def receipt_clip(
     # A receipt open for long has a window beyond a clip's 12 h: its clip is the first
     # unbroken stretch anyway, so the window is cut, never refused; start= asks for later.
     end_us = min(end_us, start_us + MAX_CLIP_US)
-    return await _clip(request, camera, start_us, end_us, found.receipt)
+    return await serve_clip(request, camera, start_us, end_us, found.receipt)
 
 
-async def _clip(
+async def serve_clip(
     request: web.Request,
     camera: str,
     start_us: int,
     end_us: int,
     receipt: ReceiptRecord | None = None,
+    *,
+    extra: Mapping[str, object] | None = None,
 ) -> web.StreamResponse:
     """One unbroken run of the camera's playable footage in [start_us, end_us), as MP4
-    (at most 12 h: ClipQuery refuses a longer window, receipt_clip cuts one)."""
+    (at most 12 h: ClipQuery refuses a longer window, receipt_clip cuts one); audited as
+    footage.clip, with extra in the audit detail (e.g. the export request it is for). The
+    clip routes of the API (cameras, receipts, export viewings) all serve through this."""
     playable = await plan_playable_clip(
         request.app[DB_KEY],
         request.app[VOLUMES_KEY],
@@ -87,6 +93,7 @@ async def _clip(
         cameras=(camera,),
         start_us=start_us,
         end_us=end_us,
+        extra=extra or {},
     )
     # One row per viewing: the video element's Range requests and seeks are one access.
     await audit_access(request, access, viewing=True)

@@ -23,6 +23,7 @@ from cameras.urls import redact_url
 from index.errors import Conflict, InvalidRecord, RecordNotFound
 from index.merkle import LogCorrupt
 from surveil.access_log import AuditUnavailable
+from surveil.exports import ExportForbidden
 from surveil.passwords import PasswordRejected
 from surveil.serving import (
     ClipUnavailable,
@@ -131,6 +132,7 @@ class RangeNotSatisfiable(ApiError):
 # class listed wins), so a subclass maps with its family unless it is listed itself.
 ERROR_STATUS: dict[type[Exception], int] = {
     RecordNotFound: 404,
+    ExportForbidden: 403,  # a step the service refuses this caller (surveil/exports.py)
     NoFootage: 404,
     Conflict: 409,
     CredentialError: 409,

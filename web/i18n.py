@@ -6,6 +6,8 @@ rendering every page in both languages and comparing the catalogs' keys.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Final
 
 from aiohttp import web
@@ -1155,3 +1157,242 @@ _STORAGE: Final[dict[str, tuple[str, str]]] = {
 for _key, (_zh, _en) in _STORAGE.items():
     CATALOG["zh"][_key] = _zh
     CATALOG["en"][_key] = _en
+
+
+# -- export requests: /exports, the request form and page, the users page's permissions ------
+
+_EXPORTS: Final[dict[str, tuple[str, str]]] = {
+    # key: (Chinese, English)
+    "nav.exports": ("导出", "Exports"),
+    "nav.waiting": ("{n} 项待您处理", "{n} waiting for you"),
+    "err.export_not_found": ("找不到该导出申请。", "No such export request."),
+    "err.export_forbidden": (
+        "您不能对此导出申请进行此操作。",
+        "You may not take this step on this export request.",
+    ),
+    "err.export_state": (
+        "该导出申请当前的状态不允许此操作，请刷新页面。",
+        "The request's state does not allow this step; reload the page.",
+    ),
+    "err.package_missing": ("导出包尚未生成或已丢失。", "The package is not built, or is gone."),
+    "exp.title": ("导出申请", "Export requests"),
+    "exp.waiting": ("待您处理", "Waiting for you"),
+    "exp.waiting_review": ("待审核：{n} 项", "To review: {n}"),
+    "exp.waiting_approve": ("待审批：{n} 项", "To approve: {n}"),
+    "exp.view_all": ("全部", "All"),
+    "exp.view_mine": ("我提交的", "Filed by me"),
+    "exp.view_to_review": ("待我审核", "To review"),
+    "exp.view_to_approve": ("待我审批", "To approve"),
+    "exp.state": ("状态", "State"),
+    "exp.any_state": ("任意状态", "any state"),
+    "exp.filter": ("筛选", "Filter"),
+    "exp.state_submitted": ("已提交，待审核", "submitted, to review"),
+    "exp.state_returned": ("已退回", "returned"),
+    "exp.state_reviewed": ("已审核，待审批", "reviewed, to approve"),
+    "exp.state_approved": ("已批准", "approved"),
+    "exp.state_rejected": ("未批准", "rejected"),
+    "exp.state_withdrawn": ("已撤回", "withdrawn"),
+    "exp.state_packaged": ("已生成导出包", "packaged"),
+    "exp.state_delivered": ("已交付", "delivered"),
+    "exp.kind": ("方式", "Kind"),
+    "exp.kind_view": ("现场查看", "View on site"),
+    "exp.kind_copy": ("复制", "Copy"),
+    "exp.counter": ("窗口", "Counter"),
+    "exp.receipt": ("回执编号", "Receipt"),
+    "exp.window": ("时段", "Window"),
+    "exp.cameras": ("摄像机", "Cameras"),
+    "exp.party": ("申请人", "Requesting party"),
+    "exp.party_name": ("申请人姓名", "Party's name"),
+    "exp.party_id": ("证件", "ID"),
+    "exp.party_id_type": ("证件类型", "ID type"),
+    "exp.party_id_number": ("证件号码", "ID number"),
+    "exp.party_relation": ("与案件的关系", "Relation to the case"),
+    "exp.id_id_card": ("居民身份证", "resident ID card"),
+    "exp.id_passport": ("护照", "passport"),
+    "exp.id_hk_macao": ("港澳居民来往内地通行证", "Home Return Permit"),
+    "exp.id_taiwan": ("台湾居民来往大陆通行证", "Taiwan Compatriot Permit"),
+    "exp.id_residence": ("外国人永久居留身份证", "foreigner's permanent residence ID"),
+    "exp.id_org_code": ("统一社会信用代码", "unified social credit code"),
+    "exp.rel_applicant": ("申请人本人", "the applicant"),
+    "exp.rel_agent": ("委托代理人", "authorised agent"),
+    "exp.rel_lawyer": ("律师", "lawyer"),
+    "exp.rel_heir": ("近亲属", "close relative"),
+    "exp.rel_court": ("司法机关", "court or prosecutor"),
+    "exp.purpose": ("用途", "Purpose"),
+    "exp.legal_basis": ("法律依据", "Legal basis"),
+    "exp.legal_basis_hint": (
+        "例如：《政府信息公开条例》第二十七条；法院调取通知书编号",
+        "e.g. the article relied on; the court order's number",
+    ),
+    "exp.case_no": ("案件编号", "Case number"),
+    "exp.case_no_hint": ("留空：使用回执编号", "empty: the receipt number"),
+    "exp.filed": ("提交", "Filed"),
+    "exp.how_to_file": (
+        "导出申请从录像查询结果发起（按回执或按窗口和时间），也可以：",
+        "Requests start from a lookup result (by receipt, or counter and time), or:",
+    ),
+    "exp.new": ("新建申请", "New request"),
+    "exp.none": ("没有符合条件的导出申请。", "No export requests match."),
+    "exp.older": ("更早的申请", "Older requests"),
+    "exp.new_title": ("申请导出", "Request export"),
+    "exp.choose_source": (
+        "输入回执编号，或选择窗口和时段：",
+        "Give a receipt number, or a counter and a window:",
+    ),
+    "exp.from": ("从", "From"),
+    "exp.to": ("到", "To"),
+    "exp.next": ("下一步", "Next"),
+    "exp.max_window": ("一次申请最多 {hours} 小时。", "A request covers at most {hours} hours."),
+    "exp.covers": ("申请的录像", "The footage requested"),
+    "exp.receipt_window": (
+        "时段为该回执的受理时段（含前后预留时间），受理仍在进行时截至当前时刻。",
+        "The window is the receipt's acceptance with its pre- and post-roll; an open one "
+        "runs to now.",
+    ),
+    "exp.submit": ("提交申请", "File the request"),
+    "exp.request_title": ("导出申请 {id}", "Export request {id}"),
+    "exp.view_until": ("现场查看有效期至", "Viewing open until"),
+    "exp.expired": ("已过期", "expired"),
+    "exp.timeline": ("办理进度", "Progress"),
+    "exp.custody": ("流转记录", "Custody chain"),
+    "exp.step": ("环节", "Step"),
+    "exp.who": ("经办人", "Who"),
+    "exp.role": ("角色", "Role"),
+    "exp.role_system": ("系统", "system"),
+    "exp.when": ("时间", "When"),
+    "exp.reason": ("理由", "Reason"),
+    "exp.step_submit": ("提交", "filed"),
+    "exp.step_review": ("审核通过", "review passed"),
+    "exp.step_return": ("审核退回", "returned"),
+    "exp.step_resubmit": ("重新提交", "resubmitted"),
+    "exp.step_approve": ("批准", "approved"),
+    "exp.step_reject": ("不予批准", "rejected"),
+    "exp.step_withdraw": ("撤回", "withdrawn"),
+    "exp.step_package": ("生成导出包", "packaged"),
+    "exp.step_deliver": ("交付", "delivered"),
+    "exp.step_view": ("现场查看", "viewed"),
+    "exp.step_download": ("下载导出包", "downloaded"),
+    "exp.delivered_to": ("交付给 {recipient}（{method}）", "handed to {recipient} ({method})"),
+    "exp.package": ("导出包", "Package"),
+    "exp.package_ready": ("导出包已生成（{size}）。", "The package is ready ({size})."),
+    "exp.download": ("下载导出包", "Download the package"),
+    "exp.package_failed": (
+        "导出包生成失败，系统将自动重试。",
+        "The package could not be built; it is retried by itself.",
+    ),
+    "exp.package_off": (
+        "此进程未运行完整性日志，导出包暂不能生成。",
+        "This process runs without the integrity log: the package waits.",
+    ),
+    "exp.package_building": ("正在生成导出包：{pct}%", "Building the package: {pct}%"),
+    "exp.package_queued": ("等待生成导出包。", "The package is queued."),
+    "exp.package_after": ("批准后自动生成导出包。", "The package is built once approved."),
+    "exp.refreshing": ("本页每 {n} 秒自动刷新。", "This page reloads every {n} s."),
+    "exp.holds": ("录像保留", "Footage held"),
+    "exp.hold_state": ("保留状态", "Held"),
+    "exp.hold_active": ("保留中，不会被删除", "held: never deleted"),
+    "exp.hold_released": ("已于 {time} 解除", "released at {time}"),
+    "exp.actions": ("您可以进行的操作", "What you can do"),
+    "exp.do_review": ("审核通过", "Pass the review"),
+    "exp.do_return": ("退回（须填写理由）", "Return (a reason is needed)"),
+    "exp.do_approve": ("批准", "Approve"),
+    "exp.do_reject": ("不予批准（须填写理由）", "Reject (a reason is needed)"),
+    "exp.reason_needed": (
+        "退回和不予批准须填写理由；每一步都记入审计日志。",
+        "Returning and rejecting need a reason; every step is in the audit log.",
+    ),
+    "exp.do_resubmit": ("重新提交", "Resubmit"),
+    "exp.do_withdraw": ("撤回申请", "Withdraw the request"),
+    "exp.do_deliver": ("登记交付", "Record the hand-over"),
+    "exp.recipient": ("接收人", "Handed to"),
+    "exp.method": ("交付方式", "How"),
+    "exp.method_on_site": ("现场查看", "shown on site"),
+    "exp.method_disc": ("光盘", "disc"),
+    "exp.method_usb": ("U 盘", "USB drive"),
+    "exp.method_network": ("政务网络", "government network"),
+    "exp.do_view": ("现场查看录像", "View the footage on site"),
+    "exp.view_audited": ("每次查看都记入审计日志。", "Every viewing is audited."),
+    "exp.viewing": ("现场查看", "Viewing on site"),
+    "exp.no_clips": ("该时段没有可播放的录像。", "No playable footage in the window."),
+    "exp.back": ("返回导出申请列表", "Back to the export requests"),
+    "exp.done_submitted": ("申请已提交，等待审核。", "The request is filed; it waits for review."),
+    "exp.done_review": ("已审核通过，等待审批。", "Review passed; it waits for approval."),
+    "exp.done_return": ("已退回申请人。", "Returned to the requester."),
+    "exp.done_approve": ("已批准。", "Approved."),
+    "exp.done_reject": ("已不予批准。", "Rejected."),
+    "exp.done_withdraw": ("已撤回。", "Withdrawn."),
+    "exp.done_resubmit": ("已重新提交，等待审核。", "Resubmitted; it waits for review."),
+    "exp.done_deliver": ("已登记交付。", "The hand-over is recorded."),
+    "exp.done_view": ("现场查看已记录。", "The viewing is recorded."),
+    "lookup.request_export": ("申请导出", "Request export"),
+    "dash.exports": ("导出申请", "Export requests"),
+    "dash.exports_more": ("查看导出申请", "Open the export requests"),
+    "users.permissions": ("导出权限", "Export permissions"),
+    "users.permissions_hint": (
+        "审核和审批须由不同的人进行，且不能是申请人；审计员不能被授予。",
+        "Reviewer and approver are different people, never the requester; not for auditors.",
+    ),
+    "users.perm_export.review": ("审核导出申请", "review export requests"),
+    "users.perm_export.approve": ("审批导出申请", "approve export requests"),
+}
+
+# The service's reasons for refusing a step (surveil.exports), by their English sentence.
+# surveil.exports.REASONS in Chinese, by key (tests/test_exports_pages.py checks that every
+# key has its sentence here).
+EXPORT_REASONS_ZH: Final[dict[str, str]] = {
+    "needs_review": "审核导出申请需要“审核导出申请”权限。",
+    "own_review": "申请人不能审核自己的申请。",
+    "needs_approve": "审批导出申请需要“审批导出申请”权限。",
+    "own_approve": "申请人不能审批自己的申请。",
+    "reviewer_approves": "审核人不能同时审批：须由第三人审批。",
+    "not_requester": "只有申请人可以撤回或重新提交。",
+    "not_deliverer": "交付录像须由窗口人员或管理员登记。",
+    "not_viewer": "只有申请人可以进行现场查看。",
+    "not_a_viewing": "该申请为复制，不是现场查看。",
+    "viewing_expired": "现场查看的有效期已过。",
+    "not_downloader": "只有申请人、审核人、审批人或管理员可以下载导出包。",
+    "not_filer": "导出申请须由窗口人员或管理员提交。",
+    "out_of_scope": "窗口 {counter} 不在您负责的窗口之内。",
+}
+# Sentences of the service's InvalidRecord refusals (no keys: they are field rules).
+_EXPORT_REASONS: Final[dict[str, str]] = {
+    "the window ends in the future: no footage exists there yet": "时段的结束时间晚于当前时刻。",
+    "the window must end after it starts": "结束时间必须晚于开始时间。",
+    "give a receipt number, or a counter with start and end": "请填写回执编号，或窗口和时段。",
+}
+_EXPORT_REASON_PATTERNS: Final = (
+    (r"^a request may cover at most ([0-9.]+) hours$", "一次申请最多 {0} 小时。"),
+    (r"^receipt '([^']*)' holds no footage", "回执 {0} 没有保留的录像（受理时窗口没有摄像机）。"),
+    (r"^receipt '([^']*)' has no footage yet$", "回执 {0} 还没有录像。"),
+    (r"^counter '([^']*)' has no camera$", "窗口 {0} 没有摄像机。"),
+)
+
+for _key, (_zh, _en) in _EXPORTS.items():
+    CATALOG["zh"][_key] = _zh
+    CATALOG["en"][_key] = _en
+
+
+def export_refusal_text(
+    lang: str,
+    code: str,
+    status: int,
+    message: str,
+    reason: str | None = None,
+    values: Mapping[str, object] | None = None,
+) -> str:
+    """A refusal of the export workflow for people: a forbidden step by its reason key
+    (surveil.exports.REASONS), a field rule by its sentence, in Chinese where the catalog
+    knows it, else the code's text (English pages show the service's sentence)."""
+    if lang == "zh":
+        if reason is not None and reason in EXPORT_REASONS_ZH:
+            return EXPORT_REASONS_ZH[reason].format(**(values or {}))
+        if message in _EXPORT_REASONS:
+            return _EXPORT_REASONS[message]
+        for pattern, text in _EXPORT_REASON_PATTERNS:
+            found = re.match(pattern, message)
+            if found is not None:
+                return text.format(*found.groups())
+        return error_text(lang, code, status)
+    if message:
+        return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+    return error_text(lang, code, status)

@@ -29,6 +29,7 @@ from surveil.retention import DAY_US
 from surveil.timefmt import iso_from_us
 from web.access import audit_access, audit_entry, require_counter, visible_counters
 from web.errors import BadRequest
+from web.exports_pages import export_link, local_input, waiting
 from web.i18n import error_text, form_error_text, reason_text, request_lang, translate
 from web.keys import CLOCK_KEY, DB_KEY, LIFECYCLE_KEY, RECEIPTS_KEY
 from web.pages import LOCAL_INPUT_FORMAT, local_time, local_us, render
@@ -219,6 +220,7 @@ async def _by_receipt(request: web.Request, context: dict[str, Any], now_us: int
     await audit_access(request, receipt_lookup(found))
     marks = (found.receipt.accepted_us, found.receipt.completed_us)
     context["receipt"] = found.receipt
+    context["export_url"] = export_link(request, receipt=found.receipt.receipt_no)
     context["holds"] = [hold_until(request, h, found.receipt, now_us) for h in found.holds]
     context["cameras"] = [camera_view(request, c, marks) for c in found.cameras]
 
@@ -243,6 +245,12 @@ async def _by_counter(request: web.Request, context: dict[str, Any], now_us: int
         end=local_time(request, query.end),
     )
     context["cameras"] = [camera_view(request, c, None) for c in results]
+    context["export_url"] = export_link(
+        request,
+        counter=counter.code,
+        start=local_input(request, query.start),
+        end=local_input(request, end_us),
+    )
 
 
 async def lookup_page(request: web.Request) -> web.Response:
@@ -262,6 +270,7 @@ async def lookup_page(request: web.Request) -> web.Response:
         "cameras": None,
         "heading": None,
         "error": None,
+        "export_url": None,  # "Request export", prefilled from the result
     }
     status = 200
     try:
@@ -280,6 +289,7 @@ async def lookup_page(request: web.Request) -> web.Response:
             else error_text(lang, exc.code, 404, str(exc))
         )
         status = 404
+    await waiting(request)  # the menu's count of exports waiting for the caller
     return render(request, "lookup.html", context, status=status)
 
 

@@ -51,7 +51,11 @@ NAV = (
     ("audit_page", "nav.audit"),
     ("integrity_page", "nav.integrity"),
     ("storage_page", "nav.storage"),
+    ("exports_page", "nav.exports"),
 )
+# Counts a handler may attach to menu entries for this request (route name -> n), e.g. the
+# export requests waiting for the caller (web/exports_pages.py): shown beside the entry.
+NAV_COUNTS_KEY = web.RequestKey("nav_counts", dict[str, int])
 # What <input type="datetime-local"> sends (minutes, no zone: the configured one applies).
 LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -96,8 +100,14 @@ def page_context(request: web.Request) -> dict[str, Any]:
     lang = request_lang(request)
     who: Principal | None = request.get(PRINCIPAL_KEY)
     names = request.app.router.named_resources()
+    counts = request.get(NAV_COUNTS_KEY, {})
     nav = [
-        (str(names[route].url_for()), translate(lang, key), route == request.match_info.route.name)
+        (
+            str(names[route].url_for()),
+            translate(lang, key),
+            route == request.match_info.route.name,
+            counts.get(route, 0),
+        )
         for route, key in NAV
         if route in names and who is not None and who.role in ROUTE_ROLES[route]
     ]

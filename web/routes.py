@@ -14,6 +14,8 @@ from web import (
     camera_pages,
     cameras_api,
     clips_api,
+    exports_api,
+    exports_pages,
     integrity_api,
     integrity_pages,
     lookup_api,
@@ -41,6 +43,7 @@ API_OPS: tuple[Op, ...] = (
     *accounts_api.OPS,
     *integrity_api.OPS,
     *storage_api.OPS,
+    *exports_api.OPS,
 )
 
 
@@ -108,5 +111,13 @@ def setup_routes(app: web.Application) -> None:
         "/storage/holds/{id}/release", sp.storage_hold_release, name="storage_hold_release"
     )
     app.router.add_post("/storage/passes", sp.storage_pass_run, name="storage_pass_run")
+    # Export requests' pages (web/exports_pages.py): /exports/new before /exports/{id}.
+    xp = exports_pages
+    app.router.add_get("/exports", xp.exports_page, name="exports_page")
+    app.router.add_get("/exports/new", xp.export_new_page, name="export_new_page")
+    app.router.add_post("/exports/new", xp.export_create, name="export_create")
+    app.router.add_get(r"/exports/{id:\d+}", xp.export_page, name="export_page")
+    app.router.add_get(r"/exports/{id:\d+}/package.zip", xp.export_download, name="export_download")
+    app.router.add_post(r"/exports/{id:\d+}/{step:[a-z]+}", xp.export_step, name="export_step")
     # The Prometheus scrape (web/metrics.py; not part of the JSON API or its document).
     app.router.add_get("/metrics", metrics.metrics, name="metrics")

@@ -42,6 +42,7 @@ from surveil.passwords import PASSWORD_MAX, PASSWORD_MIN, USERNAME_CHECK_MIN
 MAX_RANGE = timedelta(days=31)
 MAX_CLIP = timedelta(hours=12)
 MAX_ACCEPTANCE = timedelta(hours=12)
+MAX_EXPORT_WINDOW = timedelta(hours=24)  # [exports] max_window_hours' default
 # Discovery listens for answers as long as the request says (up to 10 s, 3 s by default);
 # in the namespace nobody answers, so a longer wait only spends the time budget.
 DISCOVERY_WAIT_MAX_S = 1.0
@@ -263,6 +264,10 @@ def map_case(context: HookContext, case: AnyCase) -> AnyCase:
         fix_acceptance(body, now)
     if method == "POST" and path == "/api/v1/holds":
         fix_hold_span(body)
+    if method == "POST" and path == "/api/v1/exports":
+        fix_export_request(body, now)
+    if method == "POST" and path == "/api/v1/exports/{id}/review":
+        fix_review(body)
     if path in ("/api/v1/cameras", "/api/v1/cameras/{name}", "/api/v1/camera-probes"):
         fix_camera_body(body)
     if method in ("POST", "PATCH") and path.startswith("/api/v1/users"):
@@ -270,6 +275,7 @@ def map_case(context: HookContext, case: AnyCase) -> AnyCase:
         password = body.get("password")
         if isinstance(name, str) and isinstance(password, str):
             body["password"] = password_without(password, name)
+        fix_permissions(body, method)
     return case
 
 
@@ -360,6 +366,40 @@ def fix_hold_span(body: MutableMapping[str, Any]) -> None:
         return
     later = _shift(start, timedelta(hours=1))
     body["end"] = None if later is None else format_time(later)
+
+
+def fix_permissions(body: MutableMapping[str, Any], method: str) -> None:
+    """An auditor holds no permission (a 422 rule): an auditor's body grants none, and a
+    change that grants some to an account of unknown role makes it staff."""
+    if body.get("role") == "auditor":
+        body["permissions"] = []
+    elif method == "PATCH" and body.get("permissions") and "role" not in body:
+        body["role"] = "staff"
+
+
+def fix_export_request(body: MutableMapping[str, Any], now: datetime) -> None:
+    """An export request's window ends in the past, at most MAX_EXPORT_WINDOW after its
+    start, over the counter's own cameras (any camera named might cover another counter)."""
+    start, end = parse_time(body.get("start")), parse_time(body.get("end"))
+    if start is None or end is None:
+        return
+    latest = now - timedelta(minutes=1)
+    if not start < end <= min(latest, start + MAX_EXPORT_WINDOW):
+        end = min(end, latest)
+        earlier = _shift(end, -timedelta(seconds=1))
+        floor = _shift(end, -MAX_EXPORT_WINDOW)
+        if earlier is None or floor is None:
+            end = latest  # near the year 1: the window moves to now
+            earlier, floor = end - timedelta(seconds=1), end - MAX_EXPORT_WINDOW
+        start = max(min(start, earlier), floor)
+        body["start"], body["end"] = format_time(start), format_time(end)
+    body.pop("cameras", None)
+
+
+def fix_review(body: MutableMapping[str, Any]) -> None:
+    """A return gives its reason (the service's rule: a 422 without one)."""
+    if body.get("decision") == "return" and not body.get("reason"):
+        body["reason"] = "needs the power of attorney"
 
 
 def fix_case_time(

@@ -11,7 +11,14 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from index.records import AUDIT_ACTOR_KINDS, AUDIT_OUTCOMES, AuditRecord, TokenRecord, UserRecord
+from index.records import (
+    AUDIT_ACTOR_KINDS,
+    AUDIT_OUTCOMES,
+    PERMISSIONS,
+    AuditRecord,
+    TokenRecord,
+    UserRecord,
+)
 from surveil.accounts import TOKEN_NAME_MAX, AccountChange, AuditFilter
 from surveil.timefmt import iso_from_us
 from web.wire.base import Wire, rule_error
@@ -34,6 +41,7 @@ AUDIT_LIMIT_DEFAULT = 100
 AUDIT_LIMIT_MAX = 500
 
 Outcome = Literal[AUDIT_OUTCOMES]  # type: ignore[valid-type]
+Permission = Literal[PERMISSIONS]  # type: ignore[valid-type]
 ActorKind = Literal[AUDIT_ACTOR_KINDS]  # type: ignore[valid-type]
 
 Counters = Annotated[
@@ -41,6 +49,14 @@ Counters = Annotated[
     Field(
         max_length=MAX_COUNTERS,
         description="Counter codes a staff account works at (ignored for other roles).",
+    ),
+]
+Permissions = Annotated[
+    list[Permission],
+    Field(
+        max_length=len(PERMISSIONS),
+        description="Granted beside the role: export.review (review export requests), "
+        "export.approve (approve or reject them). Not for auditors (422).",
     ),
 ]
 TokenName = Annotated[
@@ -70,6 +86,7 @@ class UserCreate(Wire):
     password: NewPassword
     role: Role
     counters: Counters = Field(default_factory=list)
+    permissions: Permissions = Field(default_factory=list)
 
 
 def _patch_schema(schema: dict[str, Any]) -> None:
@@ -89,6 +106,7 @@ class UserPatch(Wire):
     counters: Annotated[Counters | None, *NOT_NULL] = None
     disabled: Annotated[bool | None, *NOT_NULL] = None
     password: Annotated[NewPassword | None, *NOT_NULL] = None
+    permissions: Annotated[Permissions | None, *NOT_NULL] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -105,6 +123,7 @@ class UserPatch(Wire):
             counters=None if self.counters is None else tuple(self.counters),
             disabled=self.disabled,
             password=self.password,
+            permissions=None if self.permissions is None else tuple(self.permissions),
         )
 
 
@@ -167,6 +186,7 @@ class User(Wire):
     username: str
     role: Role
     counters: list[str]
+    permissions: list[Permission] = Field(description="Granted beside the role.")
     active: bool = Field(description="false once disabled.")
     created: IsoTime
     created_us: int
@@ -181,6 +201,7 @@ class User(Wire):
             username=u.username,
             role=u.role,
             counters=list(u.counters),
+            permissions=list(u.permissions),
             active=u.disabled_us is None,
             created=iso_from_us(u.created_us),
             created_us=u.created_us,
