@@ -6,10 +6,10 @@ functions only read and write what they are told, inside the caller's transactio
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from index.errors import RecordNotFound
@@ -159,24 +159,6 @@ async def list_requests(s: AsyncSession, f: ExportFilter) -> list[ExportRecord]:
     rows = (await s.execute(stmt.order_by(ExportRequest.id.desc()).limit(f.limit))).all()
     cams = await _cameras(s, [r[0].id for r in rows])
     return [_record(r[0], r[1], r[2], cams[r[0].id]) for r in rows]
-
-
-async def count_by_state(
-    s: AsyncSession, states: Sequence[str], counters: frozenset[str] | None
-) -> dict[str, int]:
-    """How many requests are in each of states (within counters; None: all)."""
-    stmt = (
-        select(ExportRequest.state, func.count())
-        .join(Counter, Counter.id == ExportRequest.counter_id)
-        .where(ExportRequest.state.in_(list(states)))
-        .group_by(ExportRequest.state)
-    )
-    if counters is not None:
-        stmt = stmt.where(Counter.code.in_(sorted(counters)))
-    out = {state: 0 for state in states}
-    for state, n in (await s.execute(stmt)).all():
-        out[str(state)] = int(n)
-    return out
 
 
 async def set_state(

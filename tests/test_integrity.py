@@ -73,15 +73,16 @@ class Archive:
         if self.backend == "sqlite":
             return where, f"sqlite+aiosqlite:///{where / 'index.sqlite3'}"
         self.copies += 1
-        name = f"test_tamper_{self.copies}"
-        await _pg_admin(f"DROP DATABASE IF EXISTS {name}")
         source = make_url(pg_url()).database
+        name = f"{source}_tamper_{self.copies}"
+        await _pg_admin(f"DROP DATABASE IF EXISTS {name}")
         await _pg_admin(f"CREATE DATABASE {name} TEMPLATE {source}")
         return where, make_url(pg_url()).set(database=name).render_as_string(False)
 
     async def drop_copies(self) -> None:
+        source = make_url(pg_url()).database
         for i in range(1, self.copies + 1):
-            await _pg_admin(f"DROP DATABASE IF EXISTS test_tamper_{i}")
+            await _pg_admin(f"DROP DATABASE IF EXISTS {source}_tamper_{i}")
 
 
 def verify(data_dir: Path, db_url: str, *args: str) -> tuple[int, dict[str, Any]]:
