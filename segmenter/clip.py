@@ -26,8 +26,8 @@ import stat
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
-from typing import BinaryIO
 
 from segmenter.boxes import Box, FileLayout, Track, child, children, iter_boxes, read_box_header
 from segmenter.errors import SegmenterError
@@ -125,25 +125,69 @@ class _Segment:
 
 def _read_at(paths: tuple[Path, ...], offset: int, length: int) -> bytes:
     """length bytes at offset of the first of paths that exists; ClipError if short or gone."""
-    for path in paths:
-        try:
-            f, _ = _open_regular(path)
-        except FileNotFoundError:
-            continue
-        with f:
-            f.seek(offset)
-            data = f.read(length)
+    with _Reader() as reader:
+        return reader.read(paths, offset, length)
+
+
+class _Reader:
+    """Reads spans of segment files, keeping the last file open for the next span of it.
+
+    A clip's pieces come many to a segment in a row (one moof and one mdat per fragment),
+    so this opens each file once per run of its spans instead of once per span. The file
+    is the first of its paths that exists when the run starts; a file open across the
+    seal's rename still reads the same bytes (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._paths: tuple[Path, ...] | None = None
+        self._path = Path()
+        self._file: BufferedReader | None = None
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._paths = self._file = None
+
+    def _open(self, paths: tuple[Path, ...]) -> BufferedReader:
+        if self._file is not None and self._paths == paths:
+            return self._file
+        self.close()
+        for path in paths:
+            try:
+                self._file, _ = _open_regular(path)
+            except FileNotFoundError:
+                continue
+            self._paths, self._path = paths, path
+            return self._file
+        raise ClipError(f"{paths[-1]} is gone since the clip was planned")
+
+    def read(self, paths: tuple[Path, ...], offset: int, length: int) -> bytes:
+        """length bytes at offset; ClipError if the file is shorter or gone."""
+        f = self._open(paths)
+        f.seek(offset)
+        data = f.read(length)
         if len(data) != length:
-            raise ClipError(f"{path} is shorter than when the clip was planned")
+            raise ClipError(f"{self._path} is shorter than when the clip was planned")
         return data
-    raise ClipError(f"{paths[-1]} is gone since the clip was planned")
+
+    def readinto(self, paths: tuple[Path, ...], offset: int, out: memoryview) -> None:
+        """Fill out with the bytes at offset, without an intermediate copy."""
+        f = self._open(paths)
+        f.seek(offset)
+        if f.readinto(out) != len(out):
+            raise ClipError(f"{self._path} is shorter than when the clip was planned")
 
 
 class _NotRegularFile(OSError):
     """A directory, FIFO, socket or device where a segment file should be."""
 
 
-def _open_regular(path: Path) -> tuple[BinaryIO, int]:
+def _open_regular(path: Path) -> tuple[BufferedReader, int]:
     """path opened for reading, and its size, if it is a regular file.
 
     Opened non-blocking so that a FIFO put in a file's place fails the check instead of
@@ -161,7 +205,7 @@ def _open_regular(path: Path) -> tuple[BinaryIO, int]:
         raise
 
 
-def open_source(src: ClipSource, index: int = 0) -> tuple[BinaryIO, int, tuple[Path, ...]]:
+def open_source(src: ClipSource, index: int = 0) -> tuple[BufferedReader, int, tuple[Path, ...]]:
     """src's file, open; the bytes its row vouches for; where it was found (see candidates).
 
     Raises SegmentFileError (index is for the caller's list) when the file is gone, is
@@ -251,24 +295,36 @@ class ClipPlan:
         """length bytes from offset (fewer at the end of the clip)."""
         if offset < 0 or length < 0:
             raise ValueError("offset and length must not be negative")
-        end = min(self.size, offset + length)
-        out = bytearray()
+        out = bytearray(max(0, min(self.size, offset + length) - offset))
+        self.readinto(offset, out)
+        return bytes(out)
+
+    def readinto(self, offset: int, buffer: bytearray | memoryview) -> int:
+        """Fill buffer with the clip's bytes from offset; how many (fewer at the end of
+        the clip). For a caller streaming the whole clip (the export package) through one
+        reused buffer: no copy but the file read's, one open per run of a file's spans."""
+        if offset < 0:
+            raise ValueError("offset must not be negative")
+        out = memoryview(buffer)
+        end = min(self.size, offset + len(out))
         i = max(0, bisect.bisect_right(self._starts, offset) - 1)
         pos = offset
-        while pos < end and i < len(self._pieces):
-            piece = self._pieces[i]
-            base = self._starts[i]
-            plen = len(piece) if isinstance(piece, bytes) else piece.length
-            lo = pos - base
-            hi = min(plen, end - base)
-            if lo < hi:
-                if isinstance(piece, bytes):
-                    out += piece[lo:hi]
-                else:
-                    out += _read_at(piece.paths, piece.offset + lo, hi - lo)
-                pos = base + hi
-            i += 1
-        return bytes(out)
+        with _Reader() as reader:
+            while pos < end and i < len(self._pieces):
+                piece = self._pieces[i]
+                base = self._starts[i]
+                plen = len(piece) if isinstance(piece, bytes) else piece.length
+                lo = pos - base
+                hi = min(plen, end - base)
+                if lo < hi:
+                    dst = out[pos - offset : base + hi - offset]
+                    if isinstance(piece, bytes):
+                        dst[:] = piece[lo:hi]
+                    else:
+                        reader.readinto(piece.paths, piece.offset + lo, dst)
+                    pos = base + hi
+                i += 1
+        return max(0, pos - offset)
 
 
 def _to_ts(us: int, timescale: int) -> int:
@@ -347,10 +403,14 @@ def _rewrite_moof(moof_bytes: bytes, sequence: int, shifts: dict[int, int]) -> b
     # Walk trafs from the last so earlier offsets stay valid while inserting bytes.
     trafs = children(moof_bytes, moof, b"traf")
     grown = 0
-    truns: list[Box] = []
     for traf in reversed(trafs):
-        tfhd = child(moof_bytes, traf, b"tfhd")
-        tfdt = child(moof_bytes, traf, b"tfdt")
+        # One pass over all of the traf's boxes for its first tfhd and tfdt.
+        tfhd = tfdt = None
+        for box in iter_boxes(moof_bytes, traf.body, traf.end):
+            if box.type == b"tfhd" and tfhd is None:
+                tfhd = box
+            elif box.type == b"tfdt" and tfdt is None:
+                tfdt = box
         if tfhd is None or tfdt is None:
             raise ClipError("traf without tfhd or tfdt")
         (flags_word, track_id) = struct.unpack_from(">II", moof_bytes, tfhd.body)
@@ -366,7 +426,6 @@ def _rewrite_moof(moof_bytes: bytes, sequence: int, shifts: dict[int, int]) -> b
         new = base + shifts[track_id]
         if new < 0:
             new = 0  # a track starting a hair before the video keyframe
-        truns += children(moof_bytes, traf, b"trun")
         if version == 1:
             struct.pack_into(">Q", buf, tfdt.body + 4, new)
         elif new <= _U32:
@@ -484,19 +543,20 @@ def plan_clip(
     origin[video_id] = _to_ts(head.start_us, timescales[video_id]) + chosen[0].video_tfdt
     duration_us = chosen[-1].end_us - clip_start
     pieces: list[_Piece] = [_init_with_mehd(init, duration_us)]
-    for n, frag in enumerate(chosen, start=1):
-        seg = segs[frag.segment]
-        # The scan found the whole fragment inside the durable bytes, so its header is there.
-        header = _read_at(seg.paths, frag.offset, min(16, frag.end - frag.offset))
-        box = read_box_header(header, 0)
-        if box is None or box.type != b"moof":
-            raise ClipError(f"{seg.path}: no moof at {frag.offset}")
-        moof_bytes = _read_at(seg.paths, frag.offset, box.size)
-        shifts = {tid: _to_ts(seg.start_us, ts) - origin[tid] for tid, ts in timescales.items()}
-        pieces.append(_rewrite_moof(moof_bytes, n, shifts))
-        pieces.append(
-            _Span(seg.path, seg.paths, frag.offset + box.size, frag.end - frag.offset - box.size)
-        )
+    with _Reader() as reader:
+        for n, frag in enumerate(chosen, start=1):
+            seg = segs[frag.segment]
+            # The scan found the whole fragment inside the durable bytes, so its header is
+            # there.
+            header = reader.read(seg.paths, frag.offset, min(16, frag.end - frag.offset))
+            box = read_box_header(header, 0)
+            if box is None or box.type != b"moof":
+                raise ClipError(f"{seg.path}: no moof at {frag.offset}")
+            moof_bytes = reader.read(seg.paths, frag.offset, box.size)
+            shifts = {tid: _to_ts(seg.start_us, ts) - origin[tid] for tid, ts in timescales.items()}
+            pieces.append(_rewrite_moof(moof_bytes, n, shifts))
+            span = frag.end - frag.offset - box.size
+            pieces.append(_Span(seg.path, seg.paths, frag.offset + box.size, span))
     return ClipPlan(
         pieces,
         duration_us=duration_us,

@@ -8,24 +8,30 @@ optional RFC 3161 token, ``VERIFY.txt`` and ``verify.py`` (surveil/export_verify
 same file ``surveil verify PACKAGE.zip`` runs). Files are streamed into the zip in chunks
 off the event loop, so memory stays flat however long the window; the zip is hashed as it
 is written (no second read) and appears under its name only once complete (.part, fsync,
-rename).
+rename). The work is spread over two cores: the clips are planned while the segments are
+copied, and each chunk is read, hashed and CRC'd on one thread while the previous one is
+hashed into the zip's SHA-256 and written on another (docs/design/export-package.md,
+"Performance").
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import queue
+import threading
 import uuid
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, ClassVar, Final
+from typing import IO, ClassVar, Final, TypeVar
 
 import surveil
 from index import merkle
@@ -59,8 +65,19 @@ from surveil.volumes import Volumes
 from tlog.note import Signer
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
+# Chunk size and how many chunk buffers exist (one being filled, the rest queued for or
+# being written): memory for file data is fixed at CHUNK * BUFFERS however long the window.
+# Measured with bench/export.py's 2 h window: 512 KiB to 8 MiB build in about the same
+# time, and up to 1 MiB with the least CPU (the chunk stays in cache between the threads).
 CHUNK: Final = 1 << 20
+BUFFERS: Final = 4
+# Every this many bytes written, the writer asks the kernel to start writing them to disk
+# (on Linux POSIX_FADV_DONTNEED starts writeback of dirty pages), so the fsync at the end
+# has little left to wait for (2 h window: 0.1 s instead of 2-3 s) and the package does
+# not crowd the page cache.
+WRITEBACK_EVERY: Final = 64 << 20
 VERIFY_TXT: Final = "VERIFY.txt"
 VERIFY_PY: Final = "verify.py"
 G711_ENTRIES: Final = (b"ulaw", b"alaw")  # sample entry types of stored G.711 audio
@@ -140,32 +157,106 @@ class _Written:
     g711: bool = False
 
 
-class _HashingWriter:
-    """A write-only stream over a file that hashes and counts what passes through.
+class _Sink:
+    """The zip's output stream: zipfile writes into it, a thread of its own hashes the
+    bytes (the zip's SHA-256) and writes them to the file, in the order written.
+
+    That hash and the write then run on the second core while the caller reads, hashes
+    and CRCs the next chunk (hashlib, zlib and file I/O release the GIL on large
+    buffers). The caller reads file data into a buffer taken with buffer(), has zipfile
+    write it, then hands it back with give_back(); the writer frees it once it has written
+    what was queued before, so at most BUFFERS chunks exist and a slow disk holds the
+    reader back instead of filling memory.
 
     It has no seek, so zipfile writes sequentially (data descriptors after each member)
-    instead of going back to patch headers: the zip's SHA-256 is then known when the
-    last byte is written, without reading the package again."""
+    instead of going back to patch headers: the zip's SHA-256 is then known when the last
+    byte is written, without reading the package again."""
 
     def __init__(self, f: IO[bytes]) -> None:
         self._f = f
-        self.digest = hashlib.sha256()
-        self.size = 0
+        self._sha = hashlib.sha256()
+        self.size = 0  # bytes written by zipfile so far (its tell())
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(BUFFERS):
+            self._free.put(bytearray(CHUNK))
+        # (data to write, None) | (None, a buffer to free) | (None, None): stop
+        self._queue: queue.SimpleQueue[tuple[bytes | memoryview | None, bytearray | None]]
+        self._queue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="export-zip-writer", daemon=True)
+        self._thread.start()
 
-    def write(self, data: bytes) -> int:
-        self._f.write(data)
-        self.digest.update(data)
-        self.size += len(data)
-        return len(data)
+    def _run(self) -> None:
+        written = hinted = 0
+        while True:
+            data, buf = self._queue.get()
+            if data is None and buf is None:
+                return
+            if buf is not None:
+                self._free.put(buf)
+                continue
+            assert data is not None
+            if self._error is not None:
+                continue  # drain, so the caller never waits for a buffer that will not come
+            try:
+                self._sha.update(data)
+                self._f.write(data)
+                written += len(data)
+                if written - hinted >= WRITEBACK_EVERY:
+                    self._f.flush()
+                    os.posix_fadvise(self._f.fileno(), hinted, 0, os.POSIX_FADV_DONTNEED)
+                    hinted = written
+            except BaseException as exc:  # reported to the caller by write() and close()
+                self._error = exc
+
+    def buffer(self) -> bytearray:
+        """A chunk buffer to read into (waits while all are queued or being written)."""
+        buf = self._free.get()
+        if self._stopped:  # a copy still running after the build gave up: end it
+            raise ValueError("the package's writer is stopped")
+        return buf
+
+    def give_back(self, buf: bytearray) -> None:
+        """buf may be reused once what zipfile wrote from it is written."""
+        self._queue.put((None, buf))
+
+    def write(self, data: bytes | memoryview) -> int:
+        if self._error is not None:
+            raise self._error
+        if self._stopped:
+            raise ValueError("the package's writer is stopped")
+        n = memoryview(data).nbytes
+        self._queue.put((data, None))
+        self.size += n
+        return n
 
     def tell(self) -> int:
         return self.size
 
     def flush(self) -> None:
-        self._f.flush()
+        """zipfile flushes after its end record; finish() writes and flushes everything."""
 
     def close(self) -> None:
-        """zipfile closes only streams it opened itself; the caller closes the file."""
+        """zipfile closes only streams it opened itself; the caller ends the writer with
+        finish() or abort()."""
+
+    def finish(self) -> str:
+        """Wait for every queued byte to be written and flush the file; the zip's SHA-256."""
+        self.abort()
+        if self._error is not None:
+            raise self._error
+        self._f.flush()
+        return self._sha.hexdigest()
+
+    def abort(self) -> None:
+        """Stop the writer thread once it has gone through what is queued; later writes
+        fail (a copy thread still running when the build is cancelled ends there)."""
+        self._stopped = True
+        if self._thread.is_alive():
+            self._queue.put((None, None))
+            self._thread.join()
+        self._free.put(bytearray())  # wakes a copy thread waiting for a buffer
 
 
 def _b64(data: bytes) -> str:
@@ -256,64 +347,129 @@ def _plan_clips(
     return clips, unclipped
 
 
+def _stream(
+    zf: zipfile.ZipFile,
+    sink: _Sink,
+    name: str,
+    created: tuple[int, ...],
+    fill: Callable[[bytearray], int],
+    tick: Callable[[int], None],
+    first: Callable[[bytearray, int], None] | None = None,
+) -> tuple[str, int]:
+    """Write one stored member whose bytes fill() reads into a chunk buffer, until it
+    reads none; the member's SHA-256 and size. first sees the first chunk."""
+    info = zipfile.ZipInfo(name, date_time=created)  # type: ignore[arg-type]
+    info.compress_type = zipfile.ZIP_STORED
+    digest, size = hashlib.sha256(), 0
+    with zf.open(info, "w", force_zip64=True) as dst:
+        while True:
+            buf = sink.buffer()
+            try:
+                n = fill(buf)
+                if n == 0:
+                    break
+                if size == 0 and first is not None:
+                    first(buf, n)
+                chunk = memoryview(buf)[:n]
+                digest.update(chunk)
+                dst.write(chunk)  # zipfile: CRC-32 here, then the sink queues it
+            finally:
+                sink.give_back(buf)
+            size += n
+            tick(n)
+    return digest.hexdigest(), size
+
+
 def _copy_segment(
-    zf: zipfile.ZipFile, m: _SegmentMember, created: tuple[int, ...], tick: Callable[[int], None]
+    zf: zipfile.ZipFile,
+    sink: _Sink,
+    m: _SegmentMember,
+    created: tuple[int, ...],
+    tick: Callable[[int], None],
 ) -> tuple[str, int, bool]:
     """Stream one segment file into the zip; its SHA-256, size and whether it stores
     G.711 audio (a ulaw/alaw sample entry in its init segment)."""
-    info = zipfile.ZipInfo(m.name, date_time=created)  # type: ignore[arg-type]
-    info.compress_type = zipfile.ZIP_STORED
-    digest, size, g711 = hashlib.sha256(), 0, False
+    g711 = False
+
+    def sniff(buf: bytearray, n: int) -> None:
+        nonlocal g711
+        moof = buf.find(b"moof", 0, n)
+        head = n if moof < 0 else moof
+        g711 = any(buf.find(entry, 0, head) >= 0 for entry in G711_ENTRIES)
+
     # Checked as serving checks (a regular file of the indexed size), then hashed as copied.
     src, _size, _paths = open_source(ClipSource(m.source, 0, m.seg.bytes))
-    with src, zf.open(info, "w", force_zip64=True) as dst:
-        while chunk := src.read(CHUNK):
-            if size == 0:
-                head = chunk[: chunk.find(b"moof")] if b"moof" in chunk else chunk
-                g711 = any(entry in head for entry in G711_ENTRIES)
-            digest.update(chunk)
-            dst.write(chunk)
-            size += len(chunk)
-            tick(len(chunk))
-    return digest.hexdigest(), size, g711
+    with src:
+        os.posix_fadvise(src.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        digest, size = _stream(zf, sink, m.name, created, src.readinto, tick, sniff)
+    return digest, size, g711
 
 
 def _copy_clip(
-    zf: zipfile.ZipFile, clip: _ClipMember, created: tuple[int, ...], tick: Callable[[int], None]
-) -> None:
-    info = zipfile.ZipInfo(clip.name, date_time=created)  # type: ignore[arg-type]
-    info.compress_type = zipfile.ZIP_STORED
-    digest = hashlib.sha256()
-    with zf.open(info, "w", force_zip64=True) as dst:
-        for pos in range(0, clip.plan.size, CHUNK):
-            chunk = clip.plan.read(pos, CHUNK)
-            digest.update(chunk)
-            dst.write(chunk)
-            tick(len(chunk))
-    clip.sha256 = digest.hexdigest()
-
-
-def _write_data(
     zf: zipfile.ZipFile,
+    sink: _Sink,
+    clip: _ClipMember,
+    created: tuple[int, ...],
+    tick: Callable[[int], None],
+) -> None:
+    pos = 0
+
+    def fill(buf: bytearray) -> int:
+        nonlocal pos
+        n = clip.plan.readinto(pos, buf)
+        pos += n
+        return n
+
+    clip.sha256, _size = _stream(zf, sink, clip.name, created, fill, tick)
+
+
+def _write_segments(
+    zf: zipfile.ZipFile,
+    sink: _Sink,
     members: Sequence[_SegmentMember],
-    clips: Sequence[_ClipMember],
     created: tuple[int, ...],
     tick: Callable[[int], None],
 ) -> _Written:
     out = _Written()
     for m in members:
         try:
-            digest, size, g711 = _copy_segment(zf, m, created, tick)
+            digest, size, g711 = _copy_segment(zf, sink, m, created, tick)
         except SegmentFileError as exc:
             out.bad.append((m.seg, exc.gone, exc.actual_bytes, f"{exc.problem} when packaged"))
             continue
         out.g711 = out.g711 or g711
         if digest != m.seg.sha256 or size != m.seg.bytes:
             out.bad.append((m.seg, False, size, "sha256 differs from the index when packaged"))
-    if not out.bad:
-        for clip in clips:
-            _copy_clip(zf, clip, created, tick)
     return out
+
+
+def _write_clips(
+    zf: zipfile.ZipFile,
+    sink: _Sink,
+    clips: Sequence[_ClipMember],
+    created: tuple[int, ...],
+    tick: Callable[[int], None],
+) -> None:
+    for clip in clips:
+        _copy_clip(zf, sink, clip, created, tick)
+
+
+def _plan_all(
+    cameras: Sequence[CameraRef],
+    members_by_cam: Mapping[str, Sequence[_SegmentMember]],
+    start_us: int,
+    end_us: int,
+) -> tuple[list[_ClipMember], list[dict[str, object]]]:
+    """Every camera's clips and unclipped segments (in a thread, beside the copy)."""
+    clips: list[_ClipMember] = []
+    unclipped: list[dict[str, object]] = []
+    for cam in cameras:
+        cam_clips, cam_unclipped = _plan_clips(
+            cam.name, members_by_cam.get(cam.name, []), start_us, end_us
+        )
+        clips += cam_clips
+        unclipped += cam_unclipped
+    return clips, unclipped
 
 
 def _add_bytes(zf: zipfile.ZipFile, name: str, data: bytes, created: tuple[int, ...]) -> None:
@@ -361,45 +517,45 @@ async def build_package(
     wanted = [m.seg.leaf_index for m in members] + [a.leaf_index for a in audits.values()]
     if any(i is not None and i >= checkpoint.size for i in wanted):
         raise PackageNotReady("the checkpoint does not cover every leaf yet")
-    proofs: dict[int, tuple[bytes, list[bytes]]] = {}
-    async with db.read() as s:
-        for idx in wanted:
-            if idx is not None and idx not in proofs:
-                leaf = await merkle.leaf_at(s, idx)
-                proofs[idx] = (leaf.leaf, await merkle.inclusion(s, idx, checkpoint.size))
 
-    try:
-        planned = [
-            await asyncio.to_thread(
-                _plan_clips, cam.name, members_by_cam.get(cam.name, []), spec.start_us, spec.end_us
-            )
-            for cam in spec.cameras
-        ]
-    except SegmentFileError as exc:
-        await _mark_unplannable(db, members, exc)
-        raise PackageNotReady(f"a segment file was found not as indexed: {exc}") from None
-    clips = [c for cam_clips, _u in planned for c in cam_clips]
-    unclipped = [u for _c, cam_unclipped in planned for u in cam_unclipped]
-
+    # The clips are planned on a thread of their own while the segments are copied, and
+    # the proofs are read meanwhile.
+    planning = _in_thread(_plan_all, spec.cameras, members_by_cam, spec.start_us, spec.end_us)
     now = SystemClock().now_us()
     created = _zip_time(now)
-    total = sum(m.seg.bytes for m in members) + sum(c.plan.size for c in clips) or 1
+    segment_bytes = sum(m.seg.bytes for m in members)
+    # Until the clips are planned, their size is taken to be the segments' (about what a
+    # window of whole segments gives); progress never goes back.
+    total = 2 * segment_bytes or 1
     loop = asyncio.get_running_loop()
     done = 0
+    shown = 0.0
 
     def tick(n: int) -> None:
-        nonlocal done
+        nonlocal done, shown
         done += n
+        shown = max(shown, min(1.0, done / total))
         if progress is not None:
-            loop.call_soon_threadsafe(progress, min(1.0, done / total))
+            loop.call_soon_threadsafe(progress, shown)
 
     part = out_path.with_suffix(".part")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    raw = await asyncio.to_thread(open, part, "wb")
     try:
-        sink = _HashingWriter(raw)
-        zf = zipfile.ZipFile(sink, "w", allowZip64=True)
-        written = await asyncio.to_thread(_write_data, zf, members, clips, created, tick)
+        raw = await asyncio.to_thread(open, part, "wb")
+    except BaseException:
+        planning.cancel()
+        raise
+    sink = _Sink(raw)
+    zf = zipfile.ZipFile(sink, "w", allowZip64=True)  # writes nothing yet
+    try:
+        copying = _in_thread(_write_segments, zf, sink, members, created, tick)
+        proofs = await _proofs(db, wanted, checkpoint.size)
+        written = await copying
+        unplannable: SegmentFileError | None = None
+        try:
+            clips, unclipped = await planning
+        except SegmentFileError as exc:
+            unplannable, clips, unclipped = exc, [], []
         if written.bad:
             for seg, gone, actual, why in written.bad:
                 if gone:
@@ -411,6 +567,11 @@ async def build_package(
                 f"segment {seg.id} was found not as indexed ({why}); it is marked, and "
                 "the package will be built again without it"
             )
+        if unplannable is not None:
+            await _mark_unplannable(db, members, unplannable)
+            raise PackageNotReady(f"a segment file was found not as indexed: {unplannable}")
+        total = segment_bytes + sum(c.plan.size for c in clips) or 1
+        await asyncio.to_thread(_write_clips, zf, sink, clips, created, tick)
         verify_txt = export_texts.verify_text(
             g711=written.g711, key_line=signer.verifier().line(), timestamped=stamp is not None
         ).encode()
@@ -432,7 +593,7 @@ async def build_package(
         body = manifest_bytes(manifest)
         token = None if stamp is None else await stamp(body)
 
-        def finish() -> None:
+        def finish() -> str:
             _add_bytes(zf, VERIFY_TXT, verify_txt, created)
             _add_bytes(zf, VERIFY_PY, verify_py, created)
             _add_bytes(zf, MANIFEST, body, created)
@@ -440,7 +601,7 @@ async def build_package(
             if token is not None:
                 _add_bytes(zf, TIMESTAMP, token, created)
             zf.close()
-            raw.flush()
+            sha256 = sink.finish()
             os.fsync(raw.fileno())
             raw.close()
             os.replace(part, out_path)
@@ -449,9 +610,12 @@ async def build_package(
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            return sha256
 
-        await asyncio.to_thread(finish)
+        sha256 = await asyncio.to_thread(finish)
     except BaseException:
+        planning.cancel()
+        await asyncio.to_thread(_discard, zf, sink)
         raw.close()
         part.unlink(missing_ok=True)
         raise
@@ -465,9 +629,39 @@ async def build_package(
         len(clips),
         len(gaps),
     )
-    return PackageResult(
-        out_path, sink.size, sink.digest.hexdigest(), len(members), len(gaps), checkpoint.size
-    )
+    return PackageResult(out_path, sink.size, sha256, len(members), len(gaps), checkpoint.size)
+
+
+def _discard(zf: zipfile.ZipFile, sink: _Sink) -> None:
+    """End a failed build's zip: closed once here (its directory goes to the part file
+    about to be removed), so that it does not try again when collected, then the writer
+    stopped."""
+    with contextlib.suppress(Exception):
+        zf.close()
+    sink.abort()
+
+
+def _in_thread(fn: Callable[..., _T], *args: object) -> asyncio.Future[_T]:
+    """fn(*args) started on a thread, to await later. If the build fails before awaiting
+    it, its outcome is of no interest (and is not reported as never retrieved); a copy
+    still running then ends at its next write (_Sink.abort)."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return task
+
+
+async def _proofs(
+    db: Database, wanted: Sequence[int | None], size: int
+) -> dict[int, tuple[bytes, list[bytes]]]:
+    """Leaf index → its leaf input and inclusion proof for a tree of size, in one read
+    transaction."""
+    proofs: dict[int, tuple[bytes, list[bytes]]] = {}
+    async with db.read() as s:
+        for idx in wanted:
+            if idx is not None and idx not in proofs:
+                leaf = await merkle.leaf_at(s, idx)
+                proofs[idx] = (leaf.leaf, await merkle.inclusion(s, idx, size))
+    return proofs
 
 
 async def _mark_unplannable(
