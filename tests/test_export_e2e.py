@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 
 from index import holds, merkle, segments
+from index.cameras import get_camera
 from index.receipts import ReceiptIn, get_receipt
 from index.records import SegmentRecord
 from surveil import export_verify
 from surveil.accounts import SYSTEM_ACTOR
+from surveil.export_package import PackageSpec, build_package
 from surveil.exports import (
     ExportActor,
     ExportRequestIn,
@@ -28,10 +30,13 @@ from surveil.exports import (
     open_download,
     review_export,
 )
+from surveil.lookup import CameraRef
 from surveil.receipts import record_receipt
 from surveil.service import Service
+from surveil.timestamp import TimestampError, verify_token
 from tests.harness import make_config, wait_for
 from tests.test_exports import APPROVER, PARTY
+from tests.tsa import local_tsa
 
 pytestmark = pytest.mark.slow
 US = 1_000_000
@@ -124,3 +129,59 @@ async def test_a_copy_is_requested_approved_packaged_verified_and_handed_over(
 
 async def _sealed_past(service: Service, end_us: int) -> bool:
     return any(x.state == "sealed" and x.end_us >= end_us for x in await _segments(service))
+
+
+async def test_with_a_tsa_the_manifest_carries_a_token_over_its_exact_bytes(
+    rtsp_camera: Any, tmp_path: Path
+) -> None:
+    cam = rtsp_camera(video="h264", audio="aac", fps=25, gop=25)
+    async with local_tsa(tmp_path) as tsa:
+        root = tmp_path / "tsa-root.pem"
+        root.write_bytes(tsa.root_pem)
+        cfg = make_config(
+            tmp_path / "data",
+            None,
+            [{"name": "a01", "url": cam.url, "counters": ["A01"]}],
+            sections={"integrity": {"tsa_url": tsa.url, "tsa_root": str(root)}},
+        )
+        service = Service(cfg)
+        await service.start()
+        try:
+            assert service.db is not None and service.integrity is not None
+            assert service.lifecycle is not None
+            await wait_for(lambda: _sealed(service, 2), 30, "two sealed segments")
+            segs = [x for x in await _segments(service) if x.state == "sealed"]
+            async with service.db.read() as s:
+                camera = await get_camera(s, "a01")
+            spec = PackageSpec(
+                request_id=1,
+                receipt_no=None,
+                counter="A01",
+                cameras=(CameraRef(camera.id, camera.name),),
+                start_us=segs[0].start_us,
+                end_us=segs[1].end_us,
+                party={"name": "张三", "id_type": "居民身份证", "id_number": "1", "relation": "x"},
+                purpose="p",
+                legal_basis="l",
+                kind="copy",
+                custody=(),
+            )
+            out = tmp_path / "export-1.zip"
+            await build_package(
+                service.db,
+                service.lifecycle.volumes,
+                service.integrity.checkpointer,
+                service.integrity.signer,
+                spec,
+                out,
+                stamp=service.integrity.stamp,
+            )
+        finally:
+            await service.stop()
+    with zipfile.ZipFile(out) as zf:
+        manifest, token = zf.read("manifest.json"), zf.read("manifest.tsr")
+    info = verify_token(token, manifest, tsa.root_pem)
+    assert info.gen_time_us > 0
+    with pytest.raises(TimestampError):
+        verify_token(token, manifest + b" ", tsa.root_pem)
+    assert export_verify.verify_package(out).ok
