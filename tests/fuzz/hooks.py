@@ -492,6 +492,12 @@ def before_call(context: HookContext, case: AnyCase, kwargs: dict[str, Any]) -> 
         if size is not None:
             fix_proof_query(case.query, path.endswith("/inclusion"), size)
         return
+    if method == "POST" and path == "/api/v1/exports" and isinstance(case.body, MutableMapping):
+        if "counter" in case.body:
+            # The counter with a camera: one the fuzzer made (a link may name it) has none,
+            # and a request for it is refused by a rule no schema states.
+            case.body["counter"] = "A01"
+        return
     if not path.startswith("/api/v1/receipts/{receipt_no}"):
         return
     receipt_no = _path_param(case, "receipt_no")

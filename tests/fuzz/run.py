@@ -57,9 +57,9 @@ ROLES = ("auditor", "staff", "admin")
 # operations), and the interleaving of state changes would differ from run to run.
 WORKERS = int(os.environ.get("FUZZ_WORKERS", "1"))
 DEFAULT_EXAMPLES = 25
-# scripts/fuzz kills everything at 300 s; the driver stops fuzzing earlier so that the
+# scripts/fuzz kills everything at 540 s; the driver stops fuzzing earlier so that the
 # summary is still written.
-DEFAULT_BUDGET_S = 290.0
+DEFAULT_BUDGET_S = 530.0
 SUMMARY_RESERVE_S = 5.0
 START_TIMEOUT_S = 30.0
 FIRST_SEGMENT_TIMEOUT_S = 15.0
