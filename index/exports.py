@@ -276,5 +276,18 @@ def _step(row: ExportStep) -> ExportStepRecord:
 
 async def steps_for(s: AsyncSession, request_id: int) -> list[ExportStepRecord]:
     """The request's custody chain, oldest first."""
-    stmt = select(ExportStep).where(ExportStep.request_id == request_id).order_by(ExportStep.id)
-    return [_step(r) for r in (await s.execute(stmt)).scalars()]
+    return (await steps_for_requests(s, [request_id]))[request_id]
+
+
+async def steps_for_requests(
+    s: AsyncSession, request_ids: Collection[int]
+) -> dict[int, list[ExportStepRecord]]:
+    """Each request's custody chain, oldest first, in one query (lists of requests)."""
+    out: dict[int, list[ExportStepRecord]] = {i: [] for i in request_ids}
+    if out:
+        stmt = (
+            select(ExportStep).where(ExportStep.request_id.in_(list(out))).order_by(ExportStep.id)
+        )
+        for row in (await s.execute(stmt)).scalars():
+            out[row.request_id].append(_step(row))
+    return out

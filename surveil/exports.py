@@ -23,7 +23,7 @@ delivery: nothing else would protect what was handed over.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar, Final
@@ -209,10 +209,12 @@ class ExportDetail:
 
     def step_actor(self, step: str) -> str | None:
         """Who took the last step of that kind (e.g. the reviewer), or None."""
-        for s in reversed(self.steps):
-            if s.step == step:
-                return s.actor
-        return None
+        return last_actor(self.steps, step)
+
+
+def last_actor(steps: Sequence[ExportStepRecord], step: str) -> str | None:
+    """Who took the last step of that kind in a custody chain, or None."""
+    return next((s.actor for s in reversed(steps) if s.step == step), None)
 
 
 def target(request_id: int) -> str:
@@ -280,8 +282,7 @@ def _why_not(
 ) -> str | None:
     """Why actor may not take step on r now (a key of REASONS), or None when they may.
     States are checked first (ExportStateConflict), so the reason is about the person."""
-    reviewer = next((s.actor for s in reversed(steps) if s.step == "review"), None)
-    approver = next((s.actor for s in reversed(steps) if s.step == "approve"), None)
+    reviewer, approver = last_actor(steps, "review"), last_actor(steps, "approve")
     requester = actor.name == r.created_by
     if not actor.may_see_counter(r.counter):
         return "out_of_scope"
@@ -375,9 +376,7 @@ async def get_export(
         r = await q.get_request(s, request_id)
         if not _may_see(actor, r):
             raise ExportNotFound(f"no export request {request_id}")
-        steps = tuple(await q.steps_for(s, request_id))
-        holds = tuple(await hold_queries.holds_for_export(s, request_id))
-    return ExportDetail(r, steps, holds, allowed_actions(actor, r, steps, settings, now_us))
+        return await _detail(s, r, actor, settings, now_us)
 
 
 async def list_exports(
@@ -417,12 +416,11 @@ async def list_exports(
             # Drop those the caller may not act on (their own; for an approver, the ones
             # they reviewed), so the list is exactly their work.
             step = "review" if view == "to_review" else "approve"
-            out = []
-            for r in found:
-                steps = tuple(await q.steps_for(s, r.id))
-                if _why_not(step, actor, r, steps, settings or ExportSettings(), 0) is None:
-                    out.append(r)
-            return out
+            chains = await q.steps_for_requests(s, [r.id for r in found])
+            rules = settings or ExportSettings()
+            return [
+                r for r in found if _why_not(step, actor, r, tuple(chains[r.id]), rules, 0) is None
+            ]
     return found
 
 
@@ -550,7 +548,7 @@ async def create_export(
                 "party": record.party.name,
             },
         )
-        return await _detail(s, record.id, actor, settings, now_us)
+        return await _detail(s, record, actor, settings, now_us)
 
     return await db.write(write)
 
@@ -595,11 +593,11 @@ async def record_step(
 
 
 async def _detail(
-    s: AsyncSession, request_id: int, actor: ExportActor, settings: ExportSettings, now_us: int
+    s: AsyncSession, r: ExportRecord, actor: ExportActor, settings: ExportSettings, now_us: int
 ) -> ExportDetail:
-    r = await q.get_request(s, request_id)
-    steps = tuple(await q.steps_for(s, request_id))
-    holds = tuple(await hold_queries.holds_for_export(s, request_id))
+    """r as the caller sees it: its custody chain, its holds, what the caller may do now."""
+    steps = tuple(await q.steps_for(s, r.id))
+    holds = tuple(await hold_queries.holds_for_export(s, r.id))
     return ExportDetail(r, steps, holds, allowed_actions(actor, r, steps, settings, now_us))
 
 
@@ -643,7 +641,7 @@ async def _transition(
             to_state=to_state,
             detail=detail,
         )
-        return await _detail(s, request_id, actor, settings, now_us)
+        return await _detail(s, await q.get_request(s, request_id), actor, settings, now_us)
 
     return await db.write(write)
 
